@@ -1,0 +1,142 @@
+"""Integrations (links to one directory) and the folders (OUs, AUs) discovered through them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from passportal.crypto import EncryptedTextField
+from passportal.models import Client
+
+
+class IntegrationKind(models.TextChoices):
+    ACTIVE_DIRECTORY = "ad", "Active Directory"
+    ENTRA = "entra", "Entra ID"
+    DEMO = "demo", "Demo directory (sample data, not a real AD)"
+
+
+class EntraRole(models.TextChoices):
+    PRIMARY = "primary", "Primary Entra ID"
+    ADDITIONAL = "additional", "Additional Entra ID domain"
+
+
+class AdMode(models.TextChoices):
+    AGENT = "agent", "On-prem agent pushes to the portal"
+    DIRECT = "direct", "Portal reads the DC directly"
+
+
+class TlsMode(models.TextChoices):
+    LDAPS = "ldaps", "LDAPS (636)"
+    STARTTLS = "starttls", "StartTLS"
+    NONE = "none", "None (plain LDAP: not for production)"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Integration(models.Model):
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="integrations")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=8, choices=IntegrationKind.choices)
+    link_enabled = models.BooleanField("Link on", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # R22: held when a run would disable more than this share and at least this many users.
+    disable_threshold_percent = models.PositiveSmallIntegerField(default=10)
+    disable_threshold_minimum = models.PositiveIntegerField(default=25)
+
+    # Active Directory
+    ad_mode = models.CharField(max_length=8, choices=AdMode.choices, blank=True)
+    ldap_urls = models.TextField(blank=True, help_text="One LDAP URL per line, tried in order (failover).")
+    base_dn = models.CharField(max_length=500, blank=True)
+    bind_dn = models.CharField("Bind DN or UPN", max_length=500, blank=True)
+    bind_password = EncryptedTextField(blank=True)
+    tls_mode = models.CharField(max_length=8, choices=TlsMode.choices, default=TlsMode.LDAPS, blank=True)
+    tls_ca_pem = models.TextField("CA certificate (PEM)", blank=True)
+    tls_verify = models.BooleanField("Verify the server certificate", default=True)
+    page_size = models.PositiveIntegerField(default=500)
+    agent_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    agent_token_hint = models.CharField(max_length=12, blank=True, help_text="First characters, to recognise it.")
+    agent_last_contact = models.DateTimeField(null=True, blank=True)
+    agent_version = models.CharField(max_length=50, blank=True)
+
+    # Entra ID
+    entra_role = models.CharField(max_length=10, choices=EntraRole.choices, blank=True)
+    tenant = models.CharField("Tenant (GUID or verified domain)", max_length=255, blank=True)
+    app_client_id = models.CharField("Application (client) id", max_length=64, blank=True)
+    client_secret = EncryptedTextField(blank=True)
+    login_host = models.CharField(max_length=255, default="login.microsoftonline.com", blank=True)
+    graph_base_url = models.URLField(default="https://graph.microsoft.com/v1.0", blank=True)
+    tenant_guid = models.CharField(max_length=36, blank=True, db_index=True)
+    tenant_domains = models.JSONField(default=list, blank=True)
+    delta_state = models.JSONField(
+        default=dict, blank=True, help_text="Stored Graph delta links, by resource."
+    )
+
+    class Meta:
+        ordering = ["client", "kind", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client"],
+                condition=Q(kind="entra", entra_role="primary"),
+                name="one_primary_entra_per_client",
+                violation_error_message="This client already has a primary Entra ID integration.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client.name}: {self.name} ({self.get_kind_display()})"
+
+    @property
+    def directory_id(self) -> str:
+        """The directory this integration reads: the AD base DN's domain, or the Entra tenant GUID (R3)."""
+        if self.kind == IntegrationKind.ENTRA:
+            return self.tenant_guid or self.tenant
+        return self.base_dn.lower()
+
+    def url_list(self) -> list[str]:
+        return [line.strip() for line in self.ldap_urls.splitlines() if line.strip()]
+
+    def issue_agent_token(self) -> str:
+        """A new agent token; only its hash is stored, so the caller shows it once (R25)."""
+        token = "pat_" + secrets.token_urlsafe(32)
+        self.agent_token_hash = hash_token(token)
+        self.agent_token_hint = token[:8]
+        self.save(update_fields=["agent_token_hash", "agent_token_hint", "updated_at"])
+        return token
+
+    def touch_agent(self, version: str) -> None:
+        self.agent_last_contact = timezone.now()
+        self.agent_version = version[:50]
+        self.save(update_fields=["agent_last_contact", "agent_version"])
+
+
+class FolderKind(models.TextChoices):
+    OU = "ou", "Organizational unit"
+    AU = "au", "Administrative unit"
+
+
+class Folder(models.Model):
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="folders")
+    kind = models.CharField(max_length=2, choices=FolderKind.choices)
+    external_id = models.CharField(max_length=64, help_text="OU objectGUID or AU id (R19).")
+    name = models.CharField(max_length=500)
+    parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
+    path = models.CharField(max_length=2000, blank=True, help_text="Display path, e.g. Corp/Sales/EMEA or the DN.")
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    gone = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["integration", "path"]
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "external_id"], name="folder_unique_per_integration"),
+        ]
+
+    def __str__(self) -> str:
+        return self.path or self.name

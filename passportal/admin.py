@@ -1,0 +1,97 @@
+from django.contrib import admin
+from django.db.models import Count, Q
+from django.utils.html import format_html
+
+from .models import Client, GroupMembership, PermissionLevel, PortalUser, SecurityGroup, UserKind
+
+admin.site.site_header = "Auto-provisioning portal"
+admin.site.site_title = "Auto-provisioning portal"
+admin.site.index_title = "MSP administration"
+
+
+@admin.register(Client)
+class ClientAdmin(admin.ModelAdmin):
+    list_display = ["display_name", "site_enabled", "user_count", "created_at"]
+    list_filter = ["is_company_vault", "site_enabled"]
+    search_fields = ["name"]
+    readonly_fields = ["is_company_vault", "created_at", "updated_at"]
+    fields = ["name", "is_company_vault", "site_enabled", "created_at", "updated_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_users=Count("users"))
+
+    @admin.display(description="Client", ordering="name")
+    def display_name(self, obj: Client):
+        if obj.is_company_vault:
+            return format_html('<strong>{}</strong> <span class="vault-badge">Company Vault</span>', obj.name)
+        return obj.name
+
+    @admin.display(description="Users", ordering="_users")
+    def user_count(self, obj):
+        return obj._users
+
+
+@admin.register(PermissionLevel)
+class PermissionLevelAdmin(admin.ModelAdmin):
+    list_display = ["name", "user_kind", "rank", "is_site_admin"]
+    list_filter = ["user_kind", "is_site_admin"]
+    search_fields = ["name"]
+
+
+@admin.register(SecurityGroup)
+class SecurityGroupAdmin(admin.ModelAdmin):
+    list_display = ["name", "client"]
+    list_filter = ["client"]
+    search_fields = ["name", "client__name"]
+
+
+class KindFilter(admin.SimpleListFilter):
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return UserKind.choices
+
+    def queryset(self, request, queryset):
+        if self.value() == UserKind.PRO:
+            return queryset.filter(client__is_company_vault=True)
+        if self.value() == UserKind.SITE:
+            return queryset.filter(client__is_company_vault=False)
+        return queryset
+
+
+class GroupMembershipInline(admin.TabularInline):
+    model = GroupMembership
+    extra = 0
+    fields = ["group", "source", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(PortalUser)
+class PortalUserAdmin(admin.ModelAdmin):
+    list_display = ["email", "first_name", "last_name", "kind_badge", "client", "status", "permission_level"]
+    list_filter = [KindFilter, "client", "status", "disabled_reason", "permission_level"]
+    search_fields = ["email", "first_name", "last_name"]
+    list_select_related = ["client", "permission_level"]
+    readonly_fields = ["status", "disabled_reason", "activated_at", "created_at", "updated_at"]
+    exclude = ["password"]
+    inlines = [GroupMembershipInline]
+
+    @admin.display(description="Kind", ordering="client__is_company_vault")
+    def kind_badge(self, obj: PortalUser):
+        label = "Pro-User" if obj.client.is_company_vault else "Site-User"
+        css = "pro" if obj.client.is_company_vault else "site"
+        return format_html('<span class="kind-badge kind-{}">{}</span>', css, label)
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term and "@" in search_term:
+            queryset |= self.model.objects.filter(Q(email__iexact=search_term))
+        return queryset, may_have_duplicates
+
+    def save_model(self, request, obj: PortalUser, form, change):
+        # R11: a level staff change after provisioning is locked against mappings.
+        if change and "permission_level" in form.changed_data:
+            obj.permission_level_set_by_hand = True
+        obj.refresh_status()
+        super().save_model(request, obj, form, change)

@@ -1,0 +1,198 @@
+"""The vault: clients, permission levels, security groups and the portal users in them."""
+
+from __future__ import annotations
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+
+class Client(models.Model):
+    name = models.CharField(max_length=200)
+    is_company_vault = models.BooleanField(
+        default=False, help_text="The MSP's own organisation: its users are Pro-Users."
+    )
+    site_enabled = models.BooleanField("Enable Site", default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-is_company_vault", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_company_vault"],
+                condition=Q(is_company_vault=True),
+                name="one_company_vault",
+                violation_error_message="There is already a Company Vault: an installation has exactly one.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (Company Vault)" if self.is_company_vault else self.name
+
+    @property
+    def user_kind(self) -> str:
+        return UserKind.PRO if self.is_company_vault else UserKind.SITE
+
+
+class UserKind(models.TextChoices):
+    PRO = "pro", "Pro-User"
+    SITE = "site", "Site-User"
+
+
+class PermissionLevel(models.Model):
+    name = models.CharField(max_length=100)
+    user_kind = models.CharField(max_length=4, choices=UserKind.choices)
+    rank = models.PositiveIntegerField(help_text="Higher wins when several mappings apply (R13).")
+    is_site_admin = models.BooleanField(
+        default=False, help_text="Users with this level are Site Admins of their client (R14)."
+    )
+
+    class Meta:
+        ordering = ["user_kind", "-rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["user_kind", "name"], name="permission_level_name_unique_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_user_kind_display()})"
+
+
+class SecurityGroup(models.Model):
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="security_groups")
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["client", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                "client",
+                Lower("name"),
+                name="security_group_name_unique_per_client",
+                violation_error_message="A security group with this name already exists in this client.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserStatus(models.TextChoices):
+    PENDING = "pending", "Pending activation"
+    ACTIVE = "active", "Active"
+    DISABLED = "disabled", "Disabled"
+
+
+class DisabledReason(models.TextChoices):
+    """Why a sync disabled a user; a staff disable is kept apart in `disabled_by_staff` (R8)."""
+
+    NONE = "", "-"
+    DIRECTORY = "directory", "Disabled in the directory"
+    DELETED = "deleted", "Deleted from the directory"
+    OUT_OF_SCOPE = "out_of_scope", "Out of scope"
+    LINK_OFF = "link_off", "Integration link off"
+
+
+class PortalUser(models.Model):
+    """A person in the vault (not a Django staff user). Pro- or Site-User follows from the client."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="users")
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    email = models.EmailField(max_length=254)
+    status = models.CharField(max_length=10, choices=UserStatus.choices, default=UserStatus.PENDING)
+    disabled_reason = models.CharField(
+        max_length=20, choices=DisabledReason.choices, default=DisabledReason.NONE, blank=True
+    )
+    disabled_by_staff = models.BooleanField(default=False)
+    permission_level = models.ForeignKey(
+        PermissionLevel, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    permission_level_set_by_hand = models.BooleanField(
+        default=False, help_text="Locked against mappings (R11)."
+    )
+    security_groups = models.ManyToManyField(
+        SecurityGroup, through="GroupMembership", related_name="members", blank=True
+    )
+    password = models.CharField(max_length=128, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["client", "last_name", "first_name"]
+        constraints = [
+            models.UniqueConstraint(
+                "client",
+                Lower("email"),
+                name="portal_user_email_unique_per_client",
+                violation_error_message="A user with this email already exists in this client.",
+            ),
+            # The stored status can never disagree with the reasons it is made of.
+            models.CheckConstraint(
+                condition=(
+                    Q(status="disabled", disabled_by_staff=True)
+                    | (Q(status="disabled") & ~Q(disabled_reason=""))
+                    | (Q(disabled_by_staff=False, disabled_reason="") & ~Q(status="disabled"))
+                ),
+                name="portal_user_status_matches_reasons",
+            ),
+        ]
+        indexes = [models.Index(fields=["client", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name} <{self.email}>".strip()
+
+    @property
+    def kind(self) -> str:
+        return self.client.user_kind
+
+    def get_kind_display(self) -> str:
+        return UserKind(self.kind).label
+
+    @staticmethod
+    def status_for(*, disabled_by_staff: bool, disabled_reason: str, activated: bool) -> str:
+        if disabled_by_staff or disabled_reason:
+            return UserStatus.DISABLED
+        return UserStatus.ACTIVE if activated else UserStatus.PENDING
+
+    def refresh_status(self) -> None:
+        self.status = self.status_for(
+            disabled_by_staff=self.disabled_by_staff,
+            disabled_reason=self.disabled_reason,
+            activated=self.activated_at is not None,
+        )
+
+    def set_password(self, raw_password: str) -> None:
+        self.password = make_password(raw_password)
+
+    def check_password(self, raw_password: str) -> bool:
+        return bool(self.password) and check_password(raw_password, self.password)
+
+    @property
+    def is_site_admin(self) -> bool:
+        return bool(self.permission_level and self.permission_level.is_site_admin)
+
+
+class MembershipSource(models.TextChoices):
+    MAPPING = "mapping", "Granted by a mapping"
+    STAFF = "staff", "Added by staff"
+
+
+class GroupMembership(models.Model):
+    """A user in a group, and who put it there: mapping grants come and go, staff grants stay (R12)."""
+
+    user = models.ForeignKey(PortalUser, on_delete=models.CASCADE, related_name="memberships")
+    group = models.ForeignKey(SecurityGroup, on_delete=models.CASCADE, related_name="memberships")
+    source = models.CharField(max_length=10, choices=MembershipSource.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "group", "source"], name="membership_unique_per_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.group} ({self.get_source_display()})"

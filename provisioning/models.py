@@ -1,0 +1,166 @@
+"""Mappings, the links between directory identities and portal users, sync runs and creation issues."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from directory.models import Folder, Integration
+from passportal.models import PermissionLevel, PortalUser, SecurityGroup
+
+
+class Mapping(models.Model):
+    """A configured folder: folder -> permission level + security groups (R11)."""
+
+    folder = models.OneToOneField(Folder, on_delete=models.CASCADE, related_name="mapping")
+    permission_level = models.ForeignKey(PermissionLevel, on_delete=models.PROTECT, related_name="+")
+    security_groups = models.ManyToManyField(SecurityGroup, blank=True, related_name="mappings")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.folder} -> {self.permission_level}"
+
+
+class SyncTrigger(models.TextChoices):
+    SCHEDULE = "schedule", "Schedule"
+    NIGHTLY = "nightly", "Nightly full sync"
+    FORCE = "force", "Force Re-sync"
+    AGENT = "agent", "On-prem agent"
+    APPLY = "apply", "Mapping applied"
+    COMMAND = "command", "manage.py resync"
+    USER = "user", "Single user resync"
+    LINK = "link", "Link switched"
+
+
+class SyncStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    HELD = "held", "Held: disables wait for staff"
+
+
+class HeldResolution(models.TextChoices):
+    NONE = "", "-"
+    APPLIED = "applied", "Applied by staff"
+    DISCARDED = "discarded", "Discarded by staff"
+
+
+class SyncRun(models.Model):
+    """One read of a directory and the changes applied from it (R24)."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="runs")
+    trigger = models.CharField(max_length=10, choices=SyncTrigger.choices)
+    full = models.BooleanField(default=True, help_text="Full read, or incremental where the source allows.")
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=SyncStatus.choices, default=SyncStatus.QUEUED)
+    phase = models.CharField(max_length=40, blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    changes = models.JSONField(default=dict, blank=True, help_text="The plan's changes, for the run page.")
+    held_disables = models.JSONField(default=list, blank=True)
+    held_resolution = models.CharField(max_length=10, choices=HeldResolution.choices, blank=True, default="")
+    error = models.TextField(blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    portal_user = models.ForeignKey(
+        PortalUser, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="Single-user resync (R28).",
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["integration", "status"])]
+        constraints = [
+            # R23 enforced by the database: one run at a time, and one follow-up waiting.
+            models.UniqueConstraint(
+                fields=["integration"],
+                condition=Q(status="running", dry_run=False),
+                name="one_running_sync_per_integration",
+            ),
+            models.UniqueConstraint(
+                fields=["integration"],
+                condition=Q(status="queued", dry_run=False),
+                name="one_queued_sync_per_integration",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} of {self.integration} ({self.get_status_display()})"
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class DirectoryLink(models.Model):
+    """A directory identity (R3: the directory's id for it, with the directory) -> one portal user."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="links")
+    directory_id = models.CharField(max_length=255, help_text="AD domain / Entra tenant id.")
+    external_id = models.CharField(max_length=64, help_text="objectGUID or Entra object id, lowercase.")
+    portal_user = models.ForeignKey(PortalUser, on_delete=models.CASCADE, related_name="directory_links")
+    folder_ids = models.JSONField(default=list, blank=True, help_text="Folders it was last seen in.")
+    in_scope = models.BooleanField(default=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    last_run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    directory_state = models.JSONField(default=dict, blank=True, help_text="What the directory said last.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "external_id"], name="link_unique_per_integration"),
+            models.UniqueConstraint(fields=["integration", "portal_user"], name="link_one_identity_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} -> {self.portal_user}"
+
+
+class IssueReason(models.TextChoices):
+    NO_EMAIL = "no_email", "No email in the directory"
+    INVALID_EMAIL = "invalid_email", "Invalid email"
+    EMAIL_TAKEN = "email_taken", "Email already used by another user of the client"
+    DUPLICATE_EMAIL = "duplicate_email", "Another directory user has the same email"
+
+
+class CreationIssue(models.Model):
+    """A directory user in scope who could not become (or stay in step with) a portal user (R7)."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="creation_issues")
+    external_id = models.CharField(max_length=64)
+    reason = models.CharField(max_length=20, choices=IssueReason.choices)
+    user_name = models.CharField(max_length=500, blank=True)
+    email = models.CharField(max_length=500, blank=True)
+    folder = models.ForeignKey(Folder, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    folder_path = models.CharField(max_length=2000, blank=True)
+    message = models.TextField()
+    opened_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    opened_by_run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "external_id", "reason"],
+                condition=Q(closed_at__isnull=True),
+                name="one_open_issue_per_cause",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_name or self.external_id}: {self.get_reason_display()}"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Start the portal for development: migrate, first-start set-up, web server and a qcluster.
+# Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export DEBUG="${DEBUG:-true}"
+PORT="${PORT:-8000}"
+
+$PY manage.py migrate --no-input -v0
+$PY manage.py createcachetable
+$PY manage.py bootstrap
+if $PY manage.py help seed_demo >/dev/null 2>&1; then
+    $PY manage.py seed_demo
+fi
+
+pids=()
+stop() {
+    trap - INT TERM EXIT
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    # qcluster finishes its current task first; give it 15 s, then stop it for good.
+    for _ in $(seq 30); do
+        alive=0
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ $alive = 0 ] && return 0
+        sleep 0.5
+    done
+    for pid in "${pids[@]}"; do pkill -KILL -P "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null || true; done
+}
+trap stop INT TERM EXIT
+
+$PY manage.py qcluster &
+pids+=($!)
+echo "Portal: http://127.0.0.1:${PORT}/admin/  (Ctrl-C stops the web server and the task cluster)"
+$PY manage.py runserver "127.0.0.1:${PORT}" --noreload &
+pids+=($!)
+wait -n "${pids[@]}"

@@ -1,0 +1,21 @@
+"""Shared fixtures: plain helpers over the ORM (no factories library)."""
+
+from __future__ import annotations
+
+import pytest
+
+from passportal.models import Client, PermissionLevel
+
+
+@pytest.fixture
+def vault(db) -> Client:
+    return Client.objects.create(name="Acme MSP", is_company_vault=True, site_enabled=True)
+
+
+@pytest.fixture
+def client_org(db) -> Client:
+    return Client.objects.create(name="Contoso Ltd", site_enabled=True)
+
+
+def level(kind: str, name: str) -> PermissionLevel:
+    return PermissionLevel.objects.get(user_kind=kind, name=name)
