@@ -1,10 +1,17 @@
-"""Shared fixtures: plain helpers over the ORM (no factories library)."""
+"""Shared fixtures: plain helpers over the ORM (no factories library).
+
+Servers the suite starts (Samba AD DC, SMTP, the Graph stand-in) live in their own plugin modules,
+listed here so every test module can use their fixtures.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from passportal.models import Client, PermissionLevel
+
+pytest_plugins: list[str] = [
+]
 
 
 @pytest.fixture
