@@ -1,0 +1,518 @@
+"""Decide what a sync changes: a pure function over plain data (no ORM, no clock, no I/O).
+
+Every rule of SPEC.md that decides *what* happens lives here: R2-R13, R19, R21, R22. The applier
+writes the resulting `Plan`; the planner never touches the database.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from directory.connectors.base import Snapshot, UserRecord
+
+NAME_MAX = 150
+EMAIL_MAX = 254
+
+# Reasons a sync disables a user (PortalUser.disabled_reason values).
+DIRECTORY = "directory"
+DELETED = "deleted"
+OUT_OF_SCOPE = "out_of_scope"
+LINK_OFF = "link_off"
+
+# Creation issue reasons (CreationIssue.reason values).
+NO_EMAIL = "no_email"
+INVALID_EMAIL = "invalid_email"
+EMAIL_TAKEN = "email_taken"
+DUPLICATE_EMAIL = "duplicate_email"
+
+
+# ---------------------------------------------------------------- input
+
+
+@dataclass(frozen=True)
+class MappingRule:
+    folder_id: str  # the folder's directory id
+    level_id: int
+    level_rank: int
+    group_ids: frozenset[int] = frozenset()
+    folder_path: str = ""
+
+
+@dataclass(frozen=True)
+class UserState:
+    """A portal user of the client as it is now."""
+
+    id: int
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    disabled_reason: str = ""
+    disabled_by_staff: bool = False
+    level_id: int | None = None
+    level_set_by_hand: bool = False
+    mapping_group_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """A directory identity of this integration already linked to a portal user."""
+
+    external_id: str
+    user_id: int
+    folder_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """R22: hold the disables when more than `percent`% of provisioned users and at least `minimum`."""
+
+    percent: int = 10
+    minimum: int = 25
+
+
+@dataclass(frozen=True)
+class Current:
+    users: Mapping[int, UserState]  # every portal user of the client, by id
+    links: Mapping[str, LinkState]  # this integration's links, by external id
+    open_issues: frozenset[tuple[str, str]] = frozenset()  # (external_id, reason)
+
+
+# ---------------------------------------------------------------- output
+
+
+@dataclass(frozen=True)
+class NewUser:
+    external_id: str
+    first_name: str
+    last_name: str
+    email: str
+    level_id: int | None
+    group_ids: frozenset[int]
+    folder_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """R4: an existing portal user with this email becomes this identity's user."""
+
+    external_id: str
+    user_id: int
+    keeps_level: bool  # R11: an adopted user keeps the level it had
+
+
+@dataclass(frozen=True)
+class Update:
+    user_id: int
+    external_id: str
+    changes: Mapping[str, tuple[object, object]]  # field -> (old, new)
+
+
+@dataclass(frozen=True)
+class Disable:
+    user_id: int
+    external_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reenable:
+    user_id: int
+    external_id: str
+    previous_reason: str
+    stays_disabled_by_staff: bool  # R8: only staff lift a manual disable
+
+
+@dataclass(frozen=True)
+class Issue:
+    external_id: str
+    reason: str
+    message: str
+    user_name: str
+    email: str
+    folder_id: str | None
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the directory said about a linked (or about to be linked) identity, for the link row."""
+
+    external_id: str
+    folder_ids: frozenset[str]
+    in_scope: bool
+    state: Mapping[str, object]
+
+
+@dataclass
+class Plan:
+    creates: list[NewUser] = field(default_factory=list)
+    adoptions: list[Adoption] = field(default_factory=list)
+    updates: list[Update] = field(default_factory=list)
+    disables: list[Disable] = field(default_factory=list)
+    reenables: list[Reenable] = field(default_factory=list)
+    group_adds: list[tuple[int, int]] = field(default_factory=list)  # (user_id, group_id)
+    group_removes: list[tuple[int, int]] = field(default_factory=list)
+    issues_open: list[Issue] = field(default_factory=list)
+    issues_close: list[tuple[str, str]] = field(default_factory=list)
+    held_disables: list[Disable] = field(default_factory=list)
+    hold_reason: str = ""
+    seen: list[Seen] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "created": len(self.creates),
+            "adopted": len(self.adoptions),
+            "updated": len(self.updates),
+            "disabled": len(self.disables),
+            "reenabled": len(self.reenables),
+            "groups_added": len(self.group_adds),
+            "groups_removed": len(self.group_removes),
+            "issues_opened": len(self.issues_open),
+            "issues_closed": len(self.issues_close),
+            "held": len(self.held_disables),
+        }
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(self.counts.values())
+
+
+# ---------------------------------------------------------------- cleaning directory values
+
+
+def clean_name(value: str) -> str:
+    """Control characters dropped, whitespace trimmed, cut to the column's length: never a crashed run."""
+    text = "".join(ch for ch in (value or "") if unicodedata.category(ch)[0] != "C" or ch == " ")
+    return " ".join(text.split())[:NAME_MAX]
+
+
+def clean_email(value: str) -> tuple[str, str | None]:
+    """(email, problem): trimmed; invalid ones are reported, never stored (R7)."""
+    email = (value or "").strip()
+    if not email:
+        return "", NO_EMAIL
+    if len(email) > EMAIL_MAX or any(unicodedata.category(ch)[0] == "C" for ch in email):
+        return email, INVALID_EMAIL
+    try:
+        validate_email(email)
+    except ValidationError:
+        return email, INVALID_EMAIL
+    return email, None
+
+
+def display(user: UserRecord) -> str:
+    name = " ".join(p for p in (clean_name(user.first_name), clean_name(user.last_name)) if p)
+    return name or clean_name(user.display_name) or user.upn or user.id
+
+
+# ---------------------------------------------------------------- the planner
+
+
+def plan(
+    snapshot: Snapshot,
+    mappings: Mapping[str, MappingRule],
+    current: Current,
+    *,
+    link_enabled: bool = True,
+    threshold: Threshold = Threshold(),  # frozen, so a shared default is safe
+) -> Plan:
+    result = Plan()
+    if not link_enabled:
+        _plan_link_off(current, result)
+        return result
+
+    live_folders = _live_mapped_folders(snapshot, mappings)
+    records = _unique_records(snapshot.users, result)
+    removed = set(snapshot.removed_user_ids) - set(records)
+    may_change_enabled_state = snapshot.complete
+
+    # Which directory users are in scope, and which of them claim which email.
+    in_scope: dict[str, UserRecord] = {}
+    for record in records.values():
+        if record.folder_ids & live_folders:
+            in_scope[record.id] = record
+
+    emails: dict[str, str] = {}
+    email_problem: dict[str, str] = {}
+    for record in in_scope.values():
+        email, problem = clean_email(record.email)
+        if problem:
+            email_problem[record.id] = problem
+        else:
+            emails[record.id] = email
+
+    owners = _resolve_email_owners(in_scope, emails, current)
+    raised: set[tuple[str, str]] = set()
+
+    def raise_issue(record: UserRecord, reason: str, message: str) -> None:
+        key = (record.id, reason)
+        raised.add(key)
+        if key not in current.open_issues:
+            folder = next(iter(sorted(record.folder_ids & live_folders)), None)
+            where = mappings[folder].folder_path if folder and folder in mappings else ""
+            result.issues_open.append(Issue(
+                external_id=record.id, reason=reason, user_name=display(record),
+                email=(record.email or "").strip()[:EMAIL_MAX], folder_id=folder,
+                message=f"{display(record)}{f' in {where}' if where else ''}: {message}",
+            ))
+
+    # Linked identities: follow the directory.
+    for external_id, link in current.links.items():
+        user = current.users.get(link.user_id)
+        if user is None:
+            continue
+        record = records.get(external_id)
+        if record is None:
+            if external_id in removed:
+                _want_disabled(user, external_id, DELETED, result, may_change_enabled_state)
+            elif not snapshot.incremental and snapshot.complete:
+                # A full read that did not list a known user: moved out of every mapped folder, or gone.
+                _want_disabled(user, external_id, OUT_OF_SCOPE, result, may_change_enabled_state)
+                _plan_groups(user, frozenset(), result)
+            continue
+        scoped = external_id in in_scope
+        result.seen.append(Seen(external_id, record.folder_ids, scoped, _state(record)))
+        if not scoped:
+            _want_disabled(user, external_id, OUT_OF_SCOPE, result, may_change_enabled_state)
+            _plan_groups(user, frozenset(), result)
+            continue
+        rules = _rules_for(record, live_folders, mappings)
+        _plan_attributes(user, record, rules, emails, email_problem, owners, result, raise_issue)
+        _plan_groups(user, _groups(rules), result)
+        if record.enabled:
+            _want_enabled(user, external_id, result, may_change_enabled_state)
+        else:
+            _want_disabled(user, external_id, DIRECTORY, result, may_change_enabled_state)
+
+    # New identities in scope: create, adopt, or report why not (R2, R4, R7).
+    for external_id, record in sorted(in_scope.items()):
+        if external_id in current.links:
+            continue
+        if not record.enabled:
+            continue  # R2 creates enabled users only; a disabled one is created when enabled
+        problem = email_problem.get(external_id)
+        if problem == NO_EMAIL:
+            raise_issue(record, NO_EMAIL, "no email in the directory; the user is created once it has one")
+            continue
+        if problem == INVALID_EMAIL:
+            raise_issue(record, INVALID_EMAIL, f"the email '{_shown(record.email)}' is not valid")
+            continue
+        email = emails[external_id]
+        owner = owners.get(email.lower())
+        if owner is None or owner.external_id != external_id:
+            reason, why = _lost_email_reason(email, owner, current)
+            raise_issue(record, reason, why)
+            continue
+        rules = _rules_for(record, live_folders, mappings)
+        result.seen.append(Seen(external_id, record.folder_ids, True, _state(record)))
+        if owner.user_id is not None:
+            user = current.users[owner.user_id]
+            result.adoptions.append(Adoption(external_id, user.id, keeps_level=user.level_id is not None))
+            _plan_attributes(user, record, rules, emails, email_problem, owners, result, raise_issue, adopted=True)
+            _plan_groups(user, _groups(rules), result)
+            _want_enabled(user, external_id, result, may_change_enabled_state)
+        else:
+            result.creates.append(NewUser(
+                external_id=external_id, first_name=clean_name(record.first_name),
+                last_name=clean_name(record.last_name), email=email, level_id=_level(rules),
+                group_ids=_groups(rules), folder_ids=record.folder_ids,
+            ))
+
+    # Issues whose cause is gone close by themselves (R7).
+    considered = set(records) if (snapshot.incremental or not snapshot.complete) else None
+    for key in current.open_issues:
+        if key in raised:
+            continue
+        if considered is not None and key[0] not in considered and key[0] not in removed:
+            continue  # an incremental read says nothing about users it did not list
+        result.issues_close.append(key)
+
+    _hold_if_over_threshold(snapshot, current, threshold, result, expected_users=bool(live_folders))
+    return result
+
+
+# ---------------------------------------------------------------- pieces
+
+
+@dataclass(frozen=True)
+class _Owner:
+    external_id: str
+    user_id: int | None  # the portal user that will hold the email (None: to be created)
+
+
+def _live_mapped_folders(snapshot: Snapshot, mappings: Mapping[str, MappingRule]) -> frozenset[str]:
+    """Mapped folders that still exist; a gone folder's users fall out of scope (R19, R9)."""
+    if snapshot.folders_complete:
+        present = {f.id for f in snapshot.folders}
+        return frozenset(fid for fid in mappings if fid in present)
+    return frozenset(mappings)
+
+
+def _unique_records(users, result: Plan) -> dict[str, UserRecord]:
+    records: dict[str, UserRecord] = {}
+    for record in users:
+        if record.id in records:
+            result.notes.append(f"directory listed {record.id} twice; the first listing was used")
+            continue
+        records[record.id] = record
+    return records
+
+
+def _resolve_email_owners(
+    in_scope: Mapping[str, UserRecord], emails: Mapping[str, str], current: Current
+) -> dict[str, _Owner]:
+    """R4: who holds each claimed email, independent of the order the directory lists users."""
+    holders = {u.email.lower(): u.id for u in current.users.values()}
+    linked_user = {ext: link.user_id for ext, link in current.links.items()}
+    user_links = {link.user_id: ext for ext, link in current.links.items()}
+    claims: dict[str, list[str]] = defaultdict(list)
+    for external_id, email in emails.items():
+        record = in_scope[external_id]
+        if record.enabled or external_id in linked_user:
+            claims[email.lower()].append(external_id)
+
+    owners: dict[str, _Owner] = {}
+    for email, claimants in claims.items():
+        claimants.sort()
+        holder = holders.get(email)
+        if holder is not None:
+            keeper = next((c for c in claimants if linked_user.get(c) == holder), None)
+            if keeper is not None:
+                owners[email] = _Owner(keeper, holder)
+            elif holder in user_links:
+                # Linked to an identity of this integration that no longer claims it: it keeps the
+                # email this run; the claimant is an issue until the holder lets go.
+                owners[email] = _Owner(user_links[holder], holder)
+            else:
+                adopter = next((c for c in claimants if c not in linked_user), None)
+                if adopter is not None:
+                    owners[email] = _Owner(adopter, holder)
+        else:
+            owners[email] = _Owner(claimants[0], linked_user.get(claimants[0]))
+    return owners
+
+
+def _lost_email_reason(email: str, owner: _Owner | None, current: Current) -> tuple[str, str]:
+    if owner is not None and owner.user_id is None:
+        return DUPLICATE_EMAIL, (
+            f"another directory user ({owner.external_id}) has the email {email}; "
+            "the one whose directory id sorts first keeps it"
+        )
+    if owner is not None and owner.external_id in current.links:
+        return DUPLICATE_EMAIL, f"the email {email} belongs to another directory user ({owner.external_id})"
+    return EMAIL_TAKEN, f"the email {email} is already used by another user of this client"
+
+
+def _rules_for(record: UserRecord, live: frozenset[str], mappings: Mapping[str, MappingRule]) -> list[MappingRule]:
+    return [mappings[f] for f in sorted(record.folder_ids & live)]
+
+
+def _level(rules: list[MappingRule]) -> int | None:
+    """R13: the highest-ranked level of the user's mappings (ties: the lower id, for a stable answer)."""
+    if not rules:
+        return None
+    return max(rules, key=lambda r: (r.level_rank, -r.level_id)).level_id
+
+
+def _groups(rules: list[MappingRule]) -> frozenset[int]:
+    """R13: the union of the user's mappings' groups."""
+    return frozenset().union(*(r.group_ids for r in rules)) if rules else frozenset()
+
+
+def _state(record: UserRecord) -> dict[str, object]:
+    return {
+        "first_name": record.first_name, "last_name": record.last_name, "email": record.email,
+        "enabled": record.enabled, "upn": record.upn, "display_name": record.display_name, "dn": record.dn,
+    }
+
+
+def _shown(value: str) -> str:
+    return "".join(ch if unicodedata.category(ch)[0] != "C" else "?" for ch in (value or "").strip())[:100]
+
+
+def _plan_attributes(user: UserState, record: UserRecord, rules, emails, email_problem, owners, result: Plan,
+                     raise_issue, *, adopted: bool = False) -> None:
+    """R6 names, R7 email, R11 level: the fields that change, old -> new."""
+    changes: dict[str, tuple[object, object]] = {}
+    first, last = clean_name(record.first_name), clean_name(record.last_name)
+    if first != user.first_name:
+        changes["first_name"] = (user.first_name, first)
+    if last != user.last_name:
+        changes["last_name"] = (user.last_name, last)
+
+    email = emails.get(record.id)
+    if email is not None and email != user.email:
+        owner = owners.get(email.lower())
+        if owner is not None and owner.external_id == record.id and owner.user_id == user.id:
+            changes["email"] = (user.email, email)
+        elif email.lower() != user.email.lower():
+            _, why = _lost_email_reason(email, owner, Current(users={}, links={}))
+            raise_issue(record, EMAIL_TAKEN, f"{why}; the portal user keeps {user.email}")
+        else:
+            changes["email"] = (user.email, email)  # only the case changed
+    elif record.id in email_problem and not adopted:
+        problem = email_problem[record.id]
+        why = "no email in the directory" if problem == NO_EMAIL else f"the email '{_shown(record.email)}' is not valid"
+        raise_issue(record, problem, f"{why}; the portal user keeps {user.email}")
+
+    if not (user.level_set_by_hand or (adopted and user.level_id is not None)):
+        level = _level(rules)
+        if level is not None and level != user.level_id:
+            changes["permission_level_id"] = (user.level_id, level)
+    if changes:
+        result.updates.append(Update(user.id, record.id, changes))
+
+
+def _plan_groups(user: UserState, wanted: frozenset[int], result: Plan) -> None:
+    """R12: add what the mappings grant, remove mapping grants no mapping gives any more."""
+    result.group_adds.extend((user.id, g) for g in sorted(wanted - user.mapping_group_ids))
+    result.group_removes.extend((user.id, g) for g in sorted(user.mapping_group_ids - wanted))
+
+
+def _want_disabled(user: UserState, external_id: str, reason: str, result: Plan, allowed: bool) -> None:
+    if not allowed or user.disabled_reason == reason:
+        return
+    if user.disabled_reason and user.disabled_reason != LINK_OFF:
+        return  # already disabled by the directory; the first reason stands until it is enabled again
+    result.disables.append(Disable(user.id, external_id, reason))
+
+
+def _want_enabled(user: UserState, external_id: str, result: Plan, allowed: bool) -> None:
+    if allowed and user.disabled_reason:
+        result.reenables.append(Reenable(user.id, external_id, user.disabled_reason, user.disabled_by_staff))
+
+
+def _plan_link_off(current: Current, result: Plan) -> None:
+    """R10: the link is off, so every user that came from it is disabled at once; nothing is read."""
+    for external_id, link in current.links.items():
+        user = current.users.get(link.user_id)
+        if user is not None and user.disabled_reason != LINK_OFF:
+            result.disables.append(Disable(user.id, external_id, LINK_OFF))
+
+
+def _hold_if_over_threshold(
+    snapshot: Snapshot, current: Current, threshold: Threshold, result: Plan, *, expected_users: bool
+) -> None:
+    """R22 (and R21): too many disables at once, or a full read that saw nobody, waits for staff."""
+    if not result.disables:
+        return
+    provisioned = len(current.links)
+    count = len(result.disables)
+    over = count >= threshold.minimum and count * 100 > threshold.percent * provisioned
+    saw_nobody = (
+        expected_users and snapshot.complete and not snapshot.incremental and not snapshot.users and provisioned > 0
+    )
+    if over or saw_nobody:
+        result.held_disables, result.disables = result.disables, []
+        result.hold_reason = (
+            "the directory returned no users at all" if saw_nobody else
+            f"{count} of {provisioned} provisioned users would be disabled "
+            f"(more than {threshold.percent}% and at least {threshold.minimum})"
+        )
