@@ -118,6 +118,7 @@ class DirectoryLink(models.Model):
     last_seen = models.DateTimeField(null=True, blank=True)
     last_run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     directory_state = models.JSONField(default=dict, blank=True, help_text="What the directory said last.")
+    state_hash = models.CharField(max_length=32, blank=True, help_text="Fingerprint of folders + state.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,0 +1,307 @@
+"""Write a Plan to the database in bulk, inside one transaction (ARCHITECTURE: the applier).
+
+The number of SQL statements grows with the number of batches, never with the number of users:
+rows are created with bulk_create, state changes are set-based UPDATEs grouped by value, and field
+updates go through bulk_update in batches. Activation emails are queued after commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Case, Value, When
+from django.utils import timezone
+
+from directory.models import Integration
+from notifications.models import Notification, NotificationKind
+from passportal.models import GroupMembership, MembershipSource, PortalUser, UserStatus
+
+from .models import CreationIssue, DirectoryLink, Mapping, SyncRun
+from .planner import Current, Disable, LinkState, MappingRule, Plan, Seen, UserState
+
+BATCH = 2000
+ISSUE_NOTIFICATIONS_PER_RUN = 100
+
+
+def chunks(items: Sequence, size: int = BATCH) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def fingerprint(seen: Seen) -> str:
+    payload = json.dumps([sorted(seen.folder_ids), seen.in_scope, seen.state], sort_keys=True, default=str)
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
+# ---------------------------------------------------------------- loading plain state
+
+
+def load_mappings(integration: Integration) -> dict[str, MappingRule]:
+    rules: dict[str, MappingRule] = {}
+    mappings = (
+        Mapping.objects.filter(folder__integration=integration, folder__gone=False)
+        .select_related("folder", "permission_level")
+        .prefetch_related("security_groups")
+    )
+    for m in mappings:
+        rules[m.folder.external_id] = MappingRule(
+            folder_id=m.folder.external_id, level_id=m.permission_level_id, level_rank=m.permission_level.rank,
+            group_ids=frozenset(g.pk for g in m.security_groups.all()), folder_path=m.folder.path or m.folder.name,
+        )
+    return rules
+
+
+@dataclass
+class Loaded:
+    current: Current
+    link_hashes: dict[str, str]
+
+
+def load_current(integration: Integration, *, only_external_ids: Iterable[str] | None = None) -> Loaded:
+    """The client's users and this integration's links as plain data (a few queries, streamed)."""
+    groups: dict[int, set[int]] = defaultdict(set)
+    memberships = GroupMembership.objects.filter(
+        user__client_id=integration.client_id, source=MembershipSource.MAPPING
+    ).values_list("user_id", "group_id")
+    for user_id, group_id in memberships.iterator(chunk_size=10000):
+        groups[user_id].add(group_id)
+
+    users: dict[int, UserState] = {}
+    rows = PortalUser.objects.filter(client_id=integration.client_id).values_list(
+        "id", "email", "first_name", "last_name", "disabled_reason", "disabled_by_staff",
+        "permission_level_id", "permission_level_set_by_hand",
+    )
+    for uid, email, first, last, reason, staff, level, by_hand in rows.iterator(chunk_size=10000):
+        users[uid] = UserState(uid, email, first, last, reason, staff, level, by_hand, frozenset(groups.get(uid, ())))
+
+    links: dict[str, LinkState] = {}
+    hashes: dict[str, str] = {}
+    link_rows = DirectoryLink.objects.filter(integration=integration)
+    if only_external_ids is not None:
+        link_rows = link_rows.filter(external_id__in=list(only_external_ids))
+    for ext, uid, folder_ids, state_hash in link_rows.values_list(
+        "external_id", "portal_user_id", "folder_ids", "state_hash"
+    ).iterator(chunk_size=10000):
+        links[ext] = LinkState(ext, uid, frozenset(folder_ids))
+        hashes[ext] = state_hash
+
+    open_issues = frozenset(
+        CreationIssue.objects.filter(integration=integration, closed_at__isnull=True).values_list(
+            "external_id", "reason"
+        )
+    )
+    return Loaded(Current(users=users, links=links, open_issues=open_issues), hashes)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _status_after_reenable():
+    return Case(
+        When(disabled_by_staff=True, then=Value(UserStatus.DISABLED)),
+        When(activated_at__isnull=False, then=Value(UserStatus.ACTIVE)),
+        default=Value(UserStatus.PENDING),
+    )
+
+
+def disable_users(disables: Sequence[Disable]) -> int:
+    by_reason: dict[str, list[int]] = defaultdict(list)
+    for d in disables:
+        by_reason[d.reason].append(d.user_id)
+    done = 0
+    for reason, ids in by_reason.items():
+        for part in chunks(ids):
+            done += PortalUser.objects.filter(pk__in=list(part)).update(
+                disabled_reason=reason, status=UserStatus.DISABLED, updated_at=timezone.now()
+            )
+    return done
+
+
+@dataclass
+class Applied:
+    created_user_ids: list[int]
+    counts: dict[str, int]
+
+
+@transaction.atomic
+def apply_plan(run: SyncRun, integration: Integration, plan: Plan, loaded: Loaded, *, directory_id: str) -> Applied:
+    now = timezone.now()
+    client_id = integration.client_id
+
+    # Creations (R2): users, their links, their mapping groups.
+    new_users = [
+        PortalUser(client_id=client_id, first_name=c.first_name, last_name=c.last_name, email=c.email,
+                   permission_level_id=c.level_id, status=UserStatus.PENDING)
+        for c in plan.creates
+    ]
+    PortalUser.objects.bulk_create(new_users, batch_size=BATCH)
+    created_ids = [u.pk for u in new_users]
+    user_for_external = {c.external_id: u.pk for c, u in zip(plan.creates, new_users, strict=True)}
+    memberships = [
+        GroupMembership(user_id=u.pk, group_id=g, source=MembershipSource.MAPPING)
+        for c, u in zip(plan.creates, new_users, strict=True) for g in sorted(c.group_ids)
+    ]
+
+    # Adoptions (R4): an existing user is linked; a level it had is kept and locked (R11).
+    for a in plan.adoptions:
+        user_for_external[a.external_id] = a.user_id
+    keep_levels = [a.user_id for a in plan.adoptions if a.keeps_level]
+    for part in chunks(keep_levels):
+        PortalUser.objects.filter(pk__in=list(part)).update(permission_level_set_by_hand=True)
+
+    seen = {s.external_id: s for s in plan.seen}
+    new_links = []
+    for ext, user_id in user_for_external.items():
+        s = seen.get(ext)
+        new_links.append(DirectoryLink(
+            integration=integration, directory_id=directory_id, external_id=ext, portal_user_id=user_id,
+            folder_ids=sorted(s.folder_ids) if s else [], in_scope=True, last_seen=now, last_run=run,
+            directory_state=dict(s.state) if s else {}, state_hash=fingerprint(s) if s else "",
+        ))
+    DirectoryLink.objects.bulk_create(new_links, batch_size=BATCH)
+
+    # Field updates (R6, R7, R11).
+    _apply_updates(plan, now)
+
+    # Enabled state (R8-R10) and groups (R12, R13).
+    disable_users(plan.disables)
+    for part in chunks([r.user_id for r in plan.reenables]):
+        PortalUser.objects.filter(pk__in=list(part)).update(
+            disabled_reason="", status=_status_after_reenable(), updated_at=now
+        )
+    memberships += [
+        GroupMembership(user_id=user_id, group_id=group_id, source=MembershipSource.MAPPING)
+        for user_id, group_id in plan.group_adds
+    ]
+    GroupMembership.objects.bulk_create(memberships, batch_size=BATCH, ignore_conflicts=True)
+    removes: dict[int, list[int]] = defaultdict(list)
+    for user_id, group_id in plan.group_removes:
+        removes[group_id].append(user_id)
+    for group_id, user_ids in removes.items():
+        for part in chunks(user_ids):
+            GroupMembership.objects.filter(
+                group_id=group_id, user_id__in=list(part), source=MembershipSource.MAPPING
+            ).delete()
+
+    _record_links_seen(run, integration, plan, loaded, set(user_for_external), now)
+    _record_issues(run, integration, plan, now)
+    if plan.held_disables:
+        Notification.objects.create(
+            kind=NotificationKind.DISABLES_HELD, client_id=client_id, integration=integration,
+            title=f"{integration.client.name} / {integration.name}: {len(plan.held_disables)} disables held",
+            message=f"Held because {plan.hold_reason}. Confirm or discard them on the run page.",
+            url=f"/admin/provisioning/syncrun/{run.pk}/change/",
+        )
+
+    if created_ids:
+        transaction.on_commit(lambda: _queue_activation(created_ids))
+    return Applied(created_user_ids=created_ids, counts=plan.counts)
+
+
+def _queue_activation(user_ids: list[int]) -> None:
+    from passportal.activation import queue_activation_emails
+
+    queue_activation_emails(user_ids)
+
+
+def _apply_updates(plan: Plan, now) -> None:
+    if not plan.updates:
+        return
+    by_fields: dict[tuple[str, ...], list[PortalUser]] = defaultdict(list)
+    for update in plan.updates:
+        user = PortalUser(pk=update.user_id, updated_at=now)
+        for name, (_old, new) in update.changes.items():
+            setattr(user, name, new)
+        by_fields[tuple(sorted(update.changes))].append(user)
+    for fields, users in by_fields.items():
+        PortalUser.objects.bulk_update(users, [*fields, "updated_at"], batch_size=1000)
+    email_changed = [u.user_id for u in plan.updates if "email" in u.changes
+                     and str(u.changes["email"][0]).lower() != str(u.changes["email"][1]).lower()]
+    if email_changed:
+        from passportal.activation import void_tokens_for
+
+        void_tokens_for(email_changed)
+
+
+def _record_links_seen(run, integration, plan: Plan, loaded: Loaded, new_ext: set[str], now) -> None:
+    """Stamp what the directory said, writing only links whose state changed."""
+    changed = []
+    unchanged: list[str] = []
+    for s in plan.seen:
+        if s.external_id in new_ext:
+            continue
+        digest = fingerprint(s)
+        if loaded.link_hashes.get(s.external_id) == digest:
+            unchanged.append(s.external_id)
+        else:
+            changed.append((s, digest))
+    if changed:
+        by_ext = {
+            link.external_id: link
+            for part in chunks([s.external_id for s, _ in changed])
+            for link in DirectoryLink.objects.filter(integration=integration, external_id__in=list(part))
+        }
+        rows = []
+        for s, digest in changed:
+            link = by_ext[s.external_id]
+            link.folder_ids, link.in_scope, link.directory_state = sorted(s.folder_ids), s.in_scope, dict(s.state)
+            link.state_hash, link.last_seen, link.last_run = digest, now, run
+            rows.append(link)
+        DirectoryLink.objects.bulk_update(
+            rows, ["folder_ids", "in_scope", "directory_state", "state_hash", "last_seen", "last_run"], batch_size=1000
+        )
+    # Unchanged links only get their "last seen" stamp, set-based: by exclusion when few were not seen.
+    unchanged_set = set(unchanged)
+    unseen = [ext for ext in loaded.current.links if ext not in unchanged_set]
+    if unchanged and len(unseen) <= BATCH and len(unchanged) > BATCH:
+        DirectoryLink.objects.filter(integration=integration).exclude(external_id__in=unseen).update(
+            last_seen=now, last_run=run
+        )
+        return
+    for part in chunks(unchanged):
+        DirectoryLink.objects.filter(integration=integration, external_id__in=list(part)).update(
+            last_seen=now, last_run=run
+        )
+
+
+def _record_issues(run, integration, plan: Plan, now) -> None:
+    """R7: open each issue once (and tell the bell once); close the ones whose cause is gone."""
+    if plan.issues_open:
+        folder_pks = dict(integration.folders.values_list("external_id", "pk"))
+        folder_paths = dict(integration.folders.values_list("external_id", "path"))
+        CreationIssue.objects.bulk_create([
+            CreationIssue(
+                integration=integration, external_id=i.external_id, reason=i.reason, user_name=i.user_name[:500],
+                email=i.email[:500], folder_id=folder_pks.get(i.folder_id), message=i.message,
+                folder_path=(folder_paths.get(i.folder_id) or "")[:2000], opened_by_run=run,
+            )
+            for i in plan.issues_open
+        ], batch_size=BATCH, ignore_conflicts=True)
+        shown = plan.issues_open[:ISSUE_NOTIFICATIONS_PER_RUN]
+        where = f"{integration.client.name} / {integration.name}"
+        notes = [
+            Notification(kind=NotificationKind.CREATION_ISSUE, client_id=integration.client_id,
+                         integration=integration, title=f"{where}: {i.user_name} not created"[:300],
+                         message=i.message, url="/admin/provisioning/creationissue/?closed=open")
+            for i in shown
+        ]
+        if len(plan.issues_open) > len(shown):
+            notes.append(Notification(
+                kind=NotificationKind.CREATION_ISSUE, client_id=integration.client_id, integration=integration,
+                title=f"{where}: {len(plan.issues_open) - len(shown)} more creation issues",
+                url="/admin/provisioning/creationissue/?closed=open",
+            ))
+        Notification.objects.bulk_create(notes, batch_size=BATCH)
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for ext, reason in plan.issues_close:
+        by_reason[reason].append(ext)
+    for reason, exts in by_reason.items():
+        for part in chunks(exts):
+            CreationIssue.objects.filter(
+                integration=integration, reason=reason, external_id__in=list(part), closed_at__isnull=True
+            ).update(closed_at=now)

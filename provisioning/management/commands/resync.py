@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from directory.connectors import DirectoryError
+from directory.models import Integration
+from passportal.models import Client
+from provisioning import services
+from provisioning.models import SyncStatus, SyncTrigger
+
+
+class Command(BaseCommand):
+    help = "Run a full sync now (R17) for some integrations, a client's, or all; --dry-run previews (R15)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--integration", type=int, action="append", default=[], metavar="ID")
+        parser.add_argument("--client", metavar="ID-or-name")
+        parser.add_argument("--all", action="store_true")
+        parser.add_argument("--dry-run", action="store_true", help="Show what would change; change nothing.")
+        parser.add_argument("--wait", action="store_true", help="Run here and wait, instead of queueing.")
+
+    def handle(self, *args, integration, client, all, dry_run, wait, **options):
+        integrations = self._select(integration, client, all)
+        failed = 0
+        for item in integrations:
+            label = f"[{item.pk}] {item.client.name} / {item.name}"
+            if dry_run:
+                failed += self._dry_run(item, label)
+            elif wait:
+                self.stdout.write(f"{label}: syncing...")
+                run = services.run_sync(item, SyncTrigger.COMMAND)
+                self.stdout.write(f"{label}: {run.status} {self._counts(run.counts)}")
+                if run.status == SyncStatus.FAILED:
+                    failed += 1
+                    self.stderr.write(f"{label}: {run.error}")
+                elif run.status == SyncStatus.HELD:
+                    self.stdout.write(f"{label}: {run.error}")
+            else:
+                run = services.request_sync(item, SyncTrigger.COMMAND)
+                self.stdout.write(f"{label}: queued as run {run.pk}")
+        if failed:
+            raise CommandError(f"{failed} of {len(integrations)} integration(s) failed")
+
+    def _select(self, ids, client, everything) -> list[Integration]:
+        if not (ids or client or everything):
+            raise CommandError("Say which: --integration ID (repeatable), --client ID-or-name, or --all.")
+        qs = Integration.objects.select_related("client")
+        if everything:
+            return list(qs)
+        chosen: list[Integration] = []
+        if ids:
+            found = {i.pk: i for i in qs.filter(pk__in=ids)}
+            missing = [str(i) for i in ids if i not in found]
+            if missing:
+                raise CommandError(f"No integration with id {', '.join(missing)}")
+            chosen += [found[i] for i in ids]
+        if client:
+            match = Client.objects.filter(pk=int(client)) if client.isdigit() else Client.objects.filter(
+                name__iexact=client)
+            target = match.first()
+            if target is None:
+                raise CommandError(f"No client with id or name {client!r}")
+            chosen += [i for i in qs.filter(client=target) if i not in chosen]
+        return chosen
+
+    def _dry_run(self, item: Integration, label: str) -> int:
+        try:
+            result = services.preview(item, trigger=SyncTrigger.COMMAND)
+        except DirectoryError as exc:
+            self.stderr.write(f"{label}: cannot read the directory: {exc}")
+            return 1
+        self.stdout.write(f"{label}: dry run {self._counts(result.plan.counts)}")
+        changes = result.changes
+        for line in changes["create"]:
+            self.stdout.write(f"  create   {line}")
+        for u in changes["update"]:
+            fields = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in u["changes"].items())
+            self.stdout.write(f"  update   {u['user']}: {fields}")
+        for d in changes["disable"] + changes["held"]:
+            self.stdout.write(f"  disable  {d['user']} ({d['reason']})")
+        for r in changes["reenable"]:
+            self.stdout.write(f"  enable   {r['user']}")
+        for i in changes["issues"]:
+            self.stdout.write(f"  issue    {i['message']}")
+        if changes["hold_reason"]:
+            self.stdout.write(f"  disables would be held: {changes['hold_reason']}")
+        return 0
+
+    @staticmethod
+    def _counts(counts: dict) -> str:
+        return " ".join(f"{k}={v}" for k, v in counts.items() if v) or "(no changes)"

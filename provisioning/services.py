@@ -1,0 +1,377 @@
+"""The sync service: request a run, execute it (read -> plan -> apply), and the staff actions on runs.
+
+R23 is enforced by the database: at most one running and one queued (non-dry) run per integration
+(partial unique constraints on SyncRun). A trigger while a run is queued folds into that run; a
+trigger while one runs becomes its single follow-up.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from directory.connectors import DirectoryError, connector_for
+from directory.connectors.base import Snapshot
+from directory.folders import record_folders
+from directory.models import Integration
+from notifications.models import NotificationKind
+from notifications.services import notify
+from passportal.models import PortalUser
+
+from .applier import Loaded, apply_plan, disable_users, load_current, load_mappings
+from .models import DirectoryLink, HeldResolution, SyncRun, SyncStatus, SyncTrigger
+from .planner import Disable, MappingRule, Plan, Threshold, plan
+
+log = logging.getLogger(__name__)
+
+CHANGE_LIST_LIMIT = 500  # per kind, on the run page; counts are always complete
+
+
+def stale_after() -> timedelta:
+    return timedelta(seconds=getattr(settings, "SYNC_STALE_AFTER_SECONDS", settings.Q_CLUSTER["timeout"]))
+
+
+# ---------------------------------------------------------------- requesting
+
+
+def request_sync(
+    integration: Integration, trigger: str, *, full: bool = True, started_by=None, enqueue: bool = True
+) -> SyncRun:
+    """Queue a run, or fold into the one already waiting (R23). Returns the run that will do the work."""
+    for _ in range(3):
+        waiting = SyncRun.objects.filter(integration=integration, status=SyncStatus.QUEUED, dry_run=False).first()
+        if waiting is not None:
+            if full and not waiting.full:
+                SyncRun.objects.filter(pk=waiting.pk).update(full=True)
+                waiting.full = True
+            return waiting
+        try:
+            with transaction.atomic():
+                run = SyncRun.objects.create(integration=integration, trigger=trigger, full=full, started_by=started_by)
+        except IntegrityError:
+            continue  # another trigger queued one between our check and insert: fold into it
+        if enqueue:
+            transaction.on_commit(functools.partial(enqueue_run, run.pk))
+        return run
+    raise RuntimeError(f"could not queue a sync for {integration}")
+
+
+def enqueue_run(run_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("provisioning.tasks.execute_run_task", run_id,
+               sync=getattr(settings, "TASKS_RUN_INLINE", False), task_name=f"sync-run-{run_id}")
+
+
+def run_sync(integration: Integration, trigger: str, *, full: bool = True, started_by=None) -> SyncRun:
+    """Queue and execute now, in this process (commands with --wait, tests). Returns the finished run."""
+    run = request_sync(integration, trigger, full=full, started_by=started_by, enqueue=False)
+    return execute_run(run.pk)
+
+
+# ---------------------------------------------------------------- executing
+
+
+def _fail_stale_runs(integration_id: int) -> None:
+    """A run whose worker died (no heartbeat) must not block the integration for ever (R23)."""
+    limit = timezone.now() - stale_after()
+    SyncRun.objects.filter(
+        integration_id=integration_id, status=SyncStatus.RUNNING, heartbeat_at__lt=limit
+    ).update(status=SyncStatus.FAILED, finished_at=timezone.now(),
+             error="The worker running this sync stopped (no heartbeat); the next run completes the work.")
+
+
+def _claim(run_id: int) -> bool:
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return SyncRun.objects.filter(pk=run_id, status=SyncStatus.QUEUED).update(
+                status=SyncStatus.RUNNING, started_at=now, heartbeat_at=now, phase="starting"
+            ) == 1
+    except IntegrityError:
+        return False  # another run of this integration is running; it picks this one up when done
+
+
+def _progress(run: SyncRun, phase: str, done: int = 0, total: int = 0) -> None:
+    run.phase, run.progress_done, run.progress_total = phase, done, total
+    SyncRun.objects.filter(pk=run.pk).update(
+        phase=phase, progress_done=done, progress_total=total, heartbeat_at=timezone.now()
+    )
+
+
+def execute_run(run_id: int) -> SyncRun:
+    """Run a queued sync (idempotent: a second delivery of the same task finds it no longer queued)."""
+    run = SyncRun.objects.select_related("integration__client").get(pk=run_id)
+    _fail_stale_runs(run.integration_id)
+    if not _claim(run_id):
+        run.refresh_from_db()
+        return run
+    run.refresh_from_db()
+    try:
+        _execute(run)
+    except Exception as exc:  # recorded on the run and raised to the bell; the task itself must not retry
+        log.exception("sync run %s of integration %s failed", run.pk, run.integration_id)
+        _finish_failed(run, f"Unexpected error: {type(exc).__name__}: {exc}")
+    follow_up = SyncRun.objects.filter(
+        integration_id=run.integration_id, status=SyncStatus.QUEUED, dry_run=False
+    ).first()
+    if follow_up is not None:
+        enqueue_run(follow_up.pk)
+    run.refresh_from_db()
+    return run
+
+
+def _execute(run: SyncRun) -> None:
+    integration = run.integration
+    if not integration.link_enabled:
+        _progress(run, "link off: disabling")
+        loaded = load_current(integration)
+        result = plan(_empty_snapshot(integration), {}, loaded.current, link_enabled=False)
+        _apply(run, integration, result, loaded, integration.directory_id)
+        return
+
+    _progress(run, "reading the directory")
+    try:
+        snapshot, connector = _read(integration, full=run.full)
+    except DirectoryError as exc:
+        _finish_failed(run, str(exc), permanent=exc.permanent)
+        return
+    _plan_and_apply(run, snapshot)
+    new_delta = getattr(connector, "new_delta_state", None)
+    if new_delta is not None:
+        Integration.objects.filter(pk=integration.pk).update(delta_state=new_delta)
+
+
+def _plan_and_apply(run: SyncRun, snapshot: Snapshot) -> None:
+    integration = run.integration
+    if snapshot.folders_complete and snapshot.complete:
+        record_folders(integration, snapshot.folders)
+    _progress(run, "planning", 0, len(snapshot.users))
+    loaded = load_current(integration)
+    result = plan(snapshot, load_mappings(integration), loaded.current,
+                  link_enabled=True, threshold=_threshold(integration))
+    _progress(run, "applying", 0, len(snapshot.users))
+    _apply(run, integration, result, loaded, snapshot.directory_id)
+
+
+def sync_snapshot(integration: Integration, snapshot: Snapshot, trigger: str, *, started_by=None) -> SyncRun:
+    """Plan and apply a snapshot already in hand, as one recorded run (R23 holds as for any run)."""
+    run = request_sync(integration, trigger, started_by=started_by, enqueue=False)
+    _fail_stale_runs(integration.pk)
+    if not _claim(run.pk):
+        raise RuntimeError(f"another sync of {integration} is running; run {run.pk} waits for it")
+    run.refresh_from_db()
+    try:
+        _plan_and_apply(run, snapshot)
+    except Exception as exc:
+        _finish_failed(run, f"Unexpected error: {type(exc).__name__}: {exc}")
+        raise
+    run.refresh_from_db()
+    return run
+
+
+def _read(integration: Integration, *, full: bool) -> tuple[Snapshot, object]:
+    connector = connector_for(integration)
+    mapped = list(
+        integration.folders.filter(mapping__isnull=False, gone=False).values_list("external_id", flat=True)
+    )
+    incremental = not full and bool(integration.delta_state)
+    if not mapped and not incremental:
+        # Nothing configured: read the folder tree only (R19), no users are in scope.
+        folders = connector.read_folders()
+        return Snapshot(directory_id=connector.directory_id, folders=tuple(folders), users=(), complete=True), connector
+    return connector.read_snapshot(mapped, incremental=incremental), connector
+
+
+def _empty_snapshot(integration: Integration) -> Snapshot:
+    return Snapshot(directory_id=integration.directory_id, folders=(), users=(), complete=False,
+                    folders_complete=False)
+
+
+def _threshold(integration: Integration) -> Threshold:
+    return Threshold(percent=integration.disable_threshold_percent, minimum=integration.disable_threshold_minimum)
+
+
+def _apply(run: SyncRun, integration: Integration, result: Plan, loaded: Loaded, directory_id: str) -> None:
+    applied = apply_plan(run, integration, result, loaded, directory_id=directory_id)
+    status = SyncStatus.HELD if result.held_disables else SyncStatus.SUCCEEDED
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=status, phase="done", finished_at=timezone.now(), heartbeat_at=timezone.now(),
+        counts=applied.counts, changes=describe(result, loaded),
+        held_disables=[{"user_id": d.user_id, "external_id": d.external_id, "reason": d.reason}
+                       for d in result.held_disables],
+        error=("Disables held: " + result.hold_reason) if result.held_disables else "",
+    )
+
+
+def _finish_failed(run: SyncRun, message: str, *, permanent: bool = False) -> None:
+    """R21: a run that could not read the whole directory changes nobody and says why."""
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=SyncStatus.FAILED, phase="failed", finished_at=timezone.now(), error=message
+    )
+    integration = run.integration
+    kind = "credentials refused" if permanent else "directory unreachable"
+    notify(
+        NotificationKind.SYNC_FAILED, integration=integration,
+        title=f"{integration.client.name} / {integration.name}: sync failed ({kind})",
+        message=f"{message}\nNobody's enabled state was changed.",
+        url=f"/admin/provisioning/syncrun/{run.pk}/change/",
+    )
+
+
+def describe(result: Plan, loaded: Loaded) -> dict:
+    """The plan's changes for people: counts are complete, lists are cut at CHANGE_LIST_LIMIT per kind."""
+    users = loaded.current.users
+
+    def who(user_id: int) -> str:
+        u = users.get(user_id)
+        return f"{u.first_name} {u.last_name} <{u.email}>".strip() if u else str(user_id)
+
+    cut = CHANGE_LIST_LIMIT
+    return {
+        "create": [f"{c.first_name} {c.last_name} <{c.email}>" for c in result.creates[:cut]],
+        "adopt": [who(a.user_id) for a in result.adoptions[:cut]],
+        "update": [
+            {"user": who(u.user_id), "user_id": u.user_id,
+             "changes": {k: [str(v[0]), str(v[1])] for k, v in u.changes.items()}}
+            for u in result.updates[:cut]
+        ],
+        "disable": [{"user": who(d.user_id), "user_id": d.user_id, "reason": d.reason} for d in result.disables[:cut]],
+        "reenable": [
+            {"user": who(r.user_id), "user_id": r.user_id, "stays_disabled_by_staff": r.stays_disabled_by_staff}
+            for r in result.reenables[:cut]
+        ],
+        "issues": [{"user": i.user_name, "reason": i.reason, "message": i.message} for i in result.issues_open[:cut]],
+        "held": [{"user": who(d.user_id), "user_id": d.user_id, "reason": d.reason}
+                 for d in result.held_disables[:cut]],
+        "hold_reason": result.hold_reason,
+        "notes": result.notes[:cut],
+    }
+
+
+# ---------------------------------------------------------------- previews (R15)
+
+
+@dataclass
+class Preview:
+    plan: Plan
+    changes: dict
+    run: SyncRun
+
+
+def preview(
+    integration: Integration, *, mappings: Mapping[str, MappingRule] | None = None, started_by=None,
+    trigger: str = SyncTrigger.APPLY,
+) -> Preview:
+    """A dry run against the directory as it is now, by the same planner: writes only its own record.
+
+    `mappings` replaces the stored mappings (the User Mapping confirmation shows what applying would do).
+    Raises DirectoryError when the directory cannot be read.
+    """
+    run = SyncRun.objects.create(integration=integration, trigger=trigger, dry_run=True, started_by=started_by,
+                                 status=SyncStatus.RUNNING, started_at=timezone.now())
+    rules = dict(mappings) if mappings is not None else load_mappings(integration)
+    try:
+        if integration.link_enabled:
+            connector = connector_for(integration)
+            snapshot = connector.read_snapshot(list(rules), incremental=False) if rules else Snapshot(
+                directory_id=connector.directory_id, folders=tuple(connector.read_folders()), users=(), complete=True
+            )
+        else:
+            snapshot = _empty_snapshot(integration)
+    except DirectoryError as exc:
+        SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.FAILED, finished_at=timezone.now(), error=str(exc))
+        raise
+    loaded = load_current(integration)
+    result = plan(snapshot, rules, loaded.current, link_enabled=integration.link_enabled,
+                  threshold=_threshold(integration))
+    changes = describe(result, loaded)
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=SyncStatus.SUCCEEDED, phase="done", finished_at=timezone.now(), counts=result.counts, changes=changes
+    )
+    run.refresh_from_db()
+    return Preview(plan=result, changes=changes, run=run)
+
+
+# ---------------------------------------------------------------- staff actions
+
+
+@transaction.atomic
+def apply_held_disables(run: SyncRun, *, by) -> int:
+    """R22: staff confirm the disables a run held. Only users still enabled by the directory are touched."""
+    run = SyncRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != SyncStatus.HELD or run.held_resolution:
+        raise ValueError("This run holds no disables waiting for a decision.")
+    disables = [Disable(d["user_id"], d["external_id"], d["reason"]) for d in run.held_disables]
+    still_linked = set(
+        DirectoryLink.objects.filter(integration_id=run.integration_id).values_list("portal_user_id", flat=True)
+    )
+    count = disable_users([d for d in disables if d.user_id in still_linked])
+    run.held_resolution = HeldResolution.APPLIED
+    run.counts = {**run.counts, "disabled": run.counts.get("disabled", 0) + count}
+    run.save(update_fields=["held_resolution", "counts"])
+    log.info("held disables of run %s applied by %s", run.pk, by)
+    return count
+
+
+@transaction.atomic
+def discard_held_disables(run: SyncRun, *, by) -> None:
+    run = SyncRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != SyncStatus.HELD or run.held_resolution:
+        raise ValueError("This run holds no disables waiting for a decision.")
+    run.held_resolution = HeldResolution.DISCARDED
+    run.save(update_fields=["held_resolution"])
+    log.info("held disables of run %s discarded by %s", run.pk, by)
+
+
+def set_link(integration: Integration, enabled: bool, *, by=None) -> SyncRun:
+    """R10: off disables every user from the integration at once; on brings them back at the next sync."""
+    Integration.objects.filter(pk=integration.pk).update(link_enabled=enabled)
+    integration.link_enabled = enabled
+    return run_sync(integration, SyncTrigger.LINK, started_by=by)
+
+
+def resync_user(user: PortalUser, *, by=None) -> list[SyncRun]:
+    """R28: read this one user from each directory it came from and apply the rules to it alone."""
+    runs = []
+    for link in user.directory_links.select_related("integration__client"):
+        integration = link.integration
+        run = SyncRun.objects.create(integration=integration, trigger=SyncTrigger.USER, portal_user=user,
+                                     started_by=by, dry_run=False, status=SyncStatus.SUCCEEDED,
+                                     started_at=timezone.now())
+        try:
+            if not integration.link_enabled:
+                raise DirectoryError(f"The link of {integration.name} is off.")
+            record = connector_for(integration).read_user(link.external_id)
+        except DirectoryError as exc:
+            SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.FAILED, finished_at=timezone.now(),
+                                                     error=str(exc))
+            run.refresh_from_db()
+            runs.append(run)
+            continue
+        snapshot = Snapshot(
+            directory_id=integration.directory_id, folders=(), users=(record,) if record else (),
+            complete=True, incremental=True, folders_complete=False,
+            removed_user_ids=frozenset() if record else frozenset({link.external_id}),
+        )
+        loaded = load_current(integration, only_external_ids=[link.external_id])
+        result = plan(snapshot, load_mappings(integration), loaded.current, threshold=Threshold(100, 1 << 30))
+        _apply(run, integration, result, loaded, integration.directory_id)
+        run.refresh_from_db()
+        runs.append(run)
+    return runs
+
+
+def staff_set_enabled(user: PortalUser, enabled: bool) -> None:
+    """R8: a manual disable is kept apart from a directory disable and only staff lift it."""
+    user.disabled_by_staff = not enabled
+    user.refresh_status()
+    user.save(update_fields=["disabled_by_staff", "status", "updated_at"])
+
