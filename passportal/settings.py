@@ -98,6 +98,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "notifications.context_processors.bell",
             ],
         },
     },
@@ -205,3 +206,8 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Run django-q2 tasks inline in the calling process (tests, single-process demos); off in production.
+TASKS_RUN_INLINE = env.bool("TASKS_RUN_INLINE", default=False)
+# A running sync with no heartbeat for this long is taken as dead, so the next run can start (R23).
+SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=Q_CLUSTER["timeout"])
