@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -125,6 +126,8 @@ def _database_from_env() -> dict:
         Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         # Several processes (web, qcluster) share the file: wait for locks instead of failing.
         config.setdefault("OPTIONS", {})["timeout"] = 30
+        # A file, not memory, so a test can share its database with a real qcluster process.
+        config["TEST"] = {"NAME": str(VAR_DIR / f"test-portal-{os.getpid()}.sqlite3")}
     config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     return config
 
@@ -148,6 +151,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 
 # Production hardening; each can be turned off for a TLS-terminating proxy or local tests.

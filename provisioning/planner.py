@@ -189,13 +189,20 @@ class Plan:
 
 def clean_name(value: str) -> str:
     """Control characters dropped, whitespace trimmed, cut to the column's length: never a crashed run."""
+    if value.isprintable() and len(value) <= NAME_MAX and value.strip() == value and "  " not in value:
+        return value  # the common case, checked in C
     text = "".join(ch for ch in (value or "") if unicodedata.category(ch)[0] != "C" or ch == " ")
     return " ".join(text.split())[:NAME_MAX]
 
 
-def clean_email(value: str) -> tuple[str, str | None]:
-    """(email, problem): trimmed; invalid ones are reported, never stored (R7)."""
+def clean_email(value: str, known_valid: frozenset[str] | set[str] = frozenset()) -> tuple[str, str | None]:
+    """(email, problem): trimmed; invalid ones are reported, never stored (R7).
+
+    `known_valid` are emails the portal already holds (validated when stored): no need to check again.
+    """
     email = (value or "").strip()
+    if email in known_valid:
+        return email, None
     if not email:
         return "", NO_EMAIL
     if len(email) > EMAIL_MAX or any(unicodedata.category(ch)[0] == "C" for ch in email):
@@ -241,8 +248,9 @@ def plan(
 
     emails: dict[str, str] = {}
     email_problem: dict[str, str] = {}
+    known_valid = {u.email for u in current.users.values()}
     for record in in_scope.values():
-        email, problem = clean_email(record.email)
+        email, problem = clean_email(record.email, known_valid)
         if problem:
             email_problem[record.id] = problem
         else:

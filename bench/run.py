@@ -1,0 +1,98 @@
+"""`make bench`: sync at scale, each case beside a floor measured in the same run on the same machine.
+
+Every measurement runs in a fresh subprocess (so peak memory is that case's own), at least 3 times;
+the table shows medians. Not a test: CI does not run it.
+
+    .venv/bin/python bench/run.py                 # every case
+    .venv/bin/python bench/run.py --only portal   # one group: portal, ad, entra, email, scaleout
+    BENCH_USERS=20000 .venv/bin/python bench/run.py --only portal   # a smaller portal case
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/portal_bench"
+
+
+def bench_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("DATABASE_URL", os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
+    env.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789abcdefgh")
+    env.setdefault("FIELD_ENCRYPTION_KEYS", "tWf3bQ8xv0v4b0dQ1Y5pL0xY8cG9w3oJr0e2Q2o6y4E=")
+    env.setdefault("DJANGO_SETTINGS_MODULE", "passportal.settings")
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def run_case(group: str, case: str, **params) -> dict:
+    """One measurement in its own process: prints one JSON line {seconds, statements, peak_mb, ...}."""
+    cmd = [sys.executable, str(ROOT / "bench" / f"{group}.py"), case, json.dumps(params)]
+    result = subprocess.run(cmd, env=bench_env(), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"bench case {group}/{case} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def median_of(samples: list[dict], key: str) -> float | None:
+    values = [s[key] for s in samples if s.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if unit == "s":
+        return f"{value:.2f} s"
+    if unit == "MB":
+        return f"{value:.0f} MB"
+    return f"{value:.0f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", action="append", choices=["portal", "ad", "entra", "email", "scaleout"])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    groups = args.only or ["portal", "ad", "entra", "email", "scaleout"]
+
+    import bench.cases as cases
+
+    rows = []
+    for group in groups:
+        for spec in cases.CASES[group]:
+            samples = [run_case(group, spec["case"], **spec.get("params", {})) for _ in range(args.repeat)]
+            floor = [run_case(group, spec["floor"], **spec.get("params", {})) for _ in range(args.repeat)] \
+                if spec.get("floor") else []
+            row = {
+                "case": spec["label"],
+                "seconds": median_of(samples, "seconds"),
+                "statements": median_of(samples, "statements"),
+                "peak_mb": median_of(samples, "peak_mb"),
+                "floor": spec.get("floor_label", ""),
+                "floor_seconds": median_of(floor, "seconds") if floor else None,
+                "target": spec.get("target", ""),
+            }
+            row["ratio"] = (row["seconds"] / row["floor_seconds"]) if row["floor_seconds"] else None
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+
+    print()
+    print(f"{'case':52} {'median':>9} {'stmts':>7} {'peak':>7}  {'floor':38} {'floor t':>9} {'ratio':>6}  target")
+    for r in rows:
+        ratio = f"{r['ratio']:.2f}x" if r["ratio"] else "-"
+        print(f"{r['case']:52} {fmt(r['seconds'], 's'):>9} {fmt(r['statements']):>7} {fmt(r['peak_mb'], 'MB'):>7}  "
+              f"{r['floor']:38} {fmt(r['floor_seconds'], 's'):>9} {ratio:>6}  {r['target']}")
+
+
+if __name__ == "__main__":
+    main()
