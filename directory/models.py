@@ -97,7 +97,13 @@ class Integration(models.Model):
         """The directory this integration reads: the AD base DN's domain, or the Entra tenant GUID (R3)."""
         if self.kind == IntegrationKind.ENTRA:
             return self.tenant_guid or self.tenant
-        return self.base_dn.lower()
+        # The same value the LDAP connector and the agent's uploads carry: the domain of the base DN.
+        from .connectors.ldap import domain_of
+
+        if self.base_dn:
+            return domain_of(self.base_dn)
+        upload = self.agent_uploads.filter(status=UploadStatus.COMMITTED).order_by("-committed_at").first()
+        return upload.directory_id if upload else ""
 
     def url_list(self) -> list[str]:
         return [line.strip() for line in self.ldap_urls.splitlines() if line.strip()]
@@ -140,3 +146,52 @@ class Folder(models.Model):
 
     def __str__(self) -> str:
         return self.path or self.name
+
+
+class UploadStatus(models.TextChoices):
+    OPEN = "open", "Open: receiving chunks"
+    COMMITTED = "committed", "Committed"
+    ABORTED = "aborted", "Aborted (replaced by a newer upload)"
+
+
+class AgentUpload(models.Model):
+    """One snapshot an on-prem agent pushes in chunks. Nothing in it is used until it is committed."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="agent_uploads")
+    status = models.CharField(max_length=10, choices=UploadStatus.choices, default=UploadStatus.OPEN)
+    directory_id = models.CharField(max_length=255, help_text="The AD domain the agent read, e.g. corp.example.test.")
+    agent_version = models.CharField(max_length=50, blank=True)
+    folder_count = models.PositiveIntegerField(default=0)
+    user_count = models.PositiveIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    committed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["integration", "-created_at"]
+        indexes = [models.Index(fields=["integration", "status", "-committed_at"])]
+
+    def __str__(self) -> str:
+        return f"Upload {self.pk} of {self.integration} ({self.get_status_display()})"
+
+
+class UploadRecordKind(models.TextChoices):
+    FOLDER = "folder", "Folder (OU)"
+    USER = "user", "User"
+
+
+class AgentUploadRecord(models.Model):
+    """One validated folder or user of an upload, as the plain fields of its connector record."""
+
+    upload = models.ForeignKey(AgentUpload, on_delete=models.CASCADE, related_name="records")
+    kind = models.CharField(max_length=6, choices=UploadRecordKind.choices)
+    external_id = models.CharField(max_length=36)
+    data = models.JSONField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["upload", "kind", "external_id"], name="upload_record_unique_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.external_id}"

@@ -1,7 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.utils.html import format_html
 
+from .activation import queue_activation_emails
 from .models import Client, GroupMembership, PermissionLevel, PortalUser, SecurityGroup, UserKind
 
 admin.site.site_header = "Auto-provisioning portal"
@@ -16,6 +17,15 @@ class ClientAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     readonly_fields = ["is_company_vault", "created_at", "updated_at"]
     fields = ["name", "is_company_vault", "site_enabled", "created_at", "updated_at"]
+    change_form_template = "admin/passportal/client/change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The Configure User Mapping button, and what is missing when it cannot work yet (R14).
+        from provisioning.access import mapping_blockers
+
+        client = self.get_object(request, object_id)
+        extra = {"mapping_blockers": mapping_blockers(client) if client else []}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_users=Count("users"))
@@ -76,6 +86,28 @@ class PortalUserAdmin(admin.ModelAdmin):
     readonly_fields = ["status", "disabled_reason", "activated_at", "created_at", "updated_at"]
     exclude = ["password"]
     inlines = [GroupMembershipInline]
+    actions = ["resend_activation"]
+    change_form_template = "admin/passportal/portaluser/change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Where the user came from (integration, folders, last seen), Resync (R28), staff disable/enable (R8).
+        from provisioning.views.users import directory_origins
+
+        user = self.get_object(request, object_id)
+        extra = {"directory_origins": directory_origins(user) if user else []}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    @admin.action(description="Resend activation email")
+    def resend_activation(self, request, queryset):
+        # R18: a new link replaces the old one; disabled and already active users get nothing.
+        selected = list(queryset.values_list("pk", flat=True))
+        queued = queue_activation_emails(selected)
+        skipped = len(selected) - queued
+        self.message_user(request, f"Activation email queued for {queued} user(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request, f"{skipped} user(s) skipped: disabled or already activated.", messages.WARNING
+            )
 
     @admin.display(description="Kind", ordering="client__is_company_vault")
     def kind_badge(self, obj: PortalUser):

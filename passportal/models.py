@@ -196,3 +196,22 @@ class GroupMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.group} ({self.get_source_display()})"
+
+
+class ActivationToken(models.Model):
+    """An activation link (R18): only the sha256 of the token is stored (R25), bound to one user and one email."""
+
+    user = models.ForeignKey(PortalUser, on_delete=models.CASCADE, related_name="activation_tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    # The address the link was sent to: a link never outlives a change of the user's email.
+    email = models.EmailField(max_length=254)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "used_at", "voided_at"])]
+
+    def __str__(self) -> str:
+        return f"Activation link for user {self.user_id}"

@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from directory.models import Integration
 from notifications.models import Notification, NotificationKind
+from passportal.bulk import allocate_ids, copy_rows, use_copy
 from passportal.models import GroupMembership, MembershipSource, PortalUser, UserStatus
 
-from .bulk import allocate_ids, copy_rows, use_copy
 from .models import CreationIssue, DirectoryLink, Mapping, SyncRun
 from .planner import Current, Disable, LinkState, MappingRule, Plan, Seen, UserState
 

@@ -11,6 +11,10 @@ import pytest
 from passportal.models import Client, PermissionLevel
 
 pytest_plugins: list[str] = [
+    "tests.fixtures_smtp",
+    "tests.fixtures_samba",
+    "tests.fixtures_entra",
+    "tests.fixtures_browser",
 ]
 
 

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "agent-api"
+
+urlpatterns = [
+    path("uploads/", views.StartUploadView.as_view(), name="upload-start"),
+    path("uploads/<int:upload_id>/folders/", views.FolderChunkView.as_view(), name="upload-folders"),
+    path("uploads/<int:upload_id>/users/", views.UserChunkView.as_view(), name="upload-users"),
+    path("uploads/<int:upload_id>/commit/", views.CommitView.as_view(), name="upload-commit"),
+]

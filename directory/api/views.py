@@ -1,0 +1,113 @@
+"""The push API an on-prem agent calls: start an upload, send folder and user chunks, commit (R17, R21, R26)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from directory import uploads
+from directory.models import AdMode, AgentUpload, Integration, IntegrationKind
+
+from .authentication import AgentTokenAuthentication, IsAgent
+from .serializers import ChunkSerializer, CommitSerializer, StartUploadSerializer, UploadSerializer
+
+# A chunk of 2,000 users is well under 2 MB; anything far bigger is refused before it is parsed.
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+
+
+def _rejected(exc: uploads.UploadRejected) -> Response:
+    body = {"detail": str(exc)}
+    if exc.index is not None:
+        body["record"] = exc.index
+    if exc.field is not None:
+        body["field"] = exc.field
+    code = status.HTTP_409_CONFLICT if isinstance(exc, uploads.UploadClosed) else status.HTTP_400_BAD_REQUEST
+    return Response(body, status=code)
+
+
+def _first_error(exc: ValidationError) -> Response:
+    detail = exc.detail
+    if isinstance(detail, dict):
+        field, messages = next(iter(detail.items()))
+        message = messages[0] if isinstance(messages, list) else messages
+        return Response({"detail": f"{field}: {message}", "field": field}, status=status.HTTP_400_BAD_REQUEST)
+    return Response({"detail": str(detail)}, status=status.HTTP_400_BAD_REQUEST)
+
+
+class AgentView(APIView):
+    authentication_classes = [AgentTokenAuthentication]
+    permission_classes = [IsAgent]
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        integration: Integration = request.auth
+        if integration.kind != IntegrationKind.ACTIVE_DIRECTORY or integration.ad_mode != AdMode.AGENT:
+            self.permission_denied(request, message=f"{integration} does not take uploads from an on-prem agent "
+                                                    "(set it to Active Directory, agent mode).")
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit() or int(length) > MAX_REQUEST_BYTES:
+            raise ParseError(f"Request body of {length} bytes is too large: at most {MAX_REQUEST_BYTES} bytes; "
+                             f"send at most {uploads.MAX_RECORDS_PER_CHUNK} records per chunk.")
+
+    def body(self, request: Request, serializer_class):
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def handle_exception(self, exc):
+        if isinstance(exc, uploads.UploadRejected):
+            return _rejected(exc)
+        if isinstance(exc, ValidationError):
+            return _first_error(exc)
+        return super().handle_exception(exc)
+
+    def upload(self, request: Request, upload_id: int) -> AgentUpload:
+        # Only this token's integration: another integration's upload id is simply not found (R26).
+        return get_object_or_404(AgentUpload.objects.select_related("integration"), pk=upload_id,
+                                 integration=request.auth)
+
+
+class StartUploadView(AgentView):
+    @extend_schema(request=StartUploadSerializer, responses={201: UploadSerializer},
+                   summary="Open an upload (an older open one of this integration is aborted)")
+    def post(self, request: Request) -> Response:
+        data = self.body(request, StartUploadSerializer)
+        upload = uploads.start_upload(request.auth, directory_id=data["directory_id"],
+                                      agent_version=data["agent_version"])
+        return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
+
+
+class FolderChunkView(AgentView):
+    @extend_schema(request=ChunkSerializer, responses={200: UploadSerializer},
+                   summary="Add up to 2,000 folders (OUs); send every folder before the users")
+    def post(self, request: Request, upload_id: int) -> Response:
+        data = self.body(request, ChunkSerializer)
+        upload = uploads.add_folders(self.upload(request, upload_id), data["records"])
+        return Response(UploadSerializer(upload).data)
+
+
+class UserChunkView(AgentView):
+    @extend_schema(request=ChunkSerializer, responses={200: UploadSerializer},
+                   summary="Add up to 2,000 users; their folder_ids must be folders of this upload")
+    def post(self, request: Request, upload_id: int) -> Response:
+        data = self.body(request, ChunkSerializer)
+        upload = uploads.add_users(self.upload(request, upload_id), data["records"])
+        return Response(UploadSerializer(upload).data)
+
+
+class CommitView(AgentView):
+    @extend_schema(request=CommitSerializer, responses={200: UploadSerializer},
+                   summary="Commit with the counts sent; only then is the upload used")
+    def post(self, request: Request, upload_id: int) -> Response:
+        data = self.body(request, CommitSerializer)
+        result = uploads.commit_upload(self.upload(request, upload_id), folder_count=data["folder_count"],
+                                       user_count=data["user_count"])
+        body = UploadSerializer(result.upload).data
+        body["folders_created"] = result.folders.created
+        body["folders_gone"] = result.folders.gone
+        return Response(body)

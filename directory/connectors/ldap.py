@@ -1,0 +1,405 @@
+"""Read Active Directory over LDAP with ldap3: OUs as folders, user objects as users. Never writes (R1).
+
+Every search is paged (Windows AD stops an unpaged search at 1,000 entries; Samba does not, so
+tests could not catch a forgotten page), and every connection is made with raise_exceptions=True:
+without it ldap3's paged-search generator ends quietly on an error and a partial read would look
+complete (R21). Settings come in as a plain `LdapSettings`; this module never imports models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import ssl
+import uuid
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+from ldap3 import NONE, SUBTREE, SYNC, Connection, Server, Tls
+from ldap3.core.exceptions import (
+    LDAPException,
+    LDAPInvalidCredentialsResult,
+    LDAPInvalidDnError,
+    LDAPSocketOpenError,
+)
+from ldap3.utils.dn import parse_dn
+
+from .base import (
+    DirectoryAuthError,
+    DirectoryUnavailable,
+    FolderRecord,
+    Snapshot,
+    UserRecord,
+    canonical_guid,
+    full_snapshot,
+)
+
+if TYPE_CHECKING:
+    from directory.models import Integration
+
+USER_FILTER = "(&(objectCategory=person)(objectClass=user))"
+OU_FILTER = "(objectClass=organizationalUnit)"
+USER_ATTRIBUTES = (
+    "objectGUID", "givenName", "sn", "mail", "userPrincipalName", "sAMAccountName",
+    "userAccountControl", "displayName", "distinguishedName", "whenChanged", "uSNChanged",
+)
+OU_ATTRIBUTES = ("objectGUID", "distinguishedName")
+UAC_ACCOUNTDISABLE = 0x2
+
+# AD's bind error carries a "data <code>" that says why (ldap3 only says invalidCredentials).
+_BIND_REASONS = {
+    "52e": "wrong password",
+    "525": "no such user",
+    "530": "logon not permitted at this time",
+    "531": "logon not permitted from this workstation",
+    "532": "password expired",
+    "533": "account disabled",
+    "701": "account expired",
+    "773": "password must be changed",
+    "775": "account locked out",
+}
+_DATA_CODE = re.compile(r"data ([0-9a-f]{3,8})", re.IGNORECASE)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LdapSettings:
+    """What the connector needs to reach one AD domain. Plain data: built from an Integration or flags."""
+
+    urls: tuple[str, ...]
+    base_dn: str
+    bind_dn: str
+    bind_password: str = field(repr=False)
+    tls_mode: str = "ldaps"  # "ldaps", "starttls" or "none"
+    ca_pem: str = ""
+    tls_verify: bool = True
+    page_size: int = 500
+    connect_timeout: int = 10
+    receive_timeout: int = 60
+
+
+@dataclass(frozen=True)
+class _Entry:
+    dn: str
+    attributes: dict[str, list[bytes]]
+
+    def text(self, name: str) -> str:
+        values = self.attributes.get(name) or []
+        return values[0].decode("utf-8", errors="replace") if values else ""
+
+    def raw(self, name: str) -> bytes | None:
+        values = self.attributes.get(name) or []
+        return values[0] if values else None
+
+
+@dataclass(frozen=True)
+class _Tree:
+    """The OUs of one read, and each OU's objectGUID by its DN (to place users in their parent OU)."""
+
+    folders: list[FolderRecord]
+    ids_by_dn: dict[str, str]
+
+
+@dataclass
+class ReadStats:
+    """What the last read did: which server answered and how many search requests (pages) it took."""
+
+    server: str = ""
+    search_requests: int = 0
+
+
+def domain_of(base_dn: str) -> str:
+    """The AD domain a base DN lives in: OU=Staff,DC=Corp,DC=Example,DC=Test -> corp.example.test (R3)."""
+    try:
+        labels = [value for attr, value, _ in parse_dn(base_dn) if attr.lower() == "dc"]
+    except LDAPInvalidDnError:
+        return base_dn.strip().lower()
+    return ".".join(labels).lower() if labels else base_dn.lower()
+
+
+def dn_key(dn: str) -> str:
+    """A DN in one spelling, for comparing DNs the server wrote: components trimmed, lowercased."""
+    return ",".join(f"{attr.strip()}={value.strip()}" for attr, value, _ in parse_dn(dn)).lower()
+
+
+def parent_dn(dn: str) -> str:
+    components = parse_dn(dn)
+    return ",".join(f"{attr}={value}" for attr, value, _ in components[1:])
+
+
+def _unescape(value: str) -> str:
+    """An RDN value as people read it: 'Sales\\, EMEA' -> 'Sales, EMEA', '\\2B' -> '+'."""
+    out = bytearray()
+    i = 0
+    while i < len(value):
+        char = value[i]
+        if char == "\\" and i + 1 < len(value):
+            pair = value[i + 1:i + 3]
+            if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
+                out.append(int(pair, 16))
+                i += 3
+                continue
+            out.extend(value[i + 1].encode())
+            i += 2
+            continue
+        out.extend(char.encode())
+        i += 1
+    return out.decode("utf-8", errors="replace")
+
+
+def guid_filter(guid: str) -> str:
+    """(objectGUID=...) for one GUID: its 16 bytes, every one escaped, so no value widens the filter."""
+    # Every byte as \xx (stricter than escape_filter_chars, which leaves harmless bytes as they are).
+    return "(objectGUID=" + "".join(f"\\{byte:02x}" for byte in uuid.UUID(guid).bytes_le) + ")"
+
+
+def _bind_error(exc: LDAPInvalidCredentialsResult, bind_dn: str, server: str) -> DirectoryAuthError:
+    message = str(getattr(exc, "message", "") or exc)
+    match = _DATA_CODE.search(message)
+    code = match.group(1).lower() if match else ""
+    reason = _BIND_REASONS.get(code, "credentials refused")
+    detail = f" (AD code {code})" if code else ""
+    return DirectoryAuthError(f"{server} refused the bind: {reason} for {bind_dn}{detail}.")
+
+
+class LdapConnector:
+    """Reads OUs and users from AD (or the demo's in-memory directory) with paged searches only."""
+
+    def __init__(self, settings: LdapSettings, *, servers: Sequence[Server] | None = None,
+                 client_strategy: str = SYNC) -> None:
+        if not settings.urls and servers is None:
+            raise ValueError("LDAP settings name no server URL")
+        self.settings = settings
+        self.directory_id = domain_of(settings.base_dn)
+        self._fixed_servers = list(servers) if servers is not None else None
+        for url in settings.urls:
+            self._server(url)  # refuse a malformed URL now, not at the first read
+        self._client_strategy = client_strategy
+        self.last_read = ReadStats()
+
+    @classmethod
+    def for_integration(cls, integration: Integration) -> LdapConnector:
+        return cls(settings_for(integration))
+
+    # ---- the Connector interface -------------------------------------------------------------
+    def test(self) -> str:
+        def count(conn: Connection) -> tuple[int, int]:
+            folders = sum(1 for _ in self._search(conn, OU_FILTER, OU_ATTRIBUTES))
+            users = sum(1 for _ in self._search(conn, USER_FILTER, ("objectGUID",)))
+            return folders, users
+
+        folders, users = self._with_connection(count)
+        return (f"Connected to {self.last_read.server} and bound as {self.settings.bind_dn}: "
+                f"{folders} OUs and {users} users under {self.settings.base_dn} "
+                f"(read in {self.last_read.search_requests} paged searches).")
+
+    def read_folders(self) -> list[FolderRecord]:
+        return self._with_connection(lambda conn: self._read_tree(conn).folders)
+
+    def read_users(self, folder_ids: Collection[str]) -> list[UserRecord]:
+        wanted = frozenset(canonical_guid(f) for f in folder_ids)
+
+        def read(conn: Connection) -> list[UserRecord]:
+            return self._read_users(conn, self._read_tree(conn), wanted)
+
+        return self._with_connection(read)
+
+    def read_user(self, user_id: str) -> UserRecord | None:
+        """One user by objectGUID (R28), or None when the directory has no such user.
+
+        The id must be GUID text: anything else (a filter fragment, say) is refused with ValueError.
+        """
+        try:
+            guid = canonical_guid(user_id)
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise ValueError(f"{user_id!r} is not a GUID: a user is read by its objectGUID") from exc
+
+        def read(conn: Connection) -> UserRecord | None:
+            entries = list(self._search(conn, f"(&{USER_FILTER}{guid_filter(guid)})", USER_ATTRIBUTES))
+            if not entries:
+                return None
+            return self._user_record(entries[0], self._read_tree(conn).ids_by_dn)
+
+        return self._with_connection(read)
+
+    def read_snapshot(self, folder_ids: Collection[str], *, incremental: bool = False) -> Snapshot:
+        """A complete read of the folder tree and of the users in folder_ids (empty: every folder).
+
+        AD is always read in full here, so `incremental` is accepted and a full snapshot returned.
+        """
+        wanted = frozenset(canonical_guid(f) for f in folder_ids)
+
+        def read(conn: Connection) -> tuple[list[FolderRecord], list[UserRecord]]:
+            tree = self._read_tree(conn)
+            return tree.folders, self._read_users(conn, tree, wanted)
+
+        folders, users = self._with_connection(read)
+        read_ids = wanted or frozenset(f.id for f in folders)
+        return full_snapshot(self.directory_id, folders, users, read_ids)
+
+    # ---- connecting ----------------------------------------------------------------------------
+    def _server(self, url: str) -> Server:
+        parts = urlsplit(url if "://" in url else f"ldap://{url}")
+        if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
+            raise ValueError(f"{url!r} is not an LDAP URL (ldaps://host:636 or ldap://host:389)")
+        use_ssl = parts.scheme == "ldaps" or self.settings.tls_mode == "ldaps"
+        port = parts.port or (636 if use_ssl else 389)
+        return Server(parts.hostname, port=port, use_ssl=use_ssl, tls=self._tls(),
+                      connect_timeout=self.settings.connect_timeout, get_info=NONE)
+
+    def _tls(self) -> Tls:
+        validate = ssl.CERT_REQUIRED if self.settings.tls_verify else ssl.CERT_NONE
+        return Tls(validate=validate, ca_certs_data=self.settings.ca_pem or None)
+
+    @staticmethod
+    def _label(server: Server) -> str:
+        return f"{'ldaps' if server.ssl else 'ldap'}://{server.host}:{server.port}"
+
+    def _connect(self, server: Server) -> Connection:
+        conn = Connection(
+            server, user=self.settings.bind_dn, password=self.settings.bind_password,
+            client_strategy=self._client_strategy, raise_exceptions=True, read_only=True,
+            receive_timeout=self.settings.receive_timeout, collect_usage=True, auto_bind=False,
+        )
+        conn.open()
+        if self.settings.tls_mode == "starttls" and not server.ssl:
+            conn.start_tls()
+        conn.bind()
+        return conn
+
+    def _with_connection(self, work: Callable[[Connection], T]) -> T:
+        """Run work on the first server that answers; a server that fails mid-read hands over to the next.
+
+        A refused bind stops at once (the next DC would refuse it too, and retries lock accounts out).
+        """
+        failures: list[str] = []
+        # Fresh Server objects each time: ldap3 remembers an address that failed and would skip it later.
+        servers = self._fixed_servers or [self._server(url) for url in self.settings.urls]
+        for server in servers:
+            label = self._label(server)
+            try:
+                conn = self._connect(server)
+            except LDAPInvalidCredentialsResult as exc:
+                raise _bind_error(exc, self.settings.bind_dn, label) from None
+            except LDAPSocketOpenError as exc:
+                failures.append(f"{label}: {_describe_socket_error(exc)}")
+                continue
+            except (LDAPException, OSError) as exc:
+                failures.append(f"{label}: {exc}")
+                continue
+            try:
+                result = work(conn)
+            except (LDAPException, OSError) as exc:
+                failures.append(f"{label}: the read failed part-way ({exc})")
+                continue
+            finally:
+                self.last_read = ReadStats(server=label, search_requests=_search_count(conn))
+                _close(conn)
+            return result
+        raise DirectoryUnavailable(
+            f"Could not read {self.settings.base_dn} from any domain controller: " + "; ".join(failures)
+        )
+
+    # ---- reading -------------------------------------------------------------------------------
+    def _search(self, conn: Connection, search_filter: str, attributes: Sequence[str],
+                base: str | None = None, scope: str = SUBTREE) -> Iterator[_Entry]:
+        """Every entry matching the filter, page by page. Referrals are skipped; errors raise."""
+        pages = conn.extend.standard.paged_search(
+            base or self.settings.base_dn, search_filter, scope, attributes=list(attributes),
+            paged_size=self.settings.page_size, generator=True,
+        )
+        for item in pages:
+            if item.get("type") != "searchResEntry":
+                continue
+            raw: dict[str, Any] = item.get("raw_attributes") or {}
+            yield _Entry(dn=item["dn"], attributes={k: list(v) for k, v in raw.items()})
+
+    def _read_tree(self, conn: Connection) -> _Tree:
+        entries = list(self._search(conn, OU_FILTER, OU_ATTRIBUTES))
+        ids_by_dn: dict[str, str] = {}
+        for entry in entries:
+            guid = entry.raw("objectGUID")
+            if guid is not None:
+                ids_by_dn[dn_key(entry.dn)] = canonical_guid(guid)
+        folders = []
+        for entry in entries:
+            key = dn_key(entry.dn)
+            if key not in ids_by_dn:
+                continue
+            components = parse_dn(entry.dn)
+            # The path runs from the top of the domain (DC= parts left out): Contoso/Sales/EMEA.
+            in_domain = [value for attr, value, _ in components if attr.lower() != "dc"]
+            path = "/".join(_unescape(value) for value in reversed(in_domain))
+            folders.append(FolderRecord(
+                id=ids_by_dn[key], name=_unescape(components[0][1]), kind="ou",
+                parent_id=ids_by_dn.get(dn_key(parent_dn(entry.dn))), path=path,
+            ))
+        folders.sort(key=lambda f: f.path.lower())
+        return _Tree(folders=folders, ids_by_dn=ids_by_dn)
+
+    def _read_users(self, conn: Connection, tree: _Tree, wanted: frozenset[str]) -> list[UserRecord]:
+        users = []
+        for entry in self._search(conn, USER_FILTER, USER_ATTRIBUTES):
+            record = self._user_record(entry, tree.ids_by_dn)
+            if record is not None and (not wanted or record.folder_ids & wanted):
+                users.append(record)
+        return users
+
+    def _user_record(self, entry: _Entry, ou_ids: dict[str, str]) -> UserRecord | None:
+        guid = entry.raw("objectGUID")
+        if guid is None:
+            return None
+        uac_text = entry.text("userAccountControl")
+        uac = int(uac_text) if uac_text.lstrip("-").isdigit() else 0
+        folder = ou_ids.get(dn_key(parent_dn(entry.dn)))
+        return UserRecord(
+            id=canonical_guid(guid),
+            first_name=entry.text("givenName"),
+            last_name=entry.text("sn"),
+            email=entry.text("mail").strip(),
+            enabled=not uac & UAC_ACCOUNTDISABLE,
+            folder_ids=frozenset({folder}) if folder else frozenset(),
+            display_name=entry.text("displayName"),
+            upn=entry.text("userPrincipalName"),
+            dn=entry.dn,
+        )
+
+
+def _describe_socket_error(exc: LDAPSocketOpenError) -> str:
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return ("the server's TLS certificate was not accepted (certificate verify failed): check the "
+                "integration's CA certificate")
+    if "hostname" in text.lower() and "match" in text.lower():
+        return "the server's TLS certificate does not name this host (hostname mismatch)"
+    return f"cannot connect ({text})"
+
+
+def _search_count(conn: Connection) -> int:
+    usage = getattr(conn, "usage", None)
+    return int(usage.search_operations) if usage is not None else 0
+
+
+def _close(conn: Connection) -> None:
+    with contextlib.suppress(LDAPException, OSError):
+        conn.unbind()
+
+
+def settings_for(integration: Integration) -> LdapSettings:
+    """The one place an Integration row becomes connector settings."""
+    return LdapSettings(
+        urls=tuple(integration.url_list()),
+        base_dn=integration.base_dn,
+        bind_dn=integration.bind_dn,
+        bind_password=str(integration.bind_password or ""),
+        tls_mode=integration.tls_mode or "ldaps",
+        ca_pem=integration.tls_ca_pem,
+        tls_verify=integration.tls_verify,
+        page_size=integration.page_size or 500,
+    )
+
+
+__all__ = ["LdapConnector", "LdapSettings", "ReadStats", "domain_of", "guid_filter", "settings_for"]

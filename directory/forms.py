@@ -1,0 +1,127 @@
+"""The integration form: secrets are write-only, and each kind is checked for what it needs."""
+
+from __future__ import annotations
+
+import ssl
+from urllib.parse import urlsplit
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.forms.models import construct_instance
+from ldap3.core.exceptions import LDAPInvalidDnError
+from ldap3.utils.dn import parse_dn
+
+from .models import AdMode, Integration, IntegrationKind, TlsMode
+
+SECRET_HELP = "Write-only: the stored value is never shown. Leave blank to keep it; type a new one to replace it."
+
+
+class SecretField(forms.CharField):
+    """A password box that is always empty when the page loads (the stored secret never reaches the browser)."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("strip", False)
+        kwargs.setdefault("help_text", SECRET_HELP)
+        super().__init__(widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+                         **kwargs)
+
+
+def _formfield(db_field, **kwargs):
+    """Model field -> form field; URLs without a scheme are https (Graph and login hosts only speak it)."""
+    if isinstance(db_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return db_field.formfield(**kwargs)
+
+
+class IntegrationForm(forms.ModelForm):
+    new_bind_password = SecretField(label="Bind password")
+    new_client_secret = SecretField(label="Client secret")
+
+    class Meta:
+        model = Integration
+        formfield_callback = _formfield
+        # Secrets, agent token state and what the tenant check finds are never form fields.
+        fields = ["client", "name", "kind", "link_enabled", "disable_threshold_percent", "disable_threshold_minimum",
+                  "ad_mode", "ldap_urls", "base_dn", "bind_dn", "tls_mode", "tls_ca_pem", "tls_verify", "page_size",
+                  "entra_role", "tenant", "app_client_id", "login_host", "graph_base_url"]
+        widgets = {
+            "ldap_urls": forms.Textarea(attrs={"rows": 3, "placeholder": "ldaps://dc1.corp.example.com:636"}),
+            "tls_ca_pem": forms.Textarea(attrs={"rows": 6, "placeholder": "-----BEGIN CERTIFICATE-----"}),
+        }
+
+    def clean_ldap_urls(self) -> str:
+        urls = [line.strip() for line in self.cleaned_data.get("ldap_urls", "").splitlines() if line.strip()]
+        for number, url in enumerate(urls, start=1):
+            parts = urlsplit(url)
+            if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
+                raise ValidationError(f"Line {number} ({url!r}) is not an LDAP URL: write ldaps://host:636 or "
+                                      "ldap://host:389.")
+        return "\n".join(urls)
+
+    def clean_base_dn(self) -> str:
+        base_dn = self.cleaned_data.get("base_dn", "").strip()
+        if base_dn:
+            try:
+                parse_dn(base_dn)
+            except LDAPInvalidDnError:
+                raise ValidationError("This is not a DN: write it as DC=corp,DC=example,DC=com or "
+                                      "OU=Staff,DC=corp,DC=example,DC=com.") from None
+        return base_dn
+
+    def clean_tls_ca_pem(self) -> str:
+        pem = self.cleaned_data.get("tls_ca_pem", "").strip()
+        if pem:
+            try:
+                ssl.create_default_context(cadata=pem)
+            except (ssl.SSLError, ValueError) as exc:
+                raise ValidationError(f"This is not a PEM CA certificate ({exc}).") from None
+        return pem
+
+    def clean(self) -> dict:
+        data = super().clean()
+        kind = data.get("kind")
+        if kind == IntegrationKind.ACTIVE_DIRECTORY:
+            self._clean_active_directory(data)
+        elif kind == IntegrationKind.ENTRA:
+            self._clean_entra(data)
+        return data
+
+    def _clean_active_directory(self, data: dict) -> None:
+        if not data.get("ad_mode"):
+            self.add_error("ad_mode", "Choose agent mode or direct mode.")
+            return
+        if data["ad_mode"] == AdMode.DIRECT:
+            for name in ("ldap_urls", "base_dn", "bind_dn"):
+                if not data.get(name):
+                    self.add_error(name, "Direct mode reads AD from the portal: this is needed.")
+            if not data.get("new_bind_password") and not self.instance.bind_password:
+                self.add_error("new_bind_password", "Direct mode needs the bind password.")
+            if data.get("tls_mode") == TlsMode.NONE:
+                self.add_error("tls_mode", "Direct mode sends the bind password: use LDAPS or StartTLS.")
+        page_size = data.get("page_size")
+        if page_size is not None and not 1 <= page_size <= 5000:
+            self.add_error("page_size", "Between 1 and 5000 (AD's default maximum page is 1000).")
+
+    def _clean_entra(self, data: dict) -> None:
+        if self.errors:
+            return  # fix the fields first: the tenant check needs them all
+        # The other helper's tenant check resolves the tenant and refuses a second link to it (R5).
+        from .entra_tenant import check_entra_integration
+
+        integration = construct_instance(self, self.instance, fields=self._meta.fields, exclude=self._meta.exclude)
+        if data.get("new_client_secret"):
+            integration.client_secret = data["new_client_secret"]
+        check_entra_integration(integration)
+
+    def save(self, commit: bool = True) -> Integration:
+        integration = super().save(commit=False)
+        if self.cleaned_data.get("new_bind_password"):
+            integration.bind_password = self.cleaned_data["new_bind_password"]
+        if self.cleaned_data.get("new_client_secret"):
+            integration.client_secret = self.cleaned_data["new_client_secret"]
+        if commit:
+            integration.save()
+            self.save_m2m()
+        return integration

@@ -1,0 +1,325 @@
+"""What an on-prem agent pushes: open an upload, add validated chunks, commit it; and the connector over it.
+
+An upload is invisible until its commit arrives with counts that match what was stored: the engine
+reads only the latest committed upload of an integration (through `UploadConnector`), so a push
+that dies half-way changes nothing (R21). Every record is checked before it is stored, and a bad
+one is refused with the record's index and field (`UploadRejected`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .connectors.base import DirectoryUnavailable, FolderRecord, Snapshot, UserRecord, full_snapshot
+from .folders import FolderChanges, record_folders
+from .models import AgentUpload, AgentUploadRecord, Integration, UploadRecordKind, UploadStatus
+from .signals import agent_upload_committed
+
+MAX_RECORDS_PER_CHUNK = 2000
+MAX_FOLDERS_PER_USER = 1  # AD: the one OU that directly holds the user
+
+# Longest value accepted per field; longer is refused, never cut (a cut email would be another address).
+FOLDER_FIELDS = {"name": 500, "path": 2000}
+USER_FIELDS = {"first_name": 150, "last_name": 150, "email": 254, "display_name": 256, "upn": 1024, "dn": 2000}
+
+
+class UploadRejected(Exception):
+    """A request the portal refuses; the message names the record and the field when there is one."""
+
+    def __init__(self, message: str, *, index: int | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+        self.field = field
+
+
+class UploadClosed(UploadRejected):
+    """The upload was already committed or aborted."""
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    upload: AgentUpload
+    folders: FolderChanges
+
+
+# ---------------------------------------------------------------- validating records
+
+
+def _guid(value: Any, index: int, field: str, kind: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise UploadRejected(f"{kind} {index}: {field} is missing or not text (a GUID is expected)",
+                             index=index, field=field)
+    try:
+        return str(uuid.UUID(value.strip().strip("{}")))
+    except ValueError:
+        raise UploadRejected(f"{kind} {index}: {field} {value[:60]!r} is not a GUID", index=index,
+                             field=field) from None
+
+
+def _text(record: dict, index: int, field: str, limit: int, kind: str) -> str:
+    value = record.get(field, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise UploadRejected(f"{kind} {index}: {field} must be text, not {type(value).__name__}",
+                             index=index, field=field)
+    if len(value) > limit:
+        raise UploadRejected(f"{kind} {index}: {field} is {len(value)} characters long, at most {limit} are accepted",
+                             index=index, field=field)
+    return value
+
+
+def _records(records: Any, kind: str) -> list[dict]:
+    if not isinstance(records, list):
+        raise UploadRejected(f"'records' must be a list of {kind} objects", field="records")
+    if not records:
+        raise UploadRejected("'records' is empty: send at least one record per chunk", field="records")
+    if len(records) > MAX_RECORDS_PER_CHUNK:
+        raise UploadRejected(f"{len(records)} records in one chunk: at most {MAX_RECORDS_PER_CHUNK} are accepted",
+                             field="records")
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise UploadRejected(f"{kind} {index}: must be an object, not {type(record).__name__}", index=index)
+    return records
+
+
+def _unique(ids: list[str], kind: str) -> None:
+    seen: dict[str, int] = {}
+    for index, external_id in enumerate(ids):
+        if external_id in seen:
+            raise UploadRejected(f"{kind} {index}: id {external_id} appears twice in this chunk "
+                                 f"(also record {seen[external_id]})", index=index, field="id")
+        seen[external_id] = index
+
+
+def validate_folders(records: Any) -> list[dict]:
+    """Folder dicts with canonical ids, or UploadRejected naming the first bad record and field."""
+    clean = []
+    for index, record in enumerate(_records(records, "folder")):
+        parent = record.get("parent_id")
+        clean.append({
+            "id": _guid(record.get("id"), index, "id", "folder"),
+            "name": _text(record, index, "name", FOLDER_FIELDS["name"], "folder"),
+            "path": _text(record, index, "path", FOLDER_FIELDS["path"], "folder"),
+            "parent_id": None if parent in (None, "") else _guid(parent, index, "parent_id", "folder"),
+        })
+        if not clean[-1]["name"]:
+            raise UploadRejected(f"folder {index}: name is missing", index=index, field="name")
+    _unique([r["id"] for r in clean], "folder")
+    return clean
+
+
+def validate_users(records: Any) -> list[dict]:
+    """User dicts with canonical ids, or UploadRejected naming the first bad record and field."""
+    clean = []
+    for index, record in enumerate(_records(records, "user")):
+        enabled = record.get("enabled")
+        if not isinstance(enabled, bool):
+            raise UploadRejected(f"user {index}: enabled must be true or false", index=index, field="enabled")
+        folder_ids = record.get("folder_ids", [])
+        if not isinstance(folder_ids, list) or len(folder_ids) > MAX_FOLDERS_PER_USER:
+            raise UploadRejected(f"user {index}: folder_ids must be a list of at most {MAX_FOLDERS_PER_USER} "
+                                 "folder id (the OU that holds the user)", index=index, field="folder_ids")
+        item = {
+            "id": _guid(record.get("id"), index, "id", "user"),
+            "enabled": enabled,
+            "folder_ids": sorted({_guid(f, index, "folder_ids", "user") for f in folder_ids}),
+        }
+        for field, limit in USER_FIELDS.items():
+            item[field] = _text(record, index, field, limit, "user")
+        clean.append(item)
+    _unique([r["id"] for r in clean], "user")
+    return clean
+
+
+# ---------------------------------------------------------------- the upload service
+
+
+def start_upload(integration: Integration, *, directory_id: str, agent_version: str) -> AgentUpload:
+    """Open a new upload; an older one still open is aborted (the agent started over)."""
+    directory_id = (directory_id or "").strip().lower()
+    if not directory_id or len(directory_id) > 255:
+        raise UploadRejected("directory_id must be the AD domain the agent reads (1-255 characters)",
+                             field="directory_id")
+    if len(agent_version) > 50:
+        raise UploadRejected("agent_version is longer than 50 characters", field="agent_version")
+    with transaction.atomic():
+        stale = list(integration.agent_uploads.filter(status=UploadStatus.OPEN).values_list("pk", flat=True))
+        if stale:
+            AgentUploadRecord.objects.filter(upload_id__in=stale).delete()
+            AgentUpload.objects.filter(pk__in=stale).update(status=UploadStatus.ABORTED)
+        upload = AgentUpload.objects.create(integration=integration, directory_id=directory_id,
+                                            agent_version=agent_version)
+    integration.touch_agent(agent_version)
+    return upload
+
+
+def _open_upload(upload: AgentUpload) -> AgentUpload:
+    locked = AgentUpload.objects.select_for_update().get(pk=upload.pk)
+    if locked.status != UploadStatus.OPEN:
+        raise UploadClosed(f"upload {locked.pk} is {locked.get_status_display().lower()}: start a new upload")
+    return locked
+
+
+def _already_stored(upload: AgentUpload, kind: str, ids: Sequence[str]) -> set[str]:
+    return set(AgentUploadRecord.objects.filter(upload=upload, kind=kind, external_id__in=ids)
+               .values_list("external_id", flat=True))
+
+
+def add_folders(upload: AgentUpload, records: Any) -> AgentUpload:
+    clean = validate_folders(records)
+    with transaction.atomic():
+        upload = _open_upload(upload)
+        _refuse_duplicates(upload, UploadRecordKind.FOLDER, clean)
+        _store(upload, UploadRecordKind.FOLDER, clean)
+        upload.folder_count += len(clean)
+        upload.chunk_count += 1
+        upload.save(update_fields=["folder_count", "chunk_count"])
+    return upload
+
+
+def add_users(upload: AgentUpload, records: Any) -> AgentUpload:
+    """Store a chunk of users. Their folders must already be in this upload: folders are sent first."""
+    clean = validate_users(records)
+    with transaction.atomic():
+        upload = _open_upload(upload)
+        _refuse_duplicates(upload, UploadRecordKind.USER, clean)
+        wanted = sorted({f for r in clean for f in r["folder_ids"]})
+        known = _already_stored(upload, UploadRecordKind.FOLDER, wanted)
+        for index, record in enumerate(clean):
+            for folder_id in record["folder_ids"]:
+                if folder_id not in known:
+                    raise UploadRejected(f"user {index}: folder_ids names {folder_id}, which is not a folder of "
+                                         "this upload (send every folder before the users)",
+                                         index=index, field="folder_ids")
+        _store(upload, UploadRecordKind.USER, clean)
+        upload.user_count += len(clean)
+        upload.chunk_count += 1
+        upload.save(update_fields=["user_count", "chunk_count"])
+    return upload
+
+
+def _refuse_duplicates(upload: AgentUpload, kind: str, clean: list[dict]) -> None:
+    ids = [r["id"] for r in clean]
+    stored = _already_stored(upload, kind, ids)
+    for index, external_id in enumerate(ids):
+        if external_id in stored:
+            raise UploadRejected(f"{kind} {index}: id {external_id} was already sent in an earlier chunk of this "
+                                 "upload", index=index, field="id")
+
+
+def _store(upload: AgentUpload, kind: str, clean: list[dict]) -> None:
+    AgentUploadRecord.objects.bulk_create(
+        [AgentUploadRecord(upload=upload, kind=kind, external_id=r["id"], data=r) for r in clean], batch_size=1000,
+    )
+
+
+def commit_upload(upload: AgentUpload, *, folder_count: Any, user_count: Any) -> CommitResult:
+    """Make the upload the integration's current snapshot, if the agent's counts match what arrived.
+
+    Then record the folder tree (R19), drop older uploads, and tell the engine (a signal it listens to).
+    """
+    for name, value in (("folder_count", folder_count), ("user_count", user_count)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise UploadRejected(f"{name} must be a whole number of at least 0", field=name)
+    with transaction.atomic():
+        upload = _open_upload(upload)
+        if (upload.folder_count, upload.user_count) != (folder_count, user_count):
+            raise UploadRejected(
+                f"counts do not match: the agent sent {folder_count} folders and {user_count} users, the portal "
+                f"received {upload.folder_count} folders and {upload.user_count} users; the upload stays "
+                "uncommitted", field="folder_count" if upload.folder_count != folder_count else "user_count",
+            )
+        upload.status = UploadStatus.COMMITTED
+        upload.committed_at = timezone.now()
+        upload.save(update_fields=["status", "committed_at"])
+        integration = upload.integration
+        older = integration.agent_uploads.exclude(pk=upload.pk).exclude(status=UploadStatus.OPEN)
+        AgentUploadRecord.objects.filter(upload__in=older).delete()
+        older.delete()
+        changes = record_folders(integration, list(_folder_records(upload)))
+    integration.touch_agent(upload.agent_version)
+    agent_upload_committed.send(sender=Integration, integration=integration, upload=upload)
+    return CommitResult(upload=upload, folders=changes)
+
+
+# ---------------------------------------------------------------- reading a committed upload
+
+
+def _folder_records(upload: AgentUpload) -> Iterator[FolderRecord]:
+    rows = upload.records.filter(kind=UploadRecordKind.FOLDER).order_by("pk").values_list("data", flat=True)
+    for data in rows.iterator(chunk_size=2000):
+        yield FolderRecord(id=data["id"], name=data["name"], kind="ou", parent_id=data["parent_id"],
+                           path=data["path"])
+
+
+def _user_record(data: dict) -> UserRecord:
+    return UserRecord(
+        id=data["id"], first_name=data["first_name"], last_name=data["last_name"], email=data["email"],
+        enabled=data["enabled"], folder_ids=frozenset(data["folder_ids"]), display_name=data["display_name"],
+        upn=data["upn"], dn=data["dn"],
+    )
+
+
+class UploadConnector:
+    """The connector for an agent integration: it reads the latest committed upload, never AD itself."""
+
+    def __init__(self, integration: Integration) -> None:
+        self.integration = integration
+
+    def _latest(self) -> AgentUpload:
+        upload = (self.integration.agent_uploads.filter(status=UploadStatus.COMMITTED)
+                  .order_by("-committed_at", "-pk").first())
+        if upload is None:
+            raise DirectoryUnavailable(
+                f"The on-prem agent of {self.integration} has not completed an upload yet: check that it runs "
+                "and can reach the portal (its last contact: "
+                f"{self.integration.agent_last_contact or 'never'})."
+            )
+        return upload
+
+    @property
+    def directory_id(self) -> str:
+        return self._latest().directory_id
+
+    def test(self) -> str:
+        upload = self._latest()
+        return (f"On-prem agent {upload.agent_version or '(version unknown)'}, last contact "
+                f"{self.integration.agent_last_contact:%Y-%m-%d %H:%M %Z}; latest upload committed "
+                f"{upload.committed_at:%Y-%m-%d %H:%M %Z}: {upload.folder_count} OUs and {upload.user_count} "
+                f"users of {upload.directory_id}.")
+
+    def read_folders(self) -> list[FolderRecord]:
+        return list(_folder_records(self._latest()))
+
+    def read_users(self, folder_ids: Collection[str]) -> list[UserRecord]:
+        return self._users(self._latest(), folder_ids)
+
+    def read_user(self, user_id: str) -> UserRecord | None:
+        try:
+            guid = str(uuid.UUID(user_id.strip().strip("{}")))
+        except (ValueError, AttributeError) as exc:
+            raise ValueError(f"{user_id!r} is not a GUID: a user is read by its objectGUID") from exc
+        row = self._latest().records.filter(kind=UploadRecordKind.USER, external_id=guid).first()
+        return _user_record(row.data) if row else None
+
+    def read_snapshot(self, folder_ids: Collection[str], *, incremental: bool = False) -> Snapshot:
+        """The latest committed upload as a complete snapshot (agents always push everything)."""
+        upload = self._latest()
+        folders = list(_folder_records(upload))
+        users = self._users(upload, folder_ids)
+        read_ids = frozenset(str(uuid.UUID(f)) for f in folder_ids) or frozenset(f.id for f in folders)
+        return full_snapshot(upload.directory_id, folders, users, read_ids)
+
+    @staticmethod
+    def _users(upload: AgentUpload, folder_ids: Collection[str]) -> list[UserRecord]:
+        wanted = frozenset(str(uuid.UUID(f)) for f in folder_ids)
+        rows = upload.records.filter(kind=UploadRecordKind.USER).order_by("pk").values_list("data", flat=True)
+        users = (_user_record(data) for data in rows.iterator(chunk_size=2000))
+        return [u for u in users if not wanted or u.folder_ids & wanted]

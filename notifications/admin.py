@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.views.decorators.http import require_POST
+
+from .models import Notification, OutboxEmail
+
+
+class ReadFilter(admin.SimpleListFilter):
+    title = "read"
+    parameter_name = "read"
+
+    def lookups(self, request, model_admin):
+        return [("unread", "Unread"), ("read", "Read")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "unread":
+            return queryset.filter(read_at__isnull=True)
+        if self.value() == "read":
+            return queryset.filter(read_at__isnull=False)
+        return queryset
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """The bell's list page (R20): filter by client, kind and read state; mark read; mark all read."""
+
+    list_display = ["created_at", "kind", "title_link", "client", "integration", "read_state"]
+    list_filter = [ReadFilter, "kind", "client"]
+    list_select_related = ["client", "integration"]
+    search_fields = ["title", "message"]
+    date_hierarchy = "created_at"
+    actions = ["mark_read", "mark_unread"]
+    readonly_fields = ["kind", "title", "message", "client", "integration", "url", "created_at", "read_at"]
+    change_list_template = "notifications/notification_change_list.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        extra = [
+            path(
+                "mark-all-read/",
+                self.admin_site.admin_view(require_POST(self.mark_all_read_view)),
+                name="notifications_notification_mark_all_read",
+            ),
+        ]
+        return extra + super().get_urls()
+
+    @admin.display(description="Notification", ordering="title")
+    def title_link(self, obj: Notification):
+        # Only links inside the portal: a notification never sends staff elsewhere.
+        if obj.url.startswith("/") and not obj.url.startswith("//"):
+            return format_html('<a href="{}">{}</a>', obj.url, obj.title)
+        return obj.title
+
+    @admin.display(description="Read", boolean=True, ordering="read_at")
+    def read_state(self, obj: Notification) -> bool:
+        return obj.read_at is not None
+
+    @admin.action(description="Mark selected notifications as read")
+    def mark_read(self, request: HttpRequest, queryset) -> None:
+        count = queryset.filter(read_at__isnull=True).update(read_at=timezone.now())
+        self.message_user(request, f"{count} notification(s) marked as read.", messages.SUCCESS)
+
+    @admin.action(description="Mark selected notifications as unread")
+    def mark_unread(self, request: HttpRequest, queryset) -> None:
+        count = queryset.filter(read_at__isnull=False).update(read_at=None)
+        self.message_user(request, f"{count} notification(s) marked as unread.", messages.SUCCESS)
+
+    def mark_all_read_view(self, request: HttpRequest):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        count = Notification.objects.filter(read_at__isnull=True).update(read_at=timezone.now())
+        self.message_user(request, f"{count} notification(s) marked as read.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:notifications_notification_changelist"))
+
+
+@admin.register(OutboxEmail)
+class OutboxEmailAdmin(admin.ModelAdmin):
+    """The outbox, read-only. Its context (an activation's token and link) is never shown."""
+
+    list_display = ["created_at", "kind", "recipient", "portal_user", "status", "attempts", "next_attempt_at",
+                    "sent_at", "short_error"]
+    list_filter = ["status", "kind"]
+    search_fields = ["recipient"]
+    list_select_related = ["portal_user"]
+    date_hierarchy = "created_at"
+    fields = ["kind", "recipient", "portal_user", "status", "attempts", "last_error", "next_attempt_at",
+              "claimed_at", "sent_at", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Last error")
+    def short_error(self, obj: OutboxEmail) -> str:
+        return obj.last_error[:120]

@@ -1,0 +1,245 @@
+"""The outbox sender: claim queued emails, send a batch over one SMTP connection, record each outcome.
+
+Two senders (two qcluster workers, two hosts) may run at once: a row is sent only by the sender
+whose conditional update moved it from queued to sending (healthchecks' atomic claim). A server
+that cannot be reached puts the batch back with a backoff; an address the server refuses for good
+ends in failed and a notification. Rows left in sending by a worker that died are taken back after
+a timeout: that email may go out twice, which beats losing it.
+
+Never log an email's context: an activation's context holds the nonce its link is derived from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import smtplib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.template import TemplateDoesNotExist, TemplateSyntaxError
+from django.urls import reverse
+from django.utils import timezone
+
+from .emails import render_email
+from .models import NotificationKind, OutboxEmail, OutboxStatus
+from .services import notify
+
+logger = logging.getLogger(__name__)
+
+SECRET_CONTEXT_KEYS = ("nonce",)
+CLAIM_TRIES = 5
+
+
+def _setting(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
+@dataclass
+class SendReport:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    reclaimed: int = 0
+    server_unreachable: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: SendReport) -> None:
+        self.claimed += other.claimed
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+        self.reclaimed += other.reclaimed
+        self.server_unreachable = self.server_unreachable or other.server_unreachable
+        self.errors.extend(other.errors)
+
+
+class _Refused(Exception):
+    """The server answered this one message with an error code."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"{code} {reason}")
+        self.code = code
+
+    @property
+    def permanent(self) -> bool:
+        return self.code >= 500
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4, 8 ... minutes after each failed attempt, never more than an hour."""
+    base = _setting("OUTBOX_RETRY_BASE_SECONDS", 60)
+    cap = _setting("OUTBOX_RETRY_MAX_SECONDS", 3600)
+    return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+def reclaim_stuck(now: datetime) -> int:
+    """Put back rows a sender claimed and never finished (its worker died)."""
+    timeout = timedelta(seconds=_setting("OUTBOX_SENDING_TIMEOUT_SECONDS", 900))
+    return OutboxEmail.objects.filter(status=OutboxStatus.SENDING, claimed_at__lt=now - timeout).update(
+        status=OutboxStatus.QUEUED, claim=None, claimed_at=None, next_attempt_at=now
+    )
+
+
+def claim_batch(batch_size: int, now: datetime) -> tuple[uuid.UUID, list[OutboxEmail]]:
+    """Claim up to batch_size due rows; returns only the rows this call's update moved to sending."""
+    claim = uuid.uuid4()
+    for _ in range(CLAIM_TRIES):
+        due = list(
+            OutboxEmail.objects.filter(status=OutboxStatus.QUEUED, next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "id")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not due:
+            return claim, []
+        # The status condition makes the claim atomic: a row another sender claimed first is not ours.
+        if OutboxEmail.objects.filter(pk__in=due, status=OutboxStatus.QUEUED, next_attempt_at__lte=now).update(
+            status=OutboxStatus.SENDING, claim=claim, claimed_at=now
+        ):
+            break
+        # Another sender took every row we saw: look again, the next ones are free.
+    rows = list(
+        OutboxEmail.objects.filter(claim=claim, status=OutboxStatus.SENDING)
+        .select_related("portal_user__client")
+        .order_by("id")
+    )
+    return claim, rows
+
+
+def _public_context(context: dict) -> dict:
+    return {key: value for key, value in context.items() if key not in SECRET_CONTEXT_KEYS}
+
+
+def _finish(row: OutboxEmail, owner: uuid.UUID, **fields) -> bool:
+    # Conditional on our claim: if the row was reclaimed meanwhile, the other sender owns it now.
+    return bool(OutboxEmail.objects.filter(pk=row.pk, claim=owner).update(**fields))
+
+
+def _mark_sent(row: OutboxEmail, claim: uuid.UUID, now: datetime) -> None:
+    # Once delivered, the plain token lives only in the recipient's mailbox.
+    _finish(
+        row, claim, status=OutboxStatus.SENT, sent_at=now, attempts=row.attempts + 1, last_error="",
+        claim=None, context=_public_context(row.context),
+    )
+
+
+def _requeue(row: OutboxEmail, claim: uuid.UUID, now: datetime, error: str) -> None:
+    attempts = row.attempts + 1
+    _finish(
+        row, claim, status=OutboxStatus.QUEUED, attempts=attempts, last_error=error[:2000],
+        next_attempt_at=now + backoff(attempts), claim=None, claimed_at=None,
+    )
+
+
+def _mark_failed(row: OutboxEmail, claim: uuid.UUID, error: str) -> None:
+    finished = _finish(
+        row, claim, status=OutboxStatus.FAILED, attempts=row.attempts + 1, last_error=error[:2000],
+        claim=None, context=_public_context(row.context),
+    )
+    if not finished:
+        return
+    user = row.portal_user
+    notify(
+        NotificationKind.EMAIL_FAILED,
+        title=f"{row.get_kind_display()} email to {row.recipient} could not be delivered",
+        message=f"{error}\nFix the address (or the mail server) and resend the email from the user's page.",
+        client=user.client if user else None,
+        url=reverse("admin:passportal_portaluser_change", args=[user.pk]) if user else "",
+    )
+
+
+def _build_message(row: OutboxEmail, connection) -> EmailMultiAlternatives:
+    rendered = render_email(row.kind, row.context)
+    message = EmailMultiAlternatives(
+        subject=rendered.subject,
+        body=rendered.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[row.recipient],
+        connection=connection,
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    message.attach_alternative(rendered.html, "text/html")
+    return message
+
+
+def _send_one(connection, message: EmailMultiAlternatives) -> None:
+    """Send over the open connection; a refusal of this message becomes _Refused, a broken link raises."""
+    try:
+        connection.send_messages([message])
+    except smtplib.SMTPRecipientsRefused as exc:
+        code, reason = min(exc.recipients.values(), key=lambda answer: answer[0])
+        raise _Refused(code, _text(reason)) from exc
+    except smtplib.SMTPDataError as exc:
+        raise _Refused(exc.smtp_code, _text(exc.smtp_error)) from exc
+    # SMTPSenderRefused is not about this address (our From is refused): like a server down, retry later.
+
+
+def _text(reason: bytes | str) -> str:
+    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+
+
+def send_queued(batch_size: int = 200) -> SendReport:
+    """Send one batch of due emails; returns what happened. Safe to run in several processes at once."""
+    now = timezone.now()
+    report = SendReport(reclaimed=reclaim_stuck(now))
+    claim, rows = claim_batch(batch_size, now)
+    report.claimed = len(rows)
+    if not rows:
+        return report
+    max_attempts = _setting("OUTBOX_MAX_ATTEMPTS", 10)
+    connection = get_connection(fail_silently=False)
+    try:
+        connection.open()
+    except (OSError, smtplib.SMTPException) as exc:
+        error = f"Mail server unreachable: {exc.__class__.__name__}: {exc}"
+        for row in rows:
+            _requeue(row, claim, now, error)
+        report.retried, report.server_unreachable = len(rows), True
+        report.errors.append(error)
+        logger.warning("Outbox: %s; %d emails put back for a retry", error, len(rows))
+        return report
+    try:
+        for index, row in enumerate(rows):
+            try:
+                message = _build_message(row, connection)
+            except (KeyError, ValueError, TypeError, TemplateDoesNotExist, TemplateSyntaxError) as exc:
+                _mark_failed(row, claim, f"Could not render the {row.kind} email: {exc.__class__.__name__}")
+                report.failed += 1
+                continue
+            try:
+                _send_one(connection, message)
+            except _Refused as refusal:
+                error = f"Refused by the mail server: {refusal}"
+                if refusal.permanent or row.attempts + 1 >= max_attempts:
+                    _mark_failed(row, claim, error)
+                    report.failed += 1
+                else:
+                    _requeue(row, claim, now, error)
+                    report.retried += 1
+                report.errors.append(f"outbox email {row.pk}: {error}")
+                logger.warning("Outbox email %s to %s: %s", row.pk, row.recipient, error)
+            except (OSError, smtplib.SMTPException) as exc:
+                # The connection broke: this row and the rest wait for the next attempt.
+                error = f"Mail server connection lost: {exc.__class__.__name__}: {exc}"
+                for pending in rows[index:]:
+                    _requeue(pending, claim, now, error)
+                report.retried += len(rows) - index
+                report.server_unreachable = True
+                report.errors.append(error)
+                logger.warning("Outbox: %s; %d emails put back for a retry", error, len(rows) - index)
+                break
+            else:
+                _mark_sent(row, claim, timezone.now())
+                report.sent += 1
+    finally:
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            connection.close()
+    logger.info(
+        "Outbox batch: %d claimed, %d sent, %d to retry, %d failed", report.claimed, report.sent,
+        report.retried, report.failed,
+    )
+    return report

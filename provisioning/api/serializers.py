@@ -1,0 +1,174 @@
+"""Serializers of the staff API. Secrets (bind password, client secret) are write-only: never returned (R25)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from directory.entra_tenant import check_entra_integration
+from directory.models import Folder, Integration, IntegrationKind
+from notifications.models import Notification
+from passportal.models import Client, PermissionLevel, PortalUser, SecurityGroup, UserKind
+
+from ..access import mapping_blockers
+from ..forms import MAX_FOLDERS_PER_APPLY
+from ..models import Mapping, SyncRun
+
+
+class ClientSerializer(serializers.ModelSerializer):
+    mapping_blockers = serializers.SerializerMethodField(help_text="What stops user mapping (R14); empty if nothing.")
+
+    class Meta:
+        model = Client
+        fields = ["id", "name", "is_company_vault", "site_enabled", "mapping_blockers", "created_at"]
+        read_only_fields = ["is_company_vault", "created_at"]
+
+    def get_mapping_blockers(self, obj: Client) -> list[str]:
+        return mapping_blockers(obj)
+
+
+class IntegrationSerializer(serializers.ModelSerializer):
+    bind_password = serializers.CharField(write_only=True, required=False, allow_blank=True,
+                                          style={"input_type": "password"})
+    client_secret = serializers.CharField(write_only=True, required=False, allow_blank=True,
+                                          style={"input_type": "password"})
+    has_bind_password = serializers.SerializerMethodField()
+    has_client_secret = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Integration
+        fields = [
+            "id", "client", "name", "kind", "link_enabled", "disable_threshold_percent", "disable_threshold_minimum",
+            "ad_mode", "ldap_urls", "base_dn", "bind_dn", "bind_password", "has_bind_password", "tls_mode",
+            "tls_ca_pem", "tls_verify", "page_size", "agent_last_contact", "agent_version",
+            "entra_role", "tenant", "app_client_id", "client_secret", "has_client_secret", "login_host",
+            "graph_base_url", "tenant_guid", "tenant_domains", "created_at",
+        ]
+        read_only_fields = ["link_enabled", "agent_last_contact", "agent_version", "tenant_guid", "tenant_domains",
+                            "created_at"]
+
+    def get_has_bind_password(self, obj: Integration) -> bool:
+        return bool(obj.bind_password)
+
+    def get_has_client_secret(self, obj: Integration) -> bool:
+        return bool(obj.client_secret)
+
+    def validate(self, attrs: dict) -> dict:
+        for secret in ("bind_password", "client_secret"):
+            if self.instance is not None and attrs.get(secret) == "":
+                attrs.pop(secret)  # blank on an update keeps the stored secret
+        kind = attrs.get("kind", getattr(self.instance, "kind", None))
+        if self.instance is not None and "client" in attrs and attrs["client"] != self.instance.client:
+            raise serializers.ValidationError({"client": "An integration cannot move to another client."})
+        if kind == IntegrationKind.ENTRA:
+            for name in ("tenant", "app_client_id"):
+                if not attrs.get(name, getattr(self.instance, name, "")):
+                    raise serializers.ValidationError({name: "This field is required for an Entra ID integration."})
+            if not attrs.get("entra_role", getattr(self.instance, "entra_role", "")):
+                raise serializers.ValidationError({"entra_role": "Choose primary or additional."})
+            candidate = Integration(**{**self._current_values(), **attrs})
+            try:
+                check_entra_integration(candidate)  # R5: resolves the tenant and refuses one linked twice
+            except DjangoValidationError as exc:
+                field = "client_secret" if exc.code == "entra_refused" else "tenant"
+                raise serializers.ValidationError({field: exc.messages}) from exc
+            attrs["tenant_guid"] = candidate.tenant_guid
+            attrs["tenant_domains"] = candidate.tenant_domains
+        elif kind == IntegrationKind.ACTIVE_DIRECTORY and not attrs.get("ad_mode",
+                                                                        getattr(self.instance, "ad_mode", "")):
+            raise serializers.ValidationError({"ad_mode": "Choose agent or direct for an Active Directory "
+                                                          "integration."})
+        return attrs
+
+    def _current_values(self) -> dict:
+        if self.instance is None:
+            return {}
+        return {f.name: getattr(self.instance, f.name) for f in Integration._meta.concrete_fields
+                if f.name not in ("id", "client")} | {"pk": self.instance.pk, "client": self.instance.client}
+
+
+class FolderSerializer(serializers.ModelSerializer):
+    mapping = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Folder
+        fields = ["id", "integration", "kind", "external_id", "name", "path", "parent", "gone", "first_seen",
+                  "last_seen", "mapping"]
+
+    def get_mapping(self, obj: Folder) -> int | None:
+        mapping = getattr(obj, "mapping", None)
+        return mapping.pk if mapping else None
+
+
+class MappingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Mapping
+        fields = ["id", "folder", "permission_level", "security_groups", "created_by", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class ApplySerializer(serializers.Serializer):
+    """Apply one permission level and groups to up to 100 folders of one integration (R15)."""
+
+    integration = serializers.PrimaryKeyRelatedField(queryset=Integration.objects.select_related("client"))
+    folders = serializers.PrimaryKeyRelatedField(queryset=Folder.objects.filter(gone=False), many=True,
+                                                 allow_empty=False)
+    permission_level = serializers.PrimaryKeyRelatedField(queryset=PermissionLevel.objects.all())
+    security_groups = serializers.PrimaryKeyRelatedField(queryset=SecurityGroup.objects.all(), many=True,
+                                                         required=False, default=list)
+    dry_run = serializers.BooleanField(default=False)
+
+    def validate_folders(self, folders):
+        if len(folders) > MAX_FOLDERS_PER_APPLY:
+            raise serializers.ValidationError(
+                f"{len(folders)} folders: one apply takes at most {MAX_FOLDERS_PER_APPLY}; send them in several "
+                "applies (there is no limit on how many are configured in total).")
+        return folders
+
+    def validate(self, attrs: dict) -> dict:
+        integration = attrs["integration"]
+        client = integration.client
+        if blockers := mapping_blockers(client):
+            raise serializers.ValidationError({"integration": blockers})
+        wrong = [f.pk for f in attrs["folders"] if f.integration_id != integration.pk]
+        if wrong:
+            raise serializers.ValidationError({"folders": f"Folders {wrong} are not folders of this integration."})
+        if attrs["permission_level"].user_kind != client.user_kind:
+            raise serializers.ValidationError(
+                {"permission_level": f"Choose a {UserKind(client.user_kind).label} level: {client.name} has "
+                                     f"{UserKind(client.user_kind).label}s."})
+        foreign = [g.pk for g in attrs["security_groups"] if g.client_id != client.pk]
+        if foreign:
+            raise serializers.ValidationError({"security_groups": f"Groups {foreign} belong to another client."})
+        return attrs
+
+
+class SyncRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SyncRun
+        fields = ["id", "integration", "trigger", "full", "dry_run", "status", "phase", "progress_done",
+                  "progress_total", "requested_at", "started_at", "finished_at", "counts", "changes",
+                  "held_disables", "held_resolution", "error", "started_by", "portal_user"]
+        read_only_fields = fields
+
+
+class PortalUserSerializer(serializers.ModelSerializer):
+    kind = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = PortalUser
+        fields = ["id", "client", "kind", "first_name", "last_name", "email", "status", "disabled_reason",
+                  "disabled_by_staff", "permission_level", "permission_level_set_by_hand", "activated_at",
+                  "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class EnabledSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField()
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Notification
+        fields = ["id", "kind", "client", "integration", "title", "message", "url", "created_at", "read_at"]
+        read_only_fields = fields

@@ -1,0 +1,29 @@
+"""/api/: the staff API, its OpenAPI schema (/api/schema/) and browsable docs (/api/docs/)."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import IsAdminUser
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+router = DefaultRouter()
+router.register("clients", views.ClientViewSet, basename="client")
+router.register("integrations", views.IntegrationViewSet, basename="integration")
+router.register("folders", views.FolderViewSet, basename="folder")
+router.register("mappings", views.MappingViewSet, basename="mapping")
+router.register("runs", views.SyncRunViewSet, basename="syncrun")
+router.register("users", views.PortalUserViewSet, basename="portaluser")
+router.register("notifications", views.NotificationViewSet, basename="notification")
+
+app_name = "api"
+
+urlpatterns = [
+    # Staff only, like the API it describes.
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[IsAdminUser]), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[IsAdminUser]),
+         name="docs"),
+    path("", include(router.urls)),
+]

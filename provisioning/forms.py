@@ -1,0 +1,92 @@
+"""Forms of the User Mapping flow: the setup (folders -> level + groups), Add Domain, the link switch."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from directory.entra_tenant import check_entra_integration
+from directory.models import EntraRole, Folder, Integration, IntegrationKind
+from passportal.models import Client, PermissionLevel, SecurityGroup
+
+MAX_FOLDERS_PER_APPLY = 100  # R15: per apply; there is no limit on how many are configured in total
+
+
+class SetupForm(forms.Form):
+    """The right-hand side of User Auto-Provisioning Setup, and the ticked folders on the left."""
+
+    folders = forms.ModelMultipleChoiceField(
+        queryset=Folder.objects.none(), widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Tick at least one folder (OU or AU) to apply a mapping to."},
+    )
+    permission_level = forms.ModelChoiceField(
+        queryset=PermissionLevel.objects.none(), empty_label="Choose a permission level",
+        error_messages={"required": "Choose the permission level the users of these folders get."},
+    )
+    security_groups = forms.ModelMultipleChoiceField(
+        queryset=SecurityGroup.objects.none(), required=False, widget=forms.SelectMultiple(attrs={"size": 6}),
+    )
+    new_group = forms.CharField(
+        label="Or create a security group", max_length=200, required=False, strip=True,
+        help_text="Created when you confirm with Yes, and added to these folders' mapping.",
+    )
+
+    def __init__(self, integration: Integration, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.integration = integration
+        client = integration.client
+        self.fields["folders"].queryset = integration.folders.filter(gone=False)
+        self.fields["permission_level"].queryset = PermissionLevel.objects.filter(user_kind=client.user_kind)
+        self.fields["security_groups"].queryset = SecurityGroup.objects.filter(client=client)
+
+    def clean_folders(self):
+        folders = self.cleaned_data["folders"]
+        if len(folders) > MAX_FOLDERS_PER_APPLY:
+            raise ValidationError(
+                f"You ticked {len(folders)} folders: one apply takes at most {MAX_FOLDERS_PER_APPLY}. Apply them "
+                "in several goes; there is no limit on how many folders are configured in total."
+            )
+        return folders
+
+
+class AddDomainForm(forms.ModelForm):
+    """Add Domain (an additional Entra ID domain) with its app credentials; the tenant is checked (R5)."""
+
+    client_secret = forms.CharField(
+        label="Client secret", widget=forms.PasswordInput(render_value=False),
+        help_text="Stored encrypted, never shown again.",
+    )
+    graph_base_url = forms.URLField(label="Graph base URL", assume_scheme="https", required=False,
+                                    initial="https://graph.microsoft.com/v1.0")
+
+    class Meta:
+        model = Integration
+        fields = ["name", "tenant", "app_client_id", "client_secret", "login_host", "graph_base_url", "tls_ca_pem"]
+        help_texts = {
+            "tenant": "The tenant's GUID or one of its verified domains, e.g. contoso.onmicrosoft.com.",
+            "tls_ca_pem": "Only for a private Microsoft endpoint; leave empty for Microsoft's own.",
+        }
+
+    def __init__(self, client: Client, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.instance.client = client
+        self.instance.kind = IntegrationKind.ENTRA
+        self.instance.entra_role = EntraRole.ADDITIONAL
+        for name in ("tenant", "app_client_id"):
+            self.fields[name].required = True
+        self.fields["tls_ca_pem"].required = False
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        if not cleaned.get("graph_base_url"):
+            cleaned["graph_base_url"] = Integration._meta.get_field("graph_base_url").default
+        for name in ("tenant", "app_client_id", "client_secret", "login_host", "graph_base_url", "tls_ca_pem"):
+            setattr(self.instance, name, cleaned.get(name) or getattr(self.instance, name))
+        try:
+            check_entra_integration(self.instance)
+        except ValidationError as exc:
+            field = "client_secret" if exc.code == "entra_refused" else "tenant"
+            self.add_error(field, exc.messages)
+        return cleaned

@@ -1,0 +1,99 @@
+"""The User Mapping page of a client: its integrations, their links, Force Re-sync and Add Domain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from directory.models import EntraRole, Integration, IntegrationKind
+from passportal.models import Client, UserStatus
+
+from .. import services
+from ..forms import AddDomainForm
+from ..models import DirectoryLink, SyncRun, SyncTrigger
+from .common import integration_or_refusal, page, refused, require_perms
+
+
+@dataclass
+class IntegrationRow:
+    integration: Integration
+    mapped_folders: int
+    last_run: SyncRun | None
+
+
+def users_a_link_off_disables(integration: Integration) -> int:
+    """R10: how many portal users switching this link off disables (those not disabled already)."""
+    return (DirectoryLink.objects.filter(integration=integration)
+            .exclude(portal_user__status=UserStatus.DISABLED).count())
+
+
+def _rows(integrations) -> list[IntegrationRow]:
+    rows = []
+    for integration in integrations:
+        last = integration.runs.filter(dry_run=False).first()
+        rows.append(IntegrationRow(integration, integration.mapped_count, last))
+    return rows
+
+
+@require_perms("provisioning.view_mapping")
+def user_mapping(request, client_id: int):
+    client = get_object_or_404(Client, pk=client_id)
+    if (refusal := refused(request, client)) is not None:
+        return refusal
+    integrations = list(
+        client.integrations.annotate(mapped_count=Count("folders", filter=Q(folders__mapping__isnull=False)))
+        .order_by("created_at", "pk")
+    )
+    on_prem = [i for i in integrations if i.kind in (IntegrationKind.ACTIVE_DIRECTORY, IntegrationKind.DEMO)]
+    primary_entra = [i for i in integrations if i.kind == IntegrationKind.ENTRA and i.entra_role == EntraRole.PRIMARY]
+    additional = [i for i in integrations if i.kind == IntegrationKind.ENTRA and i.entra_role != EntraRole.PRIMARY]
+    return page(request, "provisioning/user_mapping.html", f"User Mapping: {client.name}", client=client,
+                on_prem=_rows(on_prem), primary_entra=_rows(primary_entra), additional=_rows(additional))
+
+
+@require_perms("directory.change_integration")
+def link(request, pk: int):
+    """Switch an integration's link; the confirmation says how many users switching it off disables (R10)."""
+    integration, refusal = integration_or_refusal(request, pk)
+    if refusal is not None:
+        return refusal
+    turn_on = (request.POST if request.method == "POST" else request.GET).get("enabled") == "1"
+    if request.method == "POST":
+        run = services.set_link(integration, turn_on, by=request.user)
+        state = "on" if turn_on else "off"
+        messages.success(request, f"The link of {integration.name} is {state}.")
+        return redirect("provisioning:run", pk=run.pk)
+    return page(request, "provisioning/link_confirm.html", f"Link of {integration.name}", integration=integration,
+                client=integration.client, turn_on=turn_on, affected=users_a_link_off_disables(integration))
+
+
+@require_POST
+@require_perms("provisioning.add_syncrun")
+def force_resync(request, pk: int):
+    """R17: a full sync now; the nightly schedule is left as it was."""
+    integration, refusal = integration_or_refusal(request, pk)
+    if refusal is not None:
+        return refusal
+    run = services.request_sync(integration, SyncTrigger.FORCE, full=True, started_by=request.user)
+    messages.success(request, f"Force Re-sync of {integration.name} started.")
+    return redirect("provisioning:run", pk=run.pk)
+
+
+@require_perms("directory.add_integration")
+def add_domain(request, client_id: int):
+    client = get_object_or_404(Client, pk=client_id)
+    if (refusal := refused(request, client)) is not None:
+        return refusal
+    form = AddDomainForm(client, data=request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        integration = form.save()
+        messages.success(request, f"Entra ID domain {integration.name} added (tenant {integration.tenant_guid}). "
+                                  "Use its cog to set up auto-provisioning.")
+        return redirect(reverse("provisioning:user-mapping", args=[client.pk]))
+    return page(request, "provisioning/add_domain.html", f"Add Entra ID Domain: {client.name}", client=client,
+                form=form)

@@ -1,0 +1,63 @@
+"""The run page (R16): progress while it runs, then the result; a held run's disables (R22)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
+
+from .. import services
+from ..models import HeldResolution, SyncRun, SyncStatus
+from .common import page, require_perms
+from .rows import COUNT_LABELS, change_rows
+
+FINISHED = (SyncStatus.SUCCEEDED, SyncStatus.FAILED, SyncStatus.HELD)
+
+
+def run_state(run: SyncRun) -> dict:
+    return {
+        "id": run.pk, "status": run.status, "status_display": run.get_status_display(), "phase": run.phase,
+        "progress_done": run.progress_done, "progress_total": run.progress_total, "counts": run.counts,
+        "finished": run.status in FINISHED, "error": run.error,
+        "held_waiting": run.status == SyncStatus.HELD and not run.held_resolution,
+    }
+
+
+@require_perms("provisioning.view_syncrun")
+def run_detail(request, pk: int):
+    run = get_object_or_404(SyncRun.objects.select_related("integration__client", "started_by", "portal_user"), pk=pk)
+    rows = change_rows(run.changes, client_id=run.integration.client_id)
+    paged = Paginator(rows, 50).get_page(request.GET.get("page"))
+    held = [row for row in change_rows({"held": run.changes.get("held", [])})]
+    counts = [(label, run.counts.get(key, 0)) for key, label in COUNT_LABELS if key in run.counts]
+    return page(request, "provisioning/run.html", f"Sync run {run.pk}: {run.integration.name}", run=run,
+                state=run_state(run), finished=run.status in FINISHED, counts=counts, page_obj=paged,
+                held=held, held_waiting=run.status == SyncStatus.HELD and not run.held_resolution,
+                may_decide=request.user.has_perm("provisioning.change_syncrun"))
+
+
+@require_perms("provisioning.view_syncrun")
+def run_status(request, pk: int):
+    """The small JSON the run page polls."""
+    return JsonResponse(run_state(get_object_or_404(SyncRun, pk=pk)))
+
+
+@require_POST
+@require_perms("provisioning.change_syncrun")
+def held_decision(request, pk: int):
+    run = get_object_or_404(SyncRun, pk=pk)
+    action = request.POST.get("action")
+    try:
+        if action == HeldResolution.APPLIED:
+            count = services.apply_held_disables(run, by=request.user)
+            messages.success(request, f"{count} held disable(s) applied.")
+        elif action == HeldResolution.DISCARDED:
+            services.discard_held_disables(run, by=request.user)
+            messages.success(request, "The held disables were discarded: nobody was disabled.")
+        else:
+            messages.error(request, "Choose Apply these disables or Discard.")
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    return redirect("provisioning:run", pk=run.pk)

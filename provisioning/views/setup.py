@@ -1,0 +1,164 @@
+"""User Auto-Provisioning Setup: tick folders, choose level and groups, Apply -> confirmation (R15) -> Yes/Cancel."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+
+from directory.connectors import DirectoryError, connector_for
+from directory.folders import record_folders
+from directory.models import Folder, Integration
+from passportal.models import PermissionLevel, SecurityGroup
+
+from .. import services
+from ..applier import load_mappings
+from ..forms import SetupForm
+from ..models import Mapping, SyncRun, SyncTrigger
+from ..planner import MappingRule
+from .common import integration_or_refusal, page, require_perms
+from .rows import COUNT_LABELS, change_rows, folder_rows
+
+CHANGES_PER_PAGE = 25
+
+
+def _session_key(run_id: int) -> str:
+    return f"provisioning-proposal-{run_id}"
+
+
+def refresh_folders(integration: Integration) -> int:
+    """Read the folder tree now (R19) so a new integration has something to tick. Raises DirectoryError."""
+    records = connector_for(integration).read_folders()
+    record_folders(integration, records)
+    return len(records)
+
+
+def _rule(folder: Folder, level: PermissionLevel, group_ids: frozenset[int]) -> MappingRule:
+    return MappingRule(folder_id=folder.external_id, level_id=level.pk, level_rank=level.rank,
+                       group_ids=group_ids, folder_path=folder.path or folder.name)
+
+
+@require_perms("provisioning.view_mapping", "provisioning.add_mapping", "provisioning.change_mapping")
+def setup(request, pk: int):
+    integration, refusal = integration_or_refusal(request, pk)
+    if refusal is not None:
+        return refusal
+    wants_refresh = request.method == "POST" and "refresh" in request.POST
+    if wants_refresh or (request.method == "GET" and not integration.folders.exists()):
+        try:
+            count = refresh_folders(integration)
+            if wants_refresh:
+                messages.success(request, f"Read {count} folders from the directory.")
+        except DirectoryError as exc:
+            messages.error(request, f"The folders could not be read from the directory: {exc}")
+        if wants_refresh:
+            return redirect("provisioning:setup", pk=integration.pk)
+
+    form = SetupForm(integration, data=request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        level = form.cleaned_data["permission_level"]
+        groups = list(form.cleaned_data["security_groups"])
+        chosen = list(form.cleaned_data["folders"])
+        rules = load_mappings(integration)
+        group_ids = frozenset(g.pk for g in groups)
+        for folder in chosen:
+            rules[folder.external_id] = _rule(folder, level, group_ids)
+        proposal = {"folders": [f.pk for f in chosen], "level": level.pk, "groups": [g.pk for g in groups],
+                    "new_group": form.cleaned_data["new_group"], "remove": []}
+        response = _preview(request, integration, rules, proposal)
+        if response is not None:
+            return response
+        form.add_error(None, "The directory could not be read, so nothing can be applied now. Try again later.")
+
+    selected = {str(v) for v in (form["folders"].value() or [])}
+    return page(request, "provisioning/setup.html", f"User Auto-Provisioning Setup: {integration.name}",
+                integration=integration, client=integration.client, form=form, rows=folder_rows(integration),
+                selected=selected, max_folders=100)
+
+
+def _preview(request, integration: Integration, rules: dict, proposal: dict):
+    """Dry-run the proposal (R15); remember it in the session until Yes or Cancel. None if the read failed."""
+    try:
+        preview = services.preview(integration, mappings=rules, started_by=request.user)
+    except DirectoryError as exc:
+        messages.error(request, f"The directory could not be read: {exc}")
+        return None
+    request.session[_session_key(preview.run.pk)] = proposal
+    return redirect("provisioning:confirm", pk=integration.pk, run_id=preview.run.pk)
+
+
+@require_perms("provisioning.view_mapping", "provisioning.delete_mapping")
+def remove_mapping(request, pk: int, folder_id: int):
+    """Remove a folder's mapping: the same preview first, showing who will be disabled (R9, R15)."""
+    integration, refusal = integration_or_refusal(request, pk)
+    if refusal is not None:
+        return refusal
+    folder = get_object_or_404(Folder, pk=folder_id, integration=integration, mapping__isnull=False)
+    rules = load_mappings(integration)
+    rules.pop(folder.external_id, None)
+    proposal = {"folders": [], "level": None, "groups": [], "new_group": "", "remove": [folder.pk]}
+    response = _preview(request, integration, rules, proposal)
+    return response or redirect("provisioning:setup", pk=integration.pk)
+
+
+@require_perms("provisioning.view_mapping", "provisioning.add_mapping", "provisioning.change_mapping")
+def confirm(request, pk: int, run_id: int):
+    integration, refusal = integration_or_refusal(request, pk)
+    if refusal is not None:
+        return refusal
+    preview_run = get_object_or_404(SyncRun, pk=run_id, integration=integration, dry_run=True)
+    key = _session_key(preview_run.pk)
+    proposal = request.session.get(key)
+    if proposal is None:
+        messages.warning(request, "This confirmation was already answered or has expired: nothing was changed.")
+        return redirect("provisioning:setup", pk=integration.pk)
+    if request.method == "POST":
+        del request.session[key]
+        if "yes" not in request.POST:
+            messages.info(request, "Cancelled: nothing was changed.")
+            return redirect("provisioning:setup", pk=integration.pk)
+        if proposal["remove"] and not request.user.has_perm("provisioning.delete_mapping"):
+            messages.error(request, "You may not remove mappings: nothing was changed.")
+            return redirect("provisioning:setup", pk=integration.pk)
+        save_proposal(integration, proposal, by=request.user)
+        run = services.request_sync(integration, SyncTrigger.APPLY, full=True, started_by=request.user)
+        messages.success(request, "Mappings saved; the sync has started.")
+        return redirect("provisioning:run", pk=run.pk)
+
+    rows = change_rows(preview_run.changes)
+    paged = Paginator(rows, CHANGES_PER_PAGE).get_page(request.GET.get("page"))
+    counts = [(label, preview_run.counts.get(key_, 0)) for key_, label in COUNT_LABELS]
+    folders = Folder.objects.filter(pk__in=proposal["folders"] + proposal["remove"]).order_by("path")
+    level = PermissionLevel.objects.filter(pk=proposal["level"]).first() if proposal["level"] else None
+    groups = list(SecurityGroup.objects.filter(pk__in=proposal["groups"]).values_list("name", flat=True))
+    if proposal["new_group"]:
+        groups.append(f"{proposal['new_group']} (new)")
+    return page(request, "provisioning/confirm.html", "Confirm: apply these mappings?", integration=integration,
+                client=integration.client, preview=preview_run, counts=counts, page_obj=paged,
+                total_changes=len(rows), proposal=proposal, folders=folders, level=level, groups=groups,
+                cancel_url=reverse("provisioning:setup", args=[integration.pk]))
+
+
+@transaction.atomic
+def save_proposal(integration: Integration, proposal: dict, *, by) -> None:
+    """Yes: write the mappings (who made them is kept), or remove the one asked for."""
+    if proposal["remove"]:
+        Mapping.objects.filter(folder__integration=integration, folder_id__in=proposal["remove"]).delete()
+    if not proposal["folders"]:
+        return
+    client = integration.client
+    group_ids = set(SecurityGroup.objects.filter(client=client, pk__in=proposal["groups"]).values_list("pk", flat=True))
+    if proposal["new_group"]:
+        group = (SecurityGroup.objects.filter(client=client, name__iexact=proposal["new_group"]).first()
+                 or SecurityGroup.objects.create(client=client, name=proposal["new_group"]))
+        group_ids.add(group.pk)
+    level = PermissionLevel.objects.get(pk=proposal["level"], user_kind=client.user_kind)
+    for folder in integration.folders.filter(pk__in=proposal["folders"], gone=False):
+        mapping, created = Mapping.objects.get_or_create(folder=folder, defaults={"permission_level": level,
+                                                                                  "created_by": by})
+        if not created and mapping.permission_level_id != level.pk:
+            mapping.permission_level = level
+            mapping.save(update_fields=["permission_level", "updated_at"])
+        mapping.security_groups.set(group_ids)

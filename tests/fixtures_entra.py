@@ -1,0 +1,68 @@
+"""Fixtures for the Microsoft login + Graph stand-in (tests/fake_entra.py).
+
+One HTTPS server per test session; `fake_entra` gives each test fresh state on it (one tenant
+"Contoso" with contoso.onmicrosoft.com and contoso.com, one app with a secret, no faults).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from directory.connectors.entra import EntraConnector, EntraSettings, RetryPolicy
+
+from .fake_entra import FakeEntraServer
+
+# Waits short enough for a test suite, long enough to observe (a Retry-After of 1 s is honoured).
+FAST_RETRY = RetryPolicy(max_attempts=4, cap_seconds=1.5, backoff_base_seconds=0.05)
+
+
+@pytest.fixture(scope="session")
+def fake_entra_server() -> Iterator[FakeEntraServer]:
+    server = FakeEntraServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_entra(fake_entra_server: FakeEntraServer) -> FakeEntraServer:
+    fake_entra_server.reset()
+    return fake_entra_server
+
+
+def entra_settings_for(server: FakeEntraServer, **overrides: Any) -> EntraSettings:
+    """Connector settings that reach the stand-in's default tenant with its default app."""
+    values: dict[str, Any] = {
+        "tenant": server.tenant.domains[0],
+        "client_id": server.app.client_id,
+        "client_secret": server.app.secret,
+        "login_host": server.login_host,
+        "graph_base_url": server.graph_base_url,
+        "ca_pem": server.ca_pem,
+        "retry": FAST_RETRY,
+    }
+    values.update(overrides)
+    return EntraSettings(**values)
+
+
+def entra_connector_for(server: FakeEntraServer, **overrides: Any) -> EntraConnector:
+    return EntraConnector(entra_settings_for(server, **overrides))
+
+
+def entra_integration_values(server: FakeEntraServer, **overrides: Any) -> dict[str, Any]:
+    """Field values for an Integration(kind="entra") pointed at the stand-in."""
+    values: dict[str, Any] = {
+        "kind": "entra",
+        "entra_role": "primary",
+        "tenant": server.tenant.domains[0],
+        "app_client_id": server.app.client_id,
+        "client_secret": server.app.secret,
+        "login_host": server.login_host,
+        "graph_base_url": server.graph_base_url,
+        "tls_ca_pem": server.ca_pem,
+        "tls_verify": True,
+    }
+    values.update(overrides)
+    return values
