@@ -2,7 +2,8 @@
 
 The number of SQL statements grows with the number of batches, never with the number of users:
 rows are created with bulk_create, state changes are set-based UPDATEs grouped by value, and field
-updates go through bulk_update in batches. Activation emails are queued after commit.
+updates go through bulk_update in batches. Activation emails are queued in the same transaction as
+the users they are for (the outbox rows commit with them; the sender runs after commit).
 """
 
 from __future__ import annotations
@@ -48,9 +49,11 @@ def fingerprint(seen: Seen) -> str:
 
 
 def load_mappings(integration: Integration) -> dict[str, MappingRule]:
+    """Every mapping, gone folders included: the planner knows which folders a read saw (R19), and a
+    read that sees no folder at all must still count as one that expected users (R21, R22)."""
     rules: dict[str, MappingRule] = {}
     mappings = (
-        Mapping.objects.filter(folder__integration=integration, folder__gone=False)
+        Mapping.objects.filter(folder__integration=integration)
         .select_related("folder", "permission_level")
         .prefetch_related("security_groups")
     )
@@ -203,7 +206,9 @@ def apply_plan(run: SyncRun, integration: Integration, plan: Plan, loaded: Loade
         )
 
     if created_ids:
-        transaction.on_commit(lambda: _queue_activation(created_ids))
+        # In the same transaction as the users (a transactional outbox): a worker killed between the
+        # commit and an on-commit hook would otherwise leave created users who never get their email.
+        _queue_activation(created_ids)
     return Applied(created_user_ids=created_ids, counts=plan.counts)
 
 

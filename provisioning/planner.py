@@ -315,7 +315,7 @@ def plan(
         email = emails[external_id]
         owner = owners.get(email.lower())
         if owner is None or owner.external_id != external_id:
-            reason, why = _lost_email_reason(email, owner, current)
+            reason, why = _lost_email_reason(email, owner)
             raise_issue(record, reason, why)
             continue
         rules = _rules_for(record, live_folders, mappings)
@@ -342,7 +342,9 @@ def plan(
             continue  # an incremental read says nothing about users it did not list
         result.issues_close.append(key)
 
-    _hold_if_over_threshold(snapshot, current, threshold, result, expected_users=bool(live_folders))
+    # Any mapping counts, even of a folder this read did not see: a bind account that can read nothing
+    # sees no folders either, and that must not pass for "nothing is mapped" (R21, R22).
+    _hold_if_over_threshold(snapshot, current, threshold, result, expected_users=bool(mappings))
     return result
 
 
@@ -407,13 +409,15 @@ def _resolve_email_owners(
     return owners
 
 
-def _lost_email_reason(email: str, owner: _Owner | None, current: Current) -> tuple[str, str]:
+def _lost_email_reason(email: str, owner: _Owner | None) -> tuple[str, str]:
     if owner is not None and owner.user_id is None:
         return DUPLICATE_EMAIL, (
             f"another directory user ({owner.external_id}) has the email {email}; "
             "the one whose directory id sorts first keeps it"
         )
-    if owner is not None and owner.external_id in current.links:
+    if owner is not None:
+        # Linked already, or adopting the portal user that holds the email in this very run: the same
+        # reason either way, so the issue is not closed and raised again under another name next run (R7).
         return DUPLICATE_EMAIL, f"the email {email} belongs to another directory user ({owner.external_id})"
     return EMAIL_TAKEN, f"the email {email} is already used by another user of this client"
 
@@ -461,7 +465,7 @@ def _plan_attributes(user: UserState, record: UserRecord, rules, emails, email_p
         if owner is not None and owner.external_id == record.id and owner.user_id == user.id:
             changes["email"] = (user.email, email)
         elif email.lower() != user.email.lower():
-            _, why = _lost_email_reason(email, owner, Current(users={}, links={}))
+            _, why = _lost_email_reason(email, owner)
             raise_issue(record, EMAIL_TAKEN, f"{why}; the portal user keeps {user.email}")
         else:
             changes["email"] = (user.email, email)  # only the case changed

@@ -51,6 +51,10 @@ def request_sync(
             if full and not waiting.full:
                 SyncRun.objects.filter(pk=waiting.pk).update(full=True)
                 waiting.full = True
+            if enqueue and not _live_run_exists(integration.pk):
+                # Nobody alive will pick the waiting run up (its worker died, or its delivery found a run
+                # that has died since): deliver it again. Executing is idempotent, so a spare delivery is harmless.
+                transaction.on_commit(functools.partial(enqueue_run, waiting.pk))
             return waiting
         try:
             with transaction.atomic():
@@ -77,6 +81,14 @@ def run_sync(integration: Integration, trigger: str, *, full: bool = True, start
 
 
 # ---------------------------------------------------------------- executing
+
+
+def _live_run_exists(integration_id: int) -> bool:
+    """A run of this integration is running and its worker gave a heartbeat recently."""
+    return SyncRun.objects.filter(
+        integration_id=integration_id, status=SyncStatus.RUNNING, dry_run=False,
+        heartbeat_at__gte=timezone.now() - stale_after(),
+    ).exists()
 
 
 def _fail_stale_runs(integration_id: int) -> None:

@@ -18,7 +18,7 @@ from provisioning.models import Mapping, SyncRun
 from tests.fixtures_browser import STAFF_PASSWORD, activated_site_admin, staff_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.samba,
-              pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+              pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

@@ -21,25 +21,33 @@ def test_run_script_serves_the_login_page_and_ctrl_c_stops_everything(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
     env.update(PORTAL_VAR_DIR=str(tmp_path), PORT=str(port), DEBUG="true")
+    log = (tmp_path / "run.log").open("w")
     proc = subprocess.Popen(
-        [str(ROOT / "scripts/run.sh")], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [str(ROOT / "scripts/run.sh")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         text=True, start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
         status = None
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and proc.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=2) as response:
                     status = response.status
                     break
             except OSError:
                 time.sleep(0.5)
-        assert status == 200
+        assert status == 200, (tmp_path / "run.log").read_text()[-3000:]
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        output, _ = proc.communicate(timeout=60)
-    assert "password:" in output, output  # the generated superuser password is printed once
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+        proc.wait(timeout=60)
+        log.close()
+    output = (tmp_path / "run.log").read_text()
+    assert "password:" in output, output[-3000:]  # the generated superuser password is printed once
     assert not (tmp_path / "admin_password").exists()
-    leftovers = subprocess.run(["pgrep", "-f", f"runserver 127.0.0.1:{port}"], capture_output=True, check=False)
-    assert leftovers.stdout == b""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        leftovers = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True, check=False)
+        if not leftovers.stdout.strip():
+            break
+        time.sleep(0.5)
+    assert leftovers.stdout.strip() == "", "web server or qcluster still running after Ctrl-C"
