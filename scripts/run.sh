@@ -17,21 +17,25 @@ fi
 pids=()
 stop() {
     trap - INT TERM EXIT
+    # The cluster's sentinel stops its own workers; the web server stops on TERM.
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    # qcluster finishes its current task first; give it 15 s, then stop it for good.
     for _ in $(seq 30); do
         alive=0
-        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        for pid in "${pids[@]}"; do
+            pgrep -g "$pid" >/dev/null 2>&1 && alive=1
+        done
         [ $alive = 0 ] && return 0
         sleep 0.5
     done
-    for pid in "${pids[@]}"; do pkill -KILL -P "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null || true; done
+    # Whatever is left after 15 s (a worker stuck in a task) is stopped for good.
+    for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
 }
 trap stop INT TERM EXIT
 
-$PY manage.py qcluster &
+# Each in a process group of its own, so stopping one never leaves its children behind.
+setsid .venv/bin/python manage.py qcluster &
 pids+=($!)
 echo "Portal: http://127.0.0.1:${PORT}/admin/  (Ctrl-C stops the web server and the task cluster)"
-$PY manage.py runserver "127.0.0.1:${PORT}" --noreload &
+setsid .venv/bin/python manage.py runserver "127.0.0.1:${PORT}" --noreload &
 pids+=($!)
 wait -n "${pids[@]}"

@@ -45,9 +45,21 @@ def test_run_script_serves_the_login_page_and_ctrl_c_stops_everything(tmp_path):
     assert "password:" in output, output[-3000:]  # the generated superuser password is printed once
     assert not (tmp_path / "admin_password").exists()
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        leftovers = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True, check=False)
-        if not leftovers.stdout.strip():
-            break
+    while processes_of(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert leftovers.stdout.strip() == "", "web server or qcluster still running after Ctrl-C"
+    assert processes_of(tmp_path) == [], "web server or qcluster still running after Ctrl-C"
+
+
+def processes_of(var_dir: Path) -> list[int]:
+    """Processes started for this test, found by the PORTAL_VAR_DIR in their environment."""
+    marker = f"PORTAL_VAR_DIR={var_dir}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if marker in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
