@@ -1,3 +1,4 @@
+import os
 import secrets
 
 from django.contrib.auth import get_user_model
@@ -10,7 +11,8 @@ class Command(BaseCommand):
     help = "First start: create the Company Vault and a staff superuser (password printed once)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--vault-name", default="Company Vault")
+        parser.add_argument("--vault-name", default=os.environ.get("MSP_NAME", "Your MSP"),
+                            help="The MSP's name, shown in emails (env MSP_NAME).")
         parser.add_argument("--username", default="admin")
 
     def handle(self, *args, vault_name, username, **options):
