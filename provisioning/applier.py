@@ -9,7 +9,6 @@ the users they are for (the outbox rows commit with them; the sender runs after 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,12 +35,11 @@ def chunks(items: Sequence, size: int = BATCH) -> Iterator[Sequence]:
 
 
 def fingerprint(seen: Seen) -> str:
-    """A stable digest of what the directory said, so unchanged links are not rewritten."""
-    state = seen.state
-    payload = "\x1f".join([
-        ",".join(sorted(seen.folder_ids)), "1" if seen.in_scope else "0",
-        *(f"{key}={state[key]}" for key in sorted(state)),
-    ])
+    """A stable digest of what the directory said, so unchanged links are not rewritten.
+
+    `Seen.state` is built with a fixed key order (planner._state), so its repr is deterministic.
+    """
+    payload = repr((sorted(seen.folder_ids), seen.in_scope, tuple(seen.state.items())))
     return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
@@ -108,15 +106,13 @@ def load_current(integration: Integration, *, only_external_ids: Iterable[str] |
     links: dict[str, LinkState] = {}
     hashes: dict[str, str] = {}
     wanted = set(only_external_ids) if only_external_ids is not None else None
-    for ext, uid, folder_ids, state_hash in _rows(
-        f"SELECT external_id, portal_user_id, folder_ids, state_hash FROM {DirectoryLink._meta.db_table} "  # noqa: S608
+    for ext, uid, state_hash in _rows(
+        f"SELECT external_id, portal_user_id, state_hash FROM {DirectoryLink._meta.db_table} "  # noqa: S608
         "WHERE integration_id = %s", [integration.pk],
     ):
         if wanted is not None and ext not in wanted:
             continue
-        if isinstance(folder_ids, str):  # SQLite hands JSON back as text
-            folder_ids = json.loads(folder_ids)
-        links[ext] = LinkState(ext, uid, frozenset(folder_ids))
+        links[ext] = LinkState(ext, uid)
         hashes[ext] = state_hash
 
     open_issues = frozenset(
@@ -301,14 +297,11 @@ def _apply_updates(plan: Plan, now) -> None:
 def _record_links_seen(run, integration, plan: Plan, loaded: Loaded, new_ext: set[str], now) -> None:
     """Stamp what the directory said, writing only links whose state changed."""
     changed = []
-    unchanged: list[str] = []
     for s in plan.seen:
         if s.external_id in new_ext:
             continue
         digest = fingerprint(s)
-        if loaded.link_hashes.get(s.external_id) == digest:
-            unchanged.append(s.external_id)
-        else:
+        if loaded.link_hashes.get(s.external_id) != digest:
             changed.append((s, digest))
     if changed:
         by_ext = {
@@ -325,18 +318,9 @@ def _record_links_seen(run, integration, plan: Plan, loaded: Loaded, new_ext: se
         DirectoryLink.objects.bulk_update(
             rows, ["folder_ids", "in_scope", "directory_state", "state_hash", "last_seen", "last_run"], batch_size=1000
         )
-    # Unchanged links only get their "last seen" stamp, set-based: by exclusion when few were not seen.
-    unchanged_set = set(unchanged)
-    unseen = [ext for ext in loaded.current.links if ext not in unchanged_set]
-    if unchanged and len(unseen) <= BATCH and len(unchanged) > BATCH:
-        DirectoryLink.objects.filter(integration=integration).exclude(external_id__in=unseen).update(
-            last_seen=now, last_run=run
-        )
-        return
-    for part in chunks(unchanged):
-        DirectoryLink.objects.filter(integration=integration, external_id__in=list(part)).update(
-            last_seen=now, last_run=run
-        )
+    # Unchanged links are not written at all: a link that a complete run did not rewrite was seen by
+    # it (one it did not see would have been disabled, which rewrites it). DirectoryLink.seen_at()
+    # answers "last seen" from that; stamping 100,000 rows every run costs seconds of MVCC churn.
 
 
 def _record_issues(run, integration, plan: Plan, now) -> None:

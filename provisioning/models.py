@@ -130,6 +130,22 @@ class DirectoryLink(models.Model):
     def __str__(self) -> str:
         return f"{self.external_id} -> {self.portal_user}"
 
+    def seen_at(self):
+        """When the directory last listed this identity.
+
+        Runs rewrite a link only when what the directory says of it changes; one that a complete run
+        did not rewrite was listed by it (a missing one is disabled, which rewrites it).
+        """
+        if not self.in_scope:
+            return self.last_seen
+        latest = (
+            SyncRun.objects.filter(integration_id=self.integration_id, full=True, dry_run=False,
+                                   status__in=[SyncStatus.SUCCEEDED, SyncStatus.HELD], portal_user__isnull=True)
+            .exclude(trigger=SyncTrigger.LINK)
+            .order_by("-finished_at").values_list("finished_at", flat=True).first()
+        )
+        return max(filter(None, [self.last_seen, latest]), default=None)
+
 
 class IssueReason(models.TextChoices):
     NO_EMAIL = "no_email", "No email in the directory"

@@ -51,9 +51,9 @@ def request_sync(
             if full and not waiting.full:
                 SyncRun.objects.filter(pk=waiting.pk).update(full=True)
                 waiting.full = True
-            if enqueue and not _live_run_exists(integration.pk):
-                # Nobody alive will pick the waiting run up (its worker died, or its delivery found a run
-                # that has died since): deliver it again. Executing is idempotent, so a spare delivery is harmless.
+            if enqueue and _orphaned(waiting):
+                # Nobody alive will pick the waiting run up (its delivery found a run that has died since, or
+                # was lost): deliver it again. Executing is idempotent, so a spare delivery is harmless.
                 transaction.on_commit(functools.partial(enqueue_run, waiting.pk))
             return waiting
         try:
@@ -83,12 +83,16 @@ def run_sync(integration: Integration, trigger: str, *, full: bool = True, start
 # ---------------------------------------------------------------- executing
 
 
-def _live_run_exists(integration_id: int) -> bool:
-    """A run of this integration is running and its worker gave a heartbeat recently."""
-    return SyncRun.objects.filter(
-        integration_id=integration_id, status=SyncStatus.RUNNING, dry_run=False,
-        heartbeat_at__gte=timezone.now() - stale_after(),
-    ).exists()
+def _orphaned(waiting: SyncRun) -> bool:
+    """A queued run nobody will execute: the run it waits for died (no heartbeat), or it waited too long.
+
+    A live run enqueues its follow-up when it ends (execute_run), and a fresh queued run has its own delivery.
+    """
+    limit = timezone.now() - stale_after()
+    running = SyncRun.objects.filter(integration_id=waiting.integration_id, status=SyncStatus.RUNNING, dry_run=False)
+    if running.filter(heartbeat_at__gte=limit).exists():
+        return False
+    return running.exists() or waiting.requested_at < limit
 
 
 def _fail_stale_runs(integration_id: int) -> None:
@@ -191,9 +195,9 @@ def sync_snapshot(integration: Integration, snapshot: Snapshot, trigger: str, *,
 
 def _read(integration: Integration, *, full: bool) -> tuple[Snapshot, object]:
     connector = connector_for(integration)
-    mapped = list(
-        integration.folders.filter(mapping__isnull=False, gone=False).values_list("external_id", flat=True)
-    )
+    # Gone folders too: a folder a read did not see (an OU deleted, or hidden from the bind account) is read
+    # again, so it comes back when it is there again; the planner puts the users of an unseen one out of scope.
+    mapped = list(integration.folders.filter(mapping__isnull=False).values_list("external_id", flat=True))
     incremental = not full and bool(integration.delta_state)
     if not mapped and not incremental:
         # Nothing configured: read the folder tree only (R19), no users are in scope.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from directory import validators
 from directory.entra_tenant import check_entra_integration
 from directory.models import Folder, Integration, IntegrationKind
 from notifications.models import Notification
@@ -52,6 +53,22 @@ class IntegrationSerializer(serializers.ModelSerializer):
 
     def get_has_client_secret(self, obj: Integration) -> bool:
         return bool(obj.client_secret)
+
+    # The same checks as the admin form: each bad value is refused on its own field.
+    def validate_ldap_urls(self, value: str) -> str:
+        return validators.clean_ldap_urls(value)
+
+    def validate_base_dn(self, value: str) -> str:
+        return validators.clean_dn(value)
+
+    def validate_bind_dn(self, value: str) -> str:
+        return validators.clean_bind_dn(value)
+
+    def validate_tls_ca_pem(self, value: str) -> str:
+        return validators.clean_ca_pem(value)
+
+    def validate_tenant(self, value: str) -> str:
+        return validators.clean_tenant(value)
 
     def validate(self, attrs: dict) -> dict:
         for secret in ("bind_password", "client_secret"):
