@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from directory.models import Integration
 from notifications.models import Notification, NotificationKind
-from passportal.bulk import allocate_ids, copy_rows, use_copy
+from passportal.bulk import allocate_ids, copy_rows, update_rows, use_copy
 from passportal.models import GroupMembership, MembershipSource, PortalUser, UserStatus
 
 from .models import CreationIssue, DirectoryLink, Mapping, SyncRun
@@ -278,14 +278,12 @@ def _queue_activation(user_ids: list[int]) -> None:
 def _apply_updates(plan: Plan, now) -> None:
     if not plan.updates:
         return
-    by_fields: dict[tuple[str, ...], list[PortalUser]] = defaultdict(list)
+    by_fields: dict[tuple[str, ...], list[tuple]] = defaultdict(list)
     for update in plan.updates:
-        user = PortalUser(pk=update.user_id, updated_at=now)
-        for name, (_old, new) in update.changes.items():
-            setattr(user, name, new)
-        by_fields[tuple(sorted(update.changes))].append(user)
-    for fields, users in by_fields.items():
-        PortalUser.objects.bulk_update(users, [*fields, "updated_at"], batch_size=1000)
+        fields = tuple(sorted(update.changes))
+        by_fields[fields].append((update.user_id, *(update.changes[f][1] for f in fields), now))
+    for fields, rows in by_fields.items():
+        update_rows(PortalUser, [*fields, "updated_at"], rows)
     email_changed = [u.user_id for u in plan.updates if "email" in u.changes
                      and str(u.changes["email"][0]).lower() != str(u.changes["email"][1]).lower()]
     if email_changed:
@@ -304,20 +302,18 @@ def _record_links_seen(run, integration, plan: Plan, loaded: Loaded, new_ext: se
         if loaded.link_hashes.get(s.external_id) != digest:
             changed.append((s, digest))
     if changed:
-        by_ext = {
-            link.external_id: link
-            for part in chunks([s.external_id for s, _ in changed])
-            for link in DirectoryLink.objects.filter(integration=integration, external_id__in=list(part))
+        ids = dict(
+            DirectoryLink.objects.filter(integration=integration).values_list("external_id", "pk")
+        ) if len(changed) > BATCH else {
+            ext: pk for part in chunks([s.external_id for s, _ in changed])
+            for ext, pk in DirectoryLink.objects.filter(
+                integration=integration, external_id__in=list(part)).values_list("external_id", "pk")
         }
-        rows = []
-        for s, digest in changed:
-            link = by_ext[s.external_id]
-            link.folder_ids, link.in_scope, link.directory_state = sorted(s.folder_ids), s.in_scope, dict(s.state)
-            link.state_hash, link.last_seen, link.last_run = digest, now, run
-            rows.append(link)
-        DirectoryLink.objects.bulk_update(
-            rows, ["folder_ids", "in_scope", "directory_state", "state_hash", "last_seen", "last_run"], batch_size=1000
-        )
+        fields = ["folder_ids", "in_scope", "directory_state", "state_hash", "last_seen", "last_run"]
+        update_rows(DirectoryLink, fields, [
+            (ids[s.external_id], sorted(s.folder_ids), s.in_scope, dict(s.state), digest, now, run.pk)
+            for s, digest in changed
+        ])
     # Unchanged links are not written at all: a link that a complete run did not rewrite was seen by
     # it (one it did not see would have been disabled, which rewrites it). DirectoryLink.seen_at()
     # answers "last seen" from that; stamping 100,000 rows every run costs seconds of MVCC churn.
