@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import logging
 import secrets
 import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import cache
@@ -65,8 +67,11 @@ def _void_outstanding(user_ids: list[int], now: datetime) -> None:
     )
 
 
-def queue_activation_emails(user_ids: Iterable[int]) -> int:
+def queue_activation_emails(user_ids: Iterable[int], *, just_created: bool = False) -> int:
     """Give each user a fresh link (replacing older ones) and queue its email; returns how many were queued.
+
+    `just_created`: the users were created by the caller's committed transaction, so they have no
+    older links or queued emails to void (saves two statements per chunk in a large sync).
 
     Query count grows with the number of chunks, never with the number of users, so a sync that
     creates 100,000 users stays fast. Disabled or already activated users get nothing. The sender
@@ -89,8 +94,9 @@ def queue_activation_emails(user_ids: Iterable[int]) -> int:
             if not users:
                 continue
             user_ids_in_chunk = [user[0] for user in users]
-            _void_outstanding(user_ids_in_chunk, now)
-            _cancel_queued_emails(user_ids_in_chunk)
+            if not just_created:
+                _void_outstanding(user_ids_in_chunk, now)
+                _cancel_queued_emails(user_ids_in_chunk)
             tokens: list[tuple] = []
             emails: list[tuple] = []
             for user_id, first_name, last_name, email, organisation, is_pro in users:
@@ -121,8 +127,14 @@ def token_from_nonce(nonce: str) -> str:
     SECRET_KEY. A copy of the database alone therefore holds no working link, and the token itself
     is stored only as a hash. 256 bits, like a random token.
     """
-    digest = salted_hmac("passportal.activation.link", nonce, algorithm="sha256").digest()
+    digest = hmac.new(_link_key(settings.SECRET_KEY), nonce.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+@lru_cache(maxsize=2)
+def _link_key(secret_key: str) -> bytes:
+    # Derived once, not per link: a sync may queue 100,000 of them.
+    return salted_hmac("passportal.activation.link", b"key", secret=secret_key, algorithm="sha256").digest()
 
 
 def _insert(tokens: list[tuple], emails: list[tuple], now: datetime) -> None:

@@ -272,7 +272,7 @@ def _create_memberships(for_new_users: list[tuple[int, int]], adds: list[tuple[i
 def _queue_activation(user_ids: list[int]) -> None:
     from passportal.activation import queue_activation_emails
 
-    queue_activation_emails(user_ids)
+    queue_activation_emails(user_ids, just_created=True)
 
 
 def _apply_updates(plan: Plan, now) -> None:
