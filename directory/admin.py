@@ -17,6 +17,13 @@ from .models import AdMode, AgentUpload, Folder, Integration, IntegrationKind
 
 TLS_OFF_WARNING = ("Certificate verification is off: anyone on the network path can pretend to be the domain "
                    "controller and read the bind password. Turn it on and paste the CA certificate.")
+TLS_OFF_WARNING_ENTRA = ("Certificate verification is off: anyone on the network path can pretend to be Microsoft's "
+                         "login and Graph hosts and receive the client secret. Turn it on (paste the CA certificate "
+                         "of a proxy that inspects TLS).")
+
+
+def tls_off_warning(integration: Integration) -> str:
+    return TLS_OFF_WARNING_ENTRA if integration.kind == IntegrationKind.ENTRA else TLS_OFF_WARNING
 
 
 def test_connection_report(integration: Integration) -> tuple[bool, str]:
@@ -54,11 +61,12 @@ class IntegrationAdmin(admin.ModelAdmin):
                        "agent_last_contact", "agent_version", "tenant_guid", "tenant_domains", "created_at",
                        "updated_at"]
     fieldsets = [
-        ("General", {"fields": ["client", "name", "kind", "link_enabled", "disable_threshold_percent",
+        # The TLS warning sits here, for every kind: LDAPS and Graph both use tls_verify and tls_ca_pem.
+        ("General", {"fields": ["client", "name", "kind", "link_enabled", "tls_warning", "disable_threshold_percent",
                                 "disable_threshold_minimum", "created_at", "updated_at"]}),
         ("Active Directory", {
             "fields": ["ad_mode", "ldap_urls", "base_dn", "bind_dn", "bind_password_state", "new_bind_password",
-                       "tls_mode", "tls_ca_pem", "tls_verify", "tls_warning", "page_size", "agent_token_state",
+                       "tls_mode", "tls_ca_pem", "tls_verify", "page_size", "agent_token_state",
                        "agent_last_contact", "agent_version"],
             "description": "Agent mode: the on-prem agent reads AD and pushes it (it needs an agent token). "
                            "Direct mode: the portal reads the DCs itself with the settings below.",
@@ -89,11 +97,11 @@ class IntegrationAdmin(admin.ModelAdmin):
             return obj.get_entra_role_display() or "-"
         return "Sample data"
 
-    @admin.display(description="Verification")
+    @admin.display(description="TLS verification")
     def tls_warning(self, obj: Integration | None) -> str:
         if obj is None or obj.pk is None or obj.tls_verify:
             return "On"
-        return format_html('<strong class="errornote">{}</strong>', TLS_OFF_WARNING)
+        return format_html('<strong class="errornote">{}</strong>', tls_off_warning(obj))
 
     @staticmethod
     def _secret_state(value: str) -> str:
@@ -116,8 +124,8 @@ class IntegrationAdmin(admin.ModelAdmin):
     # ---- saving, warnings -------------------------------------------------------------------------
     def save_model(self, request, obj: Integration, form, change) -> None:
         super().save_model(request, obj, form, change)
-        if obj.kind == IntegrationKind.ACTIVE_DIRECTORY and not obj.tls_verify:
-            messages.warning(request, TLS_OFF_WARNING)
+        if obj.kind in (IntegrationKind.ACTIVE_DIRECTORY, IntegrationKind.ENTRA) and not obj.tls_verify:
+            messages.warning(request, tls_off_warning(obj))
 
     # ---- Test connection ----------------------------------------------------------------------------
     @admin.action(description="Test connection")

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import ssl
-from urllib.parse import urlsplit
-
 from django import forms
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.forms.models import construct_instance
-from ldap3.core.exceptions import LDAPInvalidDnError
-from ldap3.utils.dn import parse_dn
 
+from . import validators
 from .models import AdMode, Integration, IntegrationKind, TlsMode
 
 SECRET_HELP = "Write-only: the stored value is never shown. Leave blank to keep it; type a new one to replace it."
@@ -52,32 +47,19 @@ class IntegrationForm(forms.ModelForm):
         }
 
     def clean_ldap_urls(self) -> str:
-        urls = [line.strip() for line in self.cleaned_data.get("ldap_urls", "").splitlines() if line.strip()]
-        for number, url in enumerate(urls, start=1):
-            parts = urlsplit(url)
-            if parts.scheme not in ("ldap", "ldaps") or not parts.hostname:
-                raise ValidationError(f"Line {number} ({url!r}) is not an LDAP URL: write ldaps://host:636 or "
-                                      "ldap://host:389.")
-        return "\n".join(urls)
+        return validators.clean_ldap_urls(self.cleaned_data.get("ldap_urls", ""))
 
     def clean_base_dn(self) -> str:
-        base_dn = self.cleaned_data.get("base_dn", "").strip()
-        if base_dn:
-            try:
-                parse_dn(base_dn)
-            except LDAPInvalidDnError:
-                raise ValidationError("This is not a DN: write it as DC=corp,DC=example,DC=com or "
-                                      "OU=Staff,DC=corp,DC=example,DC=com.") from None
-        return base_dn
+        return validators.clean_dn(self.cleaned_data.get("base_dn", ""))
+
+    def clean_bind_dn(self) -> str:
+        return validators.clean_bind_dn(self.cleaned_data.get("bind_dn", ""))
 
     def clean_tls_ca_pem(self) -> str:
-        pem = self.cleaned_data.get("tls_ca_pem", "").strip()
-        if pem:
-            try:
-                ssl.create_default_context(cadata=pem)
-            except (ssl.SSLError, ValueError) as exc:
-                raise ValidationError(f"This is not a PEM CA certificate ({exc}).") from None
-        return pem
+        return validators.clean_ca_pem(self.cleaned_data.get("tls_ca_pem", ""))
+
+    def clean_tenant(self) -> str:
+        return validators.clean_tenant(self.cleaned_data.get("tenant", ""))
 
     def clean(self) -> dict:
         data = super().clean()

@@ -72,7 +72,9 @@ def _text(record: dict, index: int, field: str, limit: int, kind: str) -> str:
     if len(value) > limit:
         raise UploadRejected(f"{kind} {index}: {field} is {len(value)} characters long, at most {limit} are accepted",
                              index=index, field=field)
-    return value
+    # NUL cannot be stored (PostgreSQL text and JSON refuse it): U+FFFD marks where it was, so an email
+    # holding one stays invalid (a creation issue) instead of crashing the upload.
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
 def _records(records: Any, kind: str) -> list[dict]:

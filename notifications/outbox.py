@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db.models import Case, F, JSONField, Value, When
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.urls import reverse
 from django.utils import timezone
@@ -119,11 +120,19 @@ def _finish(row: OutboxEmail, owner: uuid.UUID, **fields) -> bool:
     return bool(OutboxEmail.objects.filter(pk=row.pk, claim=owner).update(**fields))
 
 
-def _mark_sent(row: OutboxEmail, claim: uuid.UUID, now: datetime) -> None:
-    # Once delivered, the plain token lives only in the recipient's mailbox.
-    _finish(
-        row, claim, status=OutboxStatus.SENT, sent_at=now, attempts=row.attempts + 1, last_error="",
-        claim=None, context=_public_context(row.context),
+def _mark_sent(rows: list[OutboxEmail], claim: uuid.UUID, now: datetime) -> None:
+    """Record a batch's deliveries in one statement (one commit per email cost more than sending it).
+
+    Once delivered, the plain token lives only in the recipient's mailbox: each row keeps its public context.
+    """
+    if not rows:
+        return
+    contexts = Case(*[When(pk=row.pk, then=Value(_public_context(row.context), output_field=JSONField()))
+                      for row in rows], output_field=JSONField())
+    # Conditional on our claim, like _finish: a row reclaimed meanwhile belongs to the other sender.
+    OutboxEmail.objects.filter(pk__in=[row.pk for row in rows], claim=claim).update(
+        status=OutboxStatus.SENT, sent_at=now, attempts=F("attempts") + 1, last_error="", claim=None,
+        context=contexts,
     )
 
 
@@ -202,6 +211,7 @@ def send_queued(batch_size: int = 200) -> SendReport:
         report.errors.append(error)
         logger.warning("Outbox: %s; %d emails put back for a retry", error, len(rows))
         return report
+    sent: list[OutboxEmail] = []
     try:
         for index, row in enumerate(rows):
             try:
@@ -233,11 +243,14 @@ def send_queued(batch_size: int = 200) -> SendReport:
                 logger.warning("Outbox: %s; %d emails put back for a retry", error, len(rows) - index)
                 break
             else:
-                _mark_sent(row, claim, timezone.now())
+                sent.append(row)
                 report.sent += 1
     finally:
         with contextlib.suppress(OSError, smtplib.SMTPException):
             connection.close()
+        # Even when something unexpected stops the batch, what went out is recorded. A sender that dies
+        # before this line leaves its rows in sending: they are reclaimed and may go out twice (see above).
+        _mark_sent(sent, claim, timezone.now())
     logger.info(
         "Outbox batch: %d claimed, %d sent, %d to retry, %d failed", report.claimed, report.sent,
         report.retried, report.failed,

@@ -186,7 +186,7 @@ if env.str("Q_REDIS_URL", default=""):
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "provisioning.api.authentication.HashedTokenAuthentication",  # tokens stored as digests (R25)
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
@@ -201,6 +201,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 ACTIVATION_TOKEN_DAYS = env.int("ACTIVATION_TOKEN_DAYS", default=7)
+
+# Error reports hide every POST field named like a secret, whatever the view (R25).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "passportal.reporting.SecretsExceptionReporterFilter"
 
 LOGGING = {
     "version": 1,

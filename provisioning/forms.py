@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
+from directory import validators
 from directory.entra_tenant import check_entra_integration
 from directory.models import EntraRole, Folder, Integration, IntegrationKind
 from passportal.models import Client, PermissionLevel, SecurityGroup
@@ -75,6 +76,13 @@ class AddDomainForm(forms.ModelForm):
         for name in ("tenant", "app_client_id"):
             self.fields[name].required = True
         self.fields["tls_ca_pem"].required = False
+
+    # Checked on their own fields before the tenant check: it would only say "login refused".
+    def clean_tenant(self) -> str:
+        return validators.clean_tenant(self.cleaned_data.get("tenant", ""))
+
+    def clean_tls_ca_pem(self) -> str:
+        return validators.clean_ca_pem(self.cleaned_data.get("tls_ca_pem", ""))
 
     def clean(self):
         cleaned = super().clean()

@@ -265,9 +265,9 @@ def plan(
             folder = next(iter(sorted(record.folder_ids & live_folders)), None)
             where = mappings[folder].folder_path if folder and folder in mappings else ""
             result.issues_open.append(Issue(
-                external_id=record.id, reason=reason, user_name=display(record),
-                email=(record.email or "").strip()[:EMAIL_MAX], folder_id=folder,
-                message=f"{display(record)}{f' in {where}' if where else ''}: {message}",
+                external_id=record.id, reason=reason, user_name=_storable(display(record)),
+                email=_storable((record.email or "").strip())[:EMAIL_MAX], folder_id=folder,
+                message=_storable(f"{display(record)}{f' in {where}' if where else ''}: {message}"),
             ))
 
     # Linked identities: follow the directory.
@@ -462,10 +462,17 @@ def _groups(rules: list[MappingRule]) -> frozenset[int]:
 
 
 def _state(record: UserRecord) -> dict[str, object]:
+    # NUL is the one character PostgreSQL cannot store (text or JSON): a directory value holding it must
+    # not crash the run, so what the link remembers shows U+FFFD in its place.
     return {
-        "first_name": record.first_name, "last_name": record.last_name, "email": record.email,
-        "enabled": record.enabled, "upn": record.upn, "display_name": record.display_name, "dn": record.dn,
+        "first_name": _storable(record.first_name), "last_name": _storable(record.last_name),
+        "email": _storable(record.email), "enabled": record.enabled, "upn": _storable(record.upn),
+        "display_name": _storable(record.display_name), "dn": _storable(record.dn),
     }
+
+
+def _storable(value: str) -> str:
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
 def _shown(value: str) -> str:

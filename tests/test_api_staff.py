@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from directory.models import Integration
 from notifications.services import NotificationKind, notify
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
+from provisioning.api.authentication import issue_api_token
 from provisioning.models import Mapping, SyncRun
 from tests.fixtures_browser import activated_site_admin, agent_integration, ou, person, push_directory, staff_user
 
@@ -19,7 +19,7 @@ PEOPLE = [person(1, SALES), person(2, SALES), person(3, IT)]
 
 def api_for(user: User, capture=None) -> APIClient:
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {issue_api_token(user)}")
     if capture is not None:
         from tests.fixtures_browser import run_commit_hooks_per_request
 

@@ -1,0 +1,105 @@
+"""Checks of integration settings a person types, shared by the admin form and the staff API.
+
+Each raises ValidationError with a sentence that says what to write instead. They run before anything
+reaches a connector, so a value that would widen an LDAP search or bend a Graph URL never gets there.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import ssl
+import uuid
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from ldap3.core.exceptions import LDAPInvalidDnError
+from ldap3.utils.dn import parse_dn
+
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
+# A verified domain name, as Entra ID accepts them (at least two labels, a letter-led top-level label).
+_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$",
+                     re.IGNORECASE)
+
+
+def _is_host(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return len(name) <= 253 and all(_HOST_LABEL.match(label) for label in name.rstrip(".").split("."))
+
+
+def clean_ldap_urls(value: str) -> str:
+    """One ldaps://host[:port] or ldap://host[:port] per line; returns them one per line, trimmed."""
+    urls = [line.strip() for line in (value or "").splitlines() if line.strip()]
+    for number, url in enumerate(urls, start=1):
+        problem = f"Line {number} ({url[:80]!r}) is not an LDAP URL: write ldaps://host:636 or ldap://host:389"
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise ValidationError(f"{problem} (the port is not a number).") from None
+        if parts.scheme not in ("ldap", "ldaps") or not parts.hostname or not _is_host(parts.hostname):
+            raise ValidationError(f"{problem}.")
+        if parts.path.strip("/") or parts.query or parts.fragment or parts.username or port == 0:
+            raise ValidationError(f"{problem}, with nothing after the port (the base DN has its own field).")
+    return "\n".join(urls)
+
+
+def clean_dn(value: str) -> str:
+    """A distinguished name such as OU=Staff,DC=corp,DC=example,DC=com; a filter fragment is not one."""
+    dn = (value or "").strip()
+    if not dn:
+        return dn
+    try:
+        components = parse_dn(dn)
+    except LDAPInvalidDnError:
+        components = []
+    names_ok = all(re.fullmatch(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(\.[0-9]+)*", attr.strip()) for attr, _, _ in components)
+    # Values may hold parentheses ("OU=Sales (EMEA)"): a DN is never put into a search filter.
+    if not components or not names_ok or "\x00" in dn:
+        raise ValidationError("This is not a DN: write it as DC=corp,DC=example,DC=com or "
+                              "OU=Staff,DC=corp,DC=example,DC=com.")
+    return dn
+
+
+def clean_bind_dn(value: str) -> str:
+    """The bind account: a DN, or a user principal name (svc-portal@corp.example.com)."""
+    text = (value or "").strip()
+    if "@" in text and "=" not in text:
+        if any(ch in text for ch in "()*\x00 ") or text.count("@") != 1:
+            raise ValidationError("This is not a user principal name: write it as svc-portal@corp.example.com.")
+        return text
+    return clean_dn(text)
+
+
+def clean_ca_pem(value: str) -> str:
+    """One or more PEM CA certificates that TLS can load; anything else is refused with what was wrong."""
+    pem = (value or "").strip()
+    if not pem:
+        return pem
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise ValidationError("This is not a PEM CA certificate: paste the text from -----BEGIN CERTIFICATE----- "
+                              "to -----END CERTIFICATE-----.")
+    try:
+        ssl.create_default_context(cadata=pem)
+    except (ssl.SSLError, ValueError) as exc:
+        raise ValidationError(f"This is not a PEM CA certificate ({exc}).") from None
+    return pem
+
+
+def clean_tenant(value: str) -> str:
+    """An Entra tenant: its GUID or one of its verified domain names."""
+    tenant = (value or "").strip()
+    if not tenant:
+        return tenant
+    try:
+        uuid.UUID(tenant)
+        return tenant
+    except ValueError:
+        pass
+    if not _DOMAIN.match(tenant):
+        raise ValidationError(f"{tenant[:80]!r} is not a tenant: write its GUID "
+                              "(00000000-0000-0000-0000-000000000000) or a verified domain (contoso.com).")
+    return tenant
