@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/portal_bench"
+# A group whose script has another name: bench/email.py would shadow the standard library's email package.
+MODULES = {"email": "mail"}
 
 
 def bench_env() -> dict[str, str]:
@@ -36,7 +38,7 @@ def bench_env() -> dict[str, str]:
 
 def run_case(group: str, case: str, **params) -> dict:
     """One measurement in its own process: prints one JSON line {seconds, statements, peak_mb, ...}."""
-    cmd = [sys.executable, str(ROOT / "bench" / f"{group}.py"), case, json.dumps(params)]
+    cmd = [sys.executable, str(ROOT / "bench" / f"{MODULES.get(group, group)}.py"), case, json.dumps(params)]
     result = subprocess.run(cmd, env=bench_env(), capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(f"bench case {group}/{case} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")

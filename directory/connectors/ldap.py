@@ -130,6 +130,11 @@ def parent_dn(dn: str) -> str:
     return ",".join(f"{attr}={value}" for attr, value, _ in components[1:])
 
 
+def parent_key(dn: str) -> str:
+    """dn_key(parent_dn(dn)) with one parse instead of two (ldap3's parse_dn is most of a user's cost)."""
+    return ",".join(f"{attr.strip()}={value.strip()}" for attr, value, _ in parse_dn(dn)[1:]).lower()
+
+
 def _unescape(value: str) -> str:
     """An RDN value as people read it: 'Sales\\, EMEA' -> 'Sales, EMEA', '\\2B' -> '+'."""
     out = bytearray()
@@ -354,7 +359,7 @@ class LdapConnector:
             return None
         uac_text = entry.text("userAccountControl")
         uac = int(uac_text) if uac_text.lstrip("-").isdigit() else 0
-        folder = ou_ids.get(dn_key(parent_dn(entry.dn)))
+        folder = ou_ids.get(parent_key(entry.dn))
         return UserRecord(
             id=canonical_guid(guid),
             first_name=entry.text("givenName"),
