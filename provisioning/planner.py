@@ -291,6 +291,13 @@ def plan(
             _plan_groups(user, frozenset(), result)
             continue
         _, level, groups = grants(record)
+        if (
+            record.enabled and not user.disabled_reason and groups == user.mapping_group_ids
+            and record.first_name == user.first_name and record.last_name == user.last_name
+            and emails.get(external_id) == user.email
+            and (level is None or level == user.level_id or user.level_set_by_hand)
+        ):
+            continue  # in step with the directory (stored names are clean, so equal means unchanged)
         _plan_attributes(user, record, level, emails, email_problem, owners, result, raise_issue)
         _plan_groups(user, groups, result)
         if record.enabled:

@@ -6,6 +6,7 @@ frozen records. A read that does not complete raises; it never returns a partial
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -32,7 +33,12 @@ def canonical_guid(value: bytes | str) -> str:
     """AD objectGUID (16 little-endian bytes) or GUID text -> lowercase canonical text (R3, R4)."""
     if isinstance(value, bytes | bytearray):
         return str(uuid.UUID(bytes_le=bytes(value)))
+    if _CANONICAL.match(value):
+        return value  # already canonical, as Graph sends ids: skip the parse (20,000 per read)
     return str(uuid.UUID(value.strip().strip("{}")))
+
+
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
 @dataclass(frozen=True)
