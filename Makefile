@@ -31,4 +31,4 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 
 bench: system-deps $(VENV)/.installed-dev
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
