@@ -306,9 +306,8 @@ def plan(
             _want_disabled(user, external_id, DIRECTORY, result, may_change_enabled_state)
 
     # New identities in scope: create, adopt, or report why not (R2, R4, R7).
-    for external_id, record in sorted(in_scope.items()):
-        if external_id in current.links:
-            continue
+    for external_id in sorted(ext for ext in in_scope if ext not in current.links):
+        record = in_scope[external_id]
         if not record.enabled:
             continue  # R2 creates enabled users only; a disabled one is created when enabled
         problem = email_problem.get(external_id)
