@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import dispatch, measured, setup_django  # noqa: E402
+from bench.e2e import timed_run  # noqa: E402
 
 OU_NAME = "bench20k"
 USERS = 20_000
@@ -236,16 +237,6 @@ def setup() -> object:
     if map_folders(integration, child_ous) != OUS:
         raise SystemExit(f"expected {OUS} OUs under {integration.base_dn}, found {len(child_ous)}")
     return integration
-
-
-def timed_run(integration, result: dict) -> None:
-    from provisioning import services
-
-    with measured(result):
-        run = services.run_sync(integration, "command")
-    if run.status != "succeeded":
-        raise SystemExit(f"sync run ended {run.status}: {run.error}")
-    result["counts"] = {k: v for k, v in run.counts.items() if v}
 
 
 def case_initial(params: dict) -> dict:

@@ -28,3 +28,14 @@ def map_folders(integration, external_ids: Iterable[str]) -> int:
         [Mapping.security_groups.through(mapping_id=m.pk, securitygroup_id=group.pk) for m in mappings]
     )
     return len(mappings)
+
+
+def timed_run(integration, result: dict) -> None:
+    from bench.common import measured
+    from provisioning import services
+
+    with measured(result):
+        run = services.run_sync(integration, "command")
+    if run.status != "succeeded":
+        raise SystemExit(f"sync run ended {run.status}: {run.error}")
+    result["counts"] = {k: v for k, v in run.counts.items() if v}

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import dispatch, measured, setup_django  # noqa: E402
+from bench.e2e import timed_run  # noqa: E402
 
 USERS = 20_000
 AUS = 200
@@ -78,16 +79,6 @@ def setup(graph: dict):
     if map_folders(integration, aus) != AUS:
         raise SystemExit(f"expected {AUS} AUs, found {len(aus)}")
     return integration
-
-
-def timed_run(integration, result: dict) -> None:
-    from provisioning import services
-
-    with measured(result):
-        run = services.run_sync(integration, "command")
-    if run.status != "succeeded":
-        raise SystemExit(f"sync run ended {run.status}: {run.error}")
-    result["counts"] = {k: v for k, v in run.counts.items() if v}
 
 
 def case_initial(params: dict) -> dict:
