@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils.html import format_html
 
@@ -125,5 +126,12 @@ class PortalUserAdmin(admin.ModelAdmin):
         # R11: a level staff change after provisioning is locked against mappings.
         if change and "permission_level" in form.changed_data:
             obj.permission_level_set_by_hand = True
+        if not change and obj.permission_level_id:
+            obj.permission_level_set_by_hand = True  # staff chose it: a mapping must not overwrite it (R11)
         obj.refresh_status()
         super().save_model(request, obj, form, change)
+        if not change:
+            # R18: a user staff create gets an activation email too (the first Site Admin opens R14 this way).
+            user_id = obj.pk
+            transaction.on_commit(lambda: queue_activation_emails([user_id]))
+            self.message_user(request, f"Activation email queued for {obj.email}.", messages.SUCCESS)

@@ -69,3 +69,22 @@ def test_r11_a_level_changed_by_staff_is_marked_hand_set(staff_client, vault_dat
 def test_non_staff_cannot_reach_the_admin(client, db):
     response = client.get(reverse("admin:passportal_portaluser_changelist"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_r18_a_user_staff_create_gets_an_activation_email_and_keeps_its_level(
+    staff_client, vault_data, django_capture_on_commit_callbacks
+):
+    from notifications.models import OutboxEmail
+
+    admin_level = PermissionLevel.objects.get(user_kind="site", name="Site Admin")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(
+            reverse("admin:passportal_portaluser_add"),
+            {"client": vault_data["client"].pk, "first_name": "Sia", "last_name": "Admin",
+             "email": "sia@contoso.test", "disabled_by_staff": "", "permission_level": admin_level.pk,
+             "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"},
+        )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    created = PortalUser.objects.get(email="sia@contoso.test")
+    assert created.permission_level_set_by_hand and created.status == "pending"
+    assert list(OutboxEmail.objects.values_list("recipient", flat=True)) == ["sia@contoso.test"]
