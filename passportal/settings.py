@@ -126,6 +126,9 @@ def _database_from_env() -> dict:
         Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         # Several processes (web, qcluster) share the file: wait for locks instead of failing.
         config.setdefault("OPTIONS", {})["timeout"] = 30
+        # Transactions take the write lock when they begin, so a second writer waits (timeout above)
+        # instead of failing at once with "database is locked" when its read would turn into a write.
+        config["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
         # A file, not memory, so a test can share its database with a real qcluster process.
         config["TEST"] = {"NAME": str(VAR_DIR / f"test-portal-{os.getpid()}.sqlite3")}
     config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
