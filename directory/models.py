@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from passportal.crypto import EncryptedTextField
+from passportal.crypto import EncryptedTextField, hash_token
 from passportal.models import Client
 
 
@@ -33,10 +32,6 @@ class TlsMode(models.TextChoices):
     LDAPS = "ldaps", "LDAPS (636)"
     STARTTLS = "starttls", "StartTLS"
     NONE = "none", "None (plain LDAP: not for production)"
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Integration(models.Model):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from .models import Notification, NotificationKind
 
 
@@ -15,8 +13,4 @@ def notify(kind: str, *, title: str, message: str = "", client=None, integration
     )
 
 
-def notify_many(items: Iterable[Notification]) -> None:
-    Notification.objects.bulk_create(list(items), batch_size=1000)
-
-
-__all__ = ["Notification", "NotificationKind", "notify", "notify_many"]
+__all__ = ["Notification", "NotificationKind", "notify"]

@@ -26,16 +26,13 @@ from django.utils.crypto import salted_hmac
 from notifications.models import EmailKind, OutboxEmail, OutboxStatus
 
 from .bulk import copy_rows, use_copy
+from .crypto import hash_token
 from .models import ActivationToken, Client, PortalUser
 
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 5000
 SENDER_TASK = "notifications.tasks.send_outbox"
-
-
-def hash_token(raw_token: str) -> str:
-    return hashlib.sha256(raw_token.encode()).hexdigest()
 
 
 def _chunks(ids: list[int], size: int = CHUNK_SIZE) -> Iterator[list[int]]:

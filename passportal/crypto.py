@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -22,6 +23,11 @@ def _fernet(keys: tuple[str, ...]) -> MultiFernet:
         raise ImproperlyConfigured(
             "FIELD_ENCRYPTION_KEYS holds a key that is not a Fernet key (32 url-safe base64 bytes)."
         ) from exc
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a bearer token (agent tokens, activation links): its sha256, hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def fernet() -> MultiFernet:

@@ -66,7 +66,7 @@ def load_mappings(integration: Integration) -> dict[str, MappingRule]:
 @dataclass
 class Loaded:
     current: Current
-    link_hashes: dict[str, str]
+    links: dict[str, tuple[int, str]]  # external id -> (link pk, state fingerprint), for writing changed links
 
 
 def _rows(sql: str, params: list) -> Iterator[tuple]:
@@ -104,23 +104,23 @@ def load_current(integration: Integration, *, only_external_ids: Iterable[str] |
                                frozenset(member_of) if member_of else no_groups)
 
     links: dict[str, LinkState] = {}
-    hashes: dict[str, str] = {}
+    link_rows: dict[str, tuple[int, str]] = {}
     wanted = set(only_external_ids) if only_external_ids is not None else None
-    for ext, uid, state_hash in _rows(
-        f"SELECT external_id, portal_user_id, state_hash FROM {DirectoryLink._meta.db_table} "  # noqa: S608
+    for pk, ext, uid, state_hash in _rows(
+        f"SELECT id, external_id, portal_user_id, state_hash FROM {DirectoryLink._meta.db_table} "  # noqa: S608
         "WHERE integration_id = %s", [integration.pk],
     ):
         if wanted is not None and ext not in wanted:
             continue
         links[ext] = LinkState(ext, uid)
-        hashes[ext] = state_hash
+        link_rows[ext] = (pk, state_hash)
 
     open_issues = frozenset(
         CreationIssue.objects.filter(integration=integration, closed_at__isnull=True).values_list(
             "external_id", "reason"
         )
     )
-    return Loaded(Current(users=users, links=links, open_issues=open_issues), hashes)
+    return Loaded(Current(users=users, links=links, open_issues=open_issues), link_rows)
 
 
 # ---------------------------------------------------------------- writing
@@ -149,7 +149,6 @@ def disable_users(disables: Sequence[Disable]) -> int:
 
 @dataclass
 class Applied:
-    created_user_ids: list[int]
     counts: dict[str, int]
 
 
@@ -205,7 +204,7 @@ def apply_plan(run: SyncRun, integration: Integration, plan: Plan, loaded: Loade
         # In the same transaction as the users (a transactional outbox): a worker killed between the
         # commit and an on-commit hook would otherwise leave created users who never get their email.
         _queue_activation(created_ids)
-    return Applied(created_user_ids=created_ids, counts=plan.counts)
+    return Applied(counts=plan.counts)
 
 
 def _create_users(plan: Plan, client_id: int, now) -> list[int]:
@@ -298,21 +297,15 @@ def _record_links_seen(run, integration, plan: Plan, loaded: Loaded, new_ext: se
     for s in plan.seen:
         if s.external_id in new_ext:
             continue
+        pk, stored = loaded.links[s.external_id]
         digest = fingerprint(s)
-        if loaded.link_hashes.get(s.external_id) != digest:
-            changed.append((s, digest))
+        if stored != digest:
+            changed.append((pk, s, digest))
     if changed:
-        ids = dict(
-            DirectoryLink.objects.filter(integration=integration).values_list("external_id", "pk")
-        ) if len(changed) > BATCH else {
-            ext: pk for part in chunks([s.external_id for s, _ in changed])
-            for ext, pk in DirectoryLink.objects.filter(
-                integration=integration, external_id__in=list(part)).values_list("external_id", "pk")
-        }
         fields = ["folder_ids", "in_scope", "directory_state", "state_hash", "last_seen", "last_run"]
         update_rows(DirectoryLink, fields, [
-            (ids[s.external_id], sorted(s.folder_ids), s.in_scope, dict(s.state), digest, now, run.pk)
-            for s, digest in changed
+            (pk, sorted(s.folder_ids), s.in_scope, dict(s.state), digest, now, run.pk)
+            for pk, s, digest in changed
         ])
     # Unchanged links are not written at all: a link that a complete run did not rewrite was seen by
     # it (one it did not see would have been disabled, which rewrites it). DirectoryLink.seen_at()

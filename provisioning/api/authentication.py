@@ -6,19 +6,20 @@ row's key is a digest of the secret; the secret is shown once, by `manage.py cre
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from django.contrib.auth.models import AbstractBaseUser
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
+from passportal.crypto import hash_token
+
 KEY_LENGTH = 40  # DRF's Token.key column
 
 
 def token_digest(secret: str) -> str:
     """The stored form of a token: sha256, cut to the key column (160 bits are plenty for a lookup)."""
-    return hashlib.sha256(secret.encode()).hexdigest()[:KEY_LENGTH]
+    return hash_token(secret)[:KEY_LENGTH]
 
 
 def issue_api_token(user: AbstractBaseUser) -> str:
