@@ -215,3 +215,14 @@ class ActivationToken(models.Model):
 
     def __str__(self) -> str:
         return f"Activation link for user {self.user_id}"
+
+
+class RateCounter(models.Model):
+    """Refused attempts (activation links, sign-ins) in one window, keyed by a digest; see passportal.ratelimit."""
+
+    key = models.CharField(max_length=64, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.count} refused since {self.window_started_at:%Y-%m-%d %H:%M}"
