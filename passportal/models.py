@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -144,6 +145,16 @@ class PortalUser(models.Model):
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name} <{self.email}>".strip()
+
+    def clean(self) -> None:
+        # Every ModelForm of a portal user (the admin's) refuses a level of the wrong kind, on the level's field.
+        from .levels import validate_level_for_client  # levels imports this module
+
+        if self.client_id is not None:
+            try:
+                validate_level_for_client(self.permission_level, self.client)
+            except ValidationError as error:
+                raise ValidationError({"permission_level": error}) from error
 
     @property
     def kind(self) -> str:

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from directory import validators
 from directory.entra_tenant import check_entra_integration
 from directory.models import EntraRole, Folder, Integration, IntegrationKind
+from passportal.levels import validate_level_for_client
 from passportal.models import Client, PermissionLevel, SecurityGroup
 
 MAX_FOLDERS_PER_APPLY = 100  # R15: per apply; there is no limit on how many are configured in total
@@ -37,8 +38,19 @@ class SetupForm(forms.Form):
         self.integration = integration
         client = integration.client
         self.fields["folders"].queryset = integration.folders.filter(gone=False)
-        self.fields["permission_level"].queryset = PermissionLevel.objects.filter(user_kind=client.user_kind)
+        # Every level is accepted as a choice so a level of the wrong kind gets a reason, not "not a valid
+        # choice"; the list offers only the levels that fit this client's users.
+        level_field = self.fields["permission_level"]
+        level_field.queryset = PermissionLevel.objects.all()
+        level_field.widget.choices = [("", level_field.empty_label)] + [
+            (level.pk, str(level)) for level in PermissionLevel.objects.filter(user_kind=client.user_kind)
+        ]
         self.fields["security_groups"].queryset = SecurityGroup.objects.filter(client=client)
+
+    def clean_permission_level(self):
+        level = self.cleaned_data["permission_level"]
+        validate_level_for_client(level, self.integration.client)
+        return level
 
     def clean_folders(self):
         folders = self.cleaned_data["folders"]

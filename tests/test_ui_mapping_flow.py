@@ -172,7 +172,7 @@ def test_r15_bad_input_gets_a_message_on_the_field(admin_client_logged, corp):
     assert "Tick at least one folder" in page and "Choose the permission level" in page
     pro = PermissionLevel.objects.get(user_kind="pro", name="Technician")
     page = apply(admin_client_logged, corp, [SALES], pro).content.decode()
-    assert "Select a valid choice" in page  # a Pro-User level for a client's Site-Users
+    assert "Technician is a Pro-User level" in page  # refused on the field, saying why (R11)
 
 
 def test_r15_preview_list_is_paged(admin_client_logged, site_client):

@@ -9,7 +9,8 @@ from directory import validators
 from directory.entra_tenant import check_entra_integration
 from directory.models import Folder, Integration, IntegrationKind
 from notifications.models import Notification
-from passportal.models import Client, PermissionLevel, PortalUser, SecurityGroup, UserKind
+from passportal.levels import wrong_kind_message
+from passportal.models import Client, PermissionLevel, PortalUser, SecurityGroup
 
 from ..access import mapping_blockers
 from ..forms import MAX_FOLDERS_PER_APPLY
@@ -150,10 +151,8 @@ class ApplySerializer(serializers.Serializer):
         wrong = [f.pk for f in attrs["folders"] if f.integration_id != integration.pk]
         if wrong:
             raise serializers.ValidationError({"folders": f"Folders {wrong} are not folders of this integration."})
-        if attrs["permission_level"].user_kind != client.user_kind:
-            raise serializers.ValidationError(
-                {"permission_level": f"Choose a {UserKind(client.user_kind).label} level: {client.name} has "
-                                     f"{UserKind(client.user_kind).label}s."})
+        if (wrong_kind := wrong_kind_message(attrs["permission_level"], client)) is not None:
+            raise serializers.ValidationError({"permission_level": wrong_kind})
         foreign = [g.pk for g in attrs["security_groups"] if g.client_id != client.pk]
         if foreign:
             raise serializers.ValidationError({"security_groups": f"Groups {foreign} belong to another client."})
@@ -170,6 +169,8 @@ class SyncRunSerializer(serializers.ModelSerializer):
 
 
 class PortalUserSerializer(serializers.ModelSerializer):
+    """A portal user; staff may change its permission level (then locked against mappings, R11), nothing else."""
+
     kind = serializers.CharField(read_only=True)
 
     class Meta:
@@ -177,7 +178,17 @@ class PortalUserSerializer(serializers.ModelSerializer):
         fields = ["id", "client", "kind", "first_name", "last_name", "email", "status", "disabled_reason",
                   "disabled_by_staff", "permission_level", "permission_level_set_by_hand", "activated_at",
                   "created_at", "updated_at"]
-        read_only_fields = fields
+        read_only_fields = [f for f in fields if f != "permission_level"]
+
+    def validate_permission_level(self, level: PermissionLevel | None) -> PermissionLevel | None:
+        if self.instance is not None and (wrong_kind := wrong_kind_message(level, self.instance.client)):
+            raise serializers.ValidationError(wrong_kind)
+        return level
+
+    def update(self, instance: PortalUser, validated_data: dict) -> PortalUser:
+        if "permission_level" in validated_data and validated_data["permission_level"] != instance.permission_level:
+            validated_data["permission_level_set_by_hand"] = True  # a level staff set is kept from mappings
+        return super().update(instance, validated_data)
 
 
 class EnabledSerializer(serializers.Serializer):

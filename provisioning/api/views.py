@@ -147,7 +147,7 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StaffView
         return self._decide(request, services.discard_held_disables)
 
 
-class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StaffViewSet):
+class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, StaffViewSet):
     queryset = PortalUser.objects.select_related("client")
     serializer_class = s.PortalUserSerializer
     action_perms = {
