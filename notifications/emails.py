@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from passportal.activation import token_from_nonce
+from passportal.text import one_line
 
 from .models import EmailKind
 
@@ -34,12 +35,14 @@ def _render(kind: str, context: dict) -> RenderedEmail:
 def render_activation(context: dict) -> RenderedEmail:
     """The account-activation email: who set the account up, the link, and when the link expires."""
     is_pro_user = bool(context.get("is_pro_user"))
-    msp_name = context.get("msp_name") or ""
-    organisation = context["organisation"]
+    # Names come from staff or a directory and go into the subject and one-line sentences: one line each,
+    # whatever they hold, so no name can add a header or split the greeting.
+    msp_name = one_line(context.get("msp_name") or "")
+    organisation = one_line(context["organisation"])
     return _render(
         EmailKind.ACTIVATION,
         {
-            "first_name": context.get("first_name") or "",
+            "first_name": one_line(context.get("first_name") or ""),
             "organisation": organisation,
             # A Site-User hears of its own organisation first, and of the MSP that runs the portal.
             "msp_name": msp_name if (msp_name and msp_name != organisation) else "",

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count, Q
@@ -5,14 +6,28 @@ from django.utils.html import format_html
 
 from .activation import queue_activation_emails
 from .models import Client, GroupMembership, PermissionLevel, PortalUser, SecurityGroup, UserKind
+from .text import validate_one_line
 
 admin.site.site_header = "Auto-provisioning portal"
 admin.site.site_title = "Auto-provisioning portal"
 admin.site.index_title = "MSP administration"
 
 
+class ClientForm(forms.ModelForm):
+    class Meta:
+        model = Client
+        fields = ["name", "site_enabled"]
+
+    def clean_name(self) -> str:
+        # The name goes into email subjects and one-line places: a line break there is refused, not kept.
+        name = self.cleaned_data["name"]
+        validate_one_line(name)
+        return name
+
+
 @admin.register(Client)
 class ClientAdmin(admin.ModelAdmin):
+    form = ClientForm
     list_display = ["display_name", "site_enabled", "user_count", "created_at"]
     list_filter = ["is_company_vault", "site_enabled"]
     search_fields = ["name"]
