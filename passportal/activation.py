@@ -12,19 +12,18 @@ import hashlib
 import hmac
 import logging
 import secrets
-import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from functools import lru_cache
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from notifications.models import EmailKind, OutboxEmail, OutboxStatus
 
+from . import ratelimit
 from .bulk import copy_rows, use_copy
 from .crypto import hash_token
 from .models import ActivationToken, Client, PortalUser
@@ -186,29 +185,33 @@ def _usable(token: ActivationToken, user: PortalUser, now: datetime) -> bool:
     )
 
 
-def user_for_token(raw_token: str) -> PortalUser | None:
+def token_digest(raw_token: str) -> str:
+    """The stored form of a link's token; "" for a string that cannot be a token (they are 43 characters)."""
+    return hash_token(raw_token) if raw_token and len(raw_token) <= 100 else ""
+
+
+def user_for_digest(digest: str) -> PortalUser | None:
     """The user a link may activate now, or None: unknown, used, expired, replaced, void or disabled look alike."""
-    if not raw_token or len(raw_token) > 200:
+    if not digest:
         return None
-    token = ActivationToken.objects.select_related("user", "user__client").filter(
-        token_hash=hash_token(raw_token)
-    ).first()
+    token = ActivationToken.objects.select_related("user", "user__client").filter(token_hash=digest).first()
     if token is None or not _usable(token, token.user, timezone.now()):
         return None
     return token.user
 
 
-def activate(raw_token: str, password: str) -> PortalUser | None:
+def activate(digest: str, password: str) -> PortalUser | None:
     """Set the password chosen through a link and use the link up; None when the link no longer works.
 
-    The password must already have passed the validators (the form does that, knowing the user).
+    `digest` is the token's stored hash (the session keeps only that, never the token itself). The
+    password must already have passed the validators (the form does that, knowing the user).
     """
-    if not raw_token or len(raw_token) > 200:
+    if not digest:
         return None
     now = timezone.now()
     with transaction.atomic():
         # Row locks: two submissions of one link cannot both pass the "not used" check.
-        token = ActivationToken.objects.select_for_update().filter(token_hash=hash_token(raw_token)).first()
+        token = ActivationToken.objects.select_for_update().filter(token_hash=digest).first()
         if token is None:
             return None
         user = PortalUser.objects.select_for_update().select_related("client").get(pk=token.user_id)
@@ -226,32 +229,27 @@ def activate(raw_token: str, password: str) -> PortalUser | None:
     return user
 
 
-def _failures_key(client_ip: str) -> str:
-    return f"activation-failures:{hashlib.sha256(client_ip.encode()).hexdigest()}"
-
-
 def _rate_window() -> tuple[int, int]:
-    return getattr(settings, "ACTIVATION_RATE_LIMIT", 20), getattr(settings, "ACTIVATION_RATE_WINDOW_SECONDS", 600)
+    return settings.ACTIVATION_RATE_LIMIT, settings.ACTIVATION_RATE_WINDOW_SECONDS
 
 
-def over_rate_limit(client_ip: str) -> bool:
-    """True once this address has had too many links refused within the window.
+def _refusal_keys(address: str, raw_token: str) -> list[tuple[str, ...]]:
+    # By address (one machine guessing) and by token prefix (one link tried from many addresses).
+    return [("activation-address", address), ("activation-token", raw_token[:8])]
 
-    Only refused links count: a whole office behind one NAT address activating its accounts on
-    the same morning is never held up, while guessing links is. The counter lives in the cache
-    every process shares (the database cache by default), so the limit holds across web workers.
+
+def too_many_refused(address: str, raw_token: str = "") -> bool:
+    """True once this address, or links starting like this one, had too many links refused in the window.
+
+    Only refused links count, and a link that works is never refused for them (callers check the
+    link first): a whole office behind one NAT address activating its accounts on the same morning
+    is never held up, and neither is anyone whose neighbour mistyped a link.
     """
     limit, window = _rate_window()
-    started, count = cache.get(_failures_key(client_ip)) or (0.0, 0)
-    return time.time() - started < window and count >= limit
+    return any(ratelimit.count(*key, window_seconds=window) >= limit for key in _refusal_keys(address, raw_token))
 
 
-def record_refused_link(client_ip: str) -> None:
-    """Count one refused link for this address; the window starts with the first and is not extended."""
+def record_refused_link(address: str, raw_token: str = "") -> None:
     _limit, window = _rate_window()
-    key = _failures_key(client_ip)
-    now = time.time()
-    started, count = cache.get(key) or (now, 0)
-    if now - started >= window:
-        started, count = now, 0
-    cache.set(key, (started, count + 1), timeout=max(1, int(started + window - now)))
+    for key in _refusal_keys(address, raw_token):
+        ratelimit.record(*key, window_seconds=window)

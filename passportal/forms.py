@@ -39,3 +39,13 @@ class ChoosePasswordForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("password1", error)
         return cleaned
+
+
+class SignInForm(forms.Form):
+    """An end user's email and password; the organisation only when the email has accounts in several."""
+
+    email = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autocomplete": "username",
+                                                                          "autofocus": True}))
+    password = forms.CharField(label="Password", strip=False,
+                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    organisation = forms.IntegerField(required=False, widget=forms.HiddenInput)

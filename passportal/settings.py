@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -69,7 +70,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our own static files: /api/docs/ needs no internet
     "django_q",
+    "axes",  # admin login lock-out, see AXES_* below
     "passportal",
     "directory",
     "provisioning",
@@ -84,6 +87,15 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "passportal.csp.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a refused login into the lock-out page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out username+address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "passportal.urls"
@@ -170,6 +182,36 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
+# Content-Security-Policy on every response (passportal/csp.py; same shape as Django 6.0's SECURE_CSP).
+# Our own origin only, no inline script or style anywhere; data: images for the icons inside Swagger UI's CSS.
+SECURE_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+
+# Admin login lock-out (django-axes): after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one username from
+# one address, that pair is refused (429) for ADMIN_LOGIN_LOCKOUT_MINUTES, even with the right password; each
+# further try restarts the wait. Another address, or another username, is not affected, so an attacker cannot
+# lock staff out from their own desks. `manage.py axes_reset` lifts every lock-out at once.
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a right password (outside a lock-out) forgets the earlier mistakes
+AXES_LOCKOUT_CALLABLE = "passportal.lockout.locked_out_response"  # the admin-styled 429 page
+# The address as the activation rate limits see it: behind TRUSTED_PROXIES, the client's, not the proxy's.
+AXES_CLIENT_IP_CALLABLE = "passportal.addresses.client_address"
+# Full referrer to our own pages (CSRF's origin check needs it: with no-referrer, Chromium posts
+# forms with "Origin: null"), none to other sites, so no page's address leaks out.
+SECURE_REFERRER_POLICY = "same-origin"
+
 # django-q2: the ORM broker by default so nothing else must be installed; Redis via Q_REDIS_URL.
 Q_CLUSTER = {
     "name": "portal",
@@ -201,9 +243,23 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Auto-provisioning portal API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from drf-spectacular-sidecar's static files, not a CDN: the docs work with no internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "/favicon.ico",
+    "REDOC_DIST": "SIDECAR",
 }
 
 ACTIVATION_TOKEN_DAYS = env.int("ACTIVATION_TOKEN_DAYS", default=7)
+# Refused activation links per address (and per token prefix) within the window, then 429.
+ACTIVATION_RATE_LIMIT = env.int("ACTIVATION_RATE_LIMIT", default=20)
+ACTIVATION_RATE_WINDOW_SECONDS = env.int("ACTIVATION_RATE_WINDOW_SECONDS", default=600)
+# How long the choose-a-password page stays open after the link was followed.
+ACTIVATION_FORM_SECONDS = env.int("ACTIVATION_FORM_SECONDS", default=1800)
+# End-user sign-in: wrong passwords per address and email within the window, then 429.
+ACCOUNT_SIGNIN_RATE_LIMIT = env.int("ACCOUNT_SIGNIN_RATE_LIMIT", default=10)
+ACCOUNT_SIGNIN_RATE_WINDOW_SECONDS = env.int("ACCOUNT_SIGNIN_RATE_WINDOW_SECONDS", default=900)
+# Reverse proxies (addresses or networks) whose X-Forwarded-For is believed when counting attempts.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
 # Error reports hide every POST field named like a secret, whatever the view (R25).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "passportal.reporting.SecretsExceptionReporterFilter"
@@ -221,3 +277,15 @@ LOGGING = {
 TASKS_RUN_INLINE = env.bool("TASKS_RUN_INLINE", default=False)
 # A running sync with no heartbeat for this long is taken as dead, so the next run can start (R23).
 SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=Q_CLUSTER["timeout"])
+
+# Entra login and Graph hosts allowed beyond Microsoft's own (a sovereign proxy, a test stand-in): comma-separated
+# "host" (any port) or "host:port". An integration's client secret and tokens go to no other host (R26).
+ENTRA_ALLOWED_HOSTS = [host.strip().lower() for host in env.list("ENTRA_ALLOWED_HOSTS", default=[]) if host.strip()]
+
+# What one on-prem agent token can make the portal store and do (README, Security): a stolen token, or an agent
+# gone wrong, fills neither the database nor the workers. The defaults fit a 300,000-user directory with room.
+AGENT_CHUNK_MAX_BYTES = env.int("AGENT_CHUNK_MAX_BYTES", default=8 * 1024 * 1024)  # one request body
+AGENT_UPLOAD_MAX_RECORDS = env.int("AGENT_UPLOAD_MAX_RECORDS", default=500_000)  # folders + users of one upload
+AGENT_UPLOAD_MAX_BYTES = env.int("AGENT_UPLOAD_MAX_BYTES", default=512 * 1024 * 1024)  # their JSON, stored
+AGENT_UPLOAD_EXPIRE_MINUTES = env.int("AGENT_UPLOAD_EXPIRE_MINUTES", default=60)  # an open upload with no chunk
+AGENT_REQUESTS_PER_MINUTE = env.int("AGENT_REQUESTS_PER_MINUTE", default=120)  # per integration, then 429

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -6,6 +7,8 @@ from passportal import views as passportal_views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # Browsers ask for /favicon.ico on pages that name no icon (the API's JSON, the end users' pages).
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.ico"), permanent=False)),
     path("admin/provisioning/flow/", include("provisioning.urls")),
     path("admin/", admin.site.urls),
     path("api/agent/", include("directory.api.urls")),
@@ -14,4 +17,8 @@ urlpatterns = [
     path("activate/set-password/", passportal_views.set_password, name="activation-set-password"),
     path("activate/ready/", passportal_views.account_ready, name="activation-ready"),
     path("activate/<str:token>/", passportal_views.activation_link, name="activation-link"),
+    # The end user's own pages, after activation.
+    path("account/", passportal_views.account, name="account"),
+    path("account/sign-in/", passportal_views.sign_in, name="account-sign-in"),
+    path("account/sign-out/", passportal_views.sign_out, name="account-sign-out"),
 ]

@@ -1,4 +1,7 @@
-"""Pages portal users see: account activation (R18). Thin: the rules live in passportal.activation."""
+"""Pages portal users see: account activation (R18) and their own sign-in and account page.
+
+Thin: the rules live in passportal.activation and passportal.accounts.
+"""
 
 from __future__ import annotations
 
@@ -7,85 +10,134 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .activation import activate, over_rate_limit, record_refused_link, user_for_token
-from .forms import ChoosePasswordForm
+from . import accounts
+from .activation import activate, record_refused_link, token_digest, too_many_refused, user_for_digest
+from .addresses import client_address
+from .forms import ChoosePasswordForm, SignInForm
 
-# Like Django's password reset: the token moves from the URL into the session, so the page the
-# user types a password into has no token in its URL and no Referer can carry it away.
-SESSION_TOKEN = "_activation_token"
-SESSION_READY = "_activation_ready_first_name"
-
-
-def _page(request: HttpRequest, template: str, context: dict | None = None, status: int = 200) -> HttpResponse:
-    response = render(request, template, context or {}, status=status)
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+# Like Django's password reset, the token leaves the URL at once: the page the user types a password
+# into has no token in its address. The session keeps only the token's digest, so a copy of the
+# session table holds no working link.
+SESSION_TOKEN_DIGEST = "_activation_token_digest"
+SESSION_READY = "_activation_ready"
 
 
-def _client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "")
-
-
-def _over_limit(request: HttpRequest) -> HttpResponse | None:
-    if not over_rate_limit(_client_ip(request)):
-        return None
-    response = _page(request, "passportal/activation_rate_limited.html", status=429)
-    response["Retry-After"] = str(getattr(settings, "ACTIVATION_RATE_WINDOW_SECONDS", 600))
-    return response
-
-
-def _link_not_valid(request: HttpRequest) -> HttpResponse:
-    """The one page for unknown, used, expired, replaced, void and disabled-user links alike."""
-    record_refused_link(_client_ip(request))
-    return _page(request, "passportal/activation_invalid.html")
+def _refused(request: HttpRequest, raw_token: str = "") -> HttpResponse:
+    """The one answer for unknown, used, expired, replaced, void and disabled-user links alike."""
+    address = client_address(request)
+    if too_many_refused(address, raw_token):
+        response = render(request, "passportal/activation_rate_limited.html", status=429)
+        response["Retry-After"] = str(settings.ACTIVATION_RATE_WINDOW_SECONDS)
+        return response
+    record_refused_link(address, raw_token)
+    return render(request, "passportal/activation_invalid.html")
 
 
 @never_cache
 @require_GET
 @sensitive_variables("token")
 def activation_link(request: HttpRequest, token: str) -> HttpResponse:
-    if limited := _over_limit(request):
-        return limited
-    # Tokens are 43 characters; a longer string cannot be one, and the session need not hold it.
-    request.session[SESSION_TOKEN] = token if len(token) <= 100 else ""
-    response = redirect("activation-set-password")
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+    digest = token_digest(token)
+    if user_for_digest(digest) is None:
+        # No session for a refused link: guessing links must not fill the session table.
+        return _refused(request, token)
+    request.session[SESSION_TOKEN_DIGEST] = digest
+    request.session.set_expiry(settings.ACTIVATION_FORM_SECONDS)
+    return redirect("activation-set-password")
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
 @sensitive_post_parameters("password1", "password2")
-@sensitive_variables("token")
 def set_password(request: HttpRequest) -> HttpResponse:
-    if limited := _over_limit(request):
-        return limited
-    token = request.session.get(SESSION_TOKEN, "")
-    user = user_for_token(token)
+    digest = request.session.get(SESSION_TOKEN_DIGEST, "")
+    user = user_for_digest(digest)
     if user is None:
-        return _link_not_valid(request)
+        return _refused(request)
     form = ChoosePasswordForm(user, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        activated = activate(token, form.cleaned_data["password1"])
+        activated = activate(digest, form.cleaned_data["password1"])
         if activated is None:
-            return _link_not_valid(request)
-        del request.session[SESSION_TOKEN]
-        request.session[SESSION_READY] = activated.first_name
+            return _refused(request)
+        del request.session[SESSION_TOKEN_DIGEST]
+        request.session[SESSION_READY] = {"first_name": activated.first_name, "email": activated.email}
         return redirect("activation-ready")
-    return _page(
-        request,
-        "passportal/activation_set_password.html",
-        {"form": form, "portal_user": user, "organisation": user.client.name},
-    )
+    return render(request, "passportal/activation_set_password.html",
+                  {"form": form, "portal_user": user, "organisation": user.client.name})
 
 
 @never_cache
 @require_GET
 def account_ready(request: HttpRequest) -> HttpResponse:
-    if limited := _over_limit(request):
-        return limited
-    if SESSION_READY not in request.session:
-        return _link_not_valid(request)
-    return _page(request, "passportal/activation_ready.html", {"first_name": request.session[SESSION_READY]})
+    ready = request.session.get(SESSION_READY)
+    if not ready:
+        return _refused(request)
+    return render(request, "passportal/activation_ready.html", {"first_name": ready.get("first_name", "")})
+
+
+# ---------------------------------------------------------------- the end user's own pages
+
+
+def _sign_in_page(request: HttpRequest, form: SignInForm, *, error: str = "", choices=(), status: int = 200):
+    return render(request, "passportal/sign_in.html",
+                  {"form": form, "error": error, "choices": choices}, status=status)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("password")
+@sensitive_variables("password")
+def sign_in(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        if accounts.signed_in_user(request):
+            return redirect("account")
+        ready = request.session.get(SESSION_READY) or {}
+        return _sign_in_page(request, SignInForm(initial={"email": ready.get("email", "")}))
+    form = SignInForm(request.POST)
+    if not form.is_valid():
+        return _sign_in_page(request, form, error="Enter your email address and your password.")
+    email, password = form.cleaned_data["email"], form.cleaned_data["password"]
+    address = client_address(request)
+    if accounts.too_many_failures(address, email):
+        response = _sign_in_page(request, SignInForm(initial={"email": email}), status=429,
+                                 error="Too many attempts to sign in. Wait a few minutes, then try again.")
+        response["Retry-After"] = str(settings.ACCOUNT_SIGNIN_RATE_WINDOW_SECONDS)
+        return response
+    found = accounts.check_credentials(email, password)
+    if not found.usable and not found.disabled:
+        accounts.record_failure(address, email)
+        return _sign_in_page(request, SignInForm(initial={"email": email}),
+                             error="That email address and password do not match an active account.")
+    accounts.clear_failures(address, email)
+    if not found.usable:
+        return _sign_in_page(request, SignInForm(initial={"email": email}),
+                             error="This account cannot be used to sign in. Your administrator can tell you why.")
+    chosen = [user for user in found.usable if user.client_id == form.cleaned_data["organisation"]]
+    if len(found.usable) > 1 and not chosen:
+        # Only someone who knows the password learns which organisations the email belongs to.
+        return _sign_in_page(request, SignInForm(initial={"email": email}),
+                             choices=[(user.client_id, user.client.name) for user in found.usable])
+    accounts.sign_in(request, chosen[0] if chosen else found.usable[0])
+    return redirect("account")
+
+
+@never_cache
+@require_GET
+def account(request: HttpRequest) -> HttpResponse:
+    user = accounts.signed_in_user(request)
+    if user is None:
+        return redirect("account-sign-in")
+    links = user.directory_links.select_related("integration").order_by("integration__name")
+    return render(request, "passportal/account.html", {
+        "portal_user": user,
+        "groups": user.security_groups.order_by("name").distinct(),
+        "directories": [link.integration for link in links],
+    })
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    accounts.sign_out(request)
+    return redirect("account-sign-in")

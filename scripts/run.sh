@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 export DEBUG="${DEBUG:-true}"
 PORT="${PORT:-8000}"
+# Links in emails must reach this server: follow PORT unless the operator set the address people use.
+export PORTAL_BASE_URL="${PORTAL_BASE_URL:-http://127.0.0.1:${PORT}}"
 
 $PY manage.py migrate --no-input -v0
 $PY manage.py createcachetable
@@ -36,6 +38,7 @@ trap stop INT TERM EXIT
 setsid .venv/bin/python manage.py qcluster &
 pids+=($!)
 echo "Portal: http://127.0.0.1:${PORT}/admin/  (Ctrl-C stops the web server and the task cluster)"
+echo "Links in emails point at ${PORTAL_BASE_URL}"
 setsid .venv/bin/python manage.py runserver "127.0.0.1:${PORT}" --noreload &
 pids+=($!)
 wait -n "${pids[@]}"

@@ -56,7 +56,8 @@ def link_path(text: str) -> str:
 def activate_through_pages(browser, path: str, password: str = NEW_PASSWORD):
     """Follow the link like a browser, choose a password; returns the last response."""
     first = browser.get(path)
-    assert first.status_code == 302
+    if first.status_code != 302:  # a refused link answers at once, with no session
+        return first
     form_url = first["Location"]
     form_page = browser.get(form_url)
     if b'name="password1"' not in form_page.content:
@@ -112,7 +113,8 @@ def test_r18_whole_activation_through_the_pages_and_the_link_works_once(smtp, cl
     assert first.status_code == 302
     assert first["Location"] == reverse("activation-set-password")
     assert "/activate/" + path.split("/")[2] not in first["Location"], "the token must leave the URL"
-    assert first["Referrer-Policy"] == "no-referrer"
+    # Our own pages get the referrer (CSRF's origin check needs it), other sites never do.
+    assert first["Referrer-Policy"] == "same-origin"
 
     form_page = client.get(first["Location"])
     assert form_page.status_code == 200
@@ -300,16 +302,98 @@ def test_r26_a_link_reaches_only_its_own_users_account(smtp, client_org, vault, 
 # --- limits, bulk, staff ----------------------------------------------------------------------------
 
 
-def test_refused_links_are_rate_limited_per_address(client, db, settings):
+def test_r26_refused_links_are_rate_limited_per_address(client, db, settings):
     settings.ACTIVATION_RATE_LIMIT = 3
-    guess = "/activate/" + "z" * 43 + "/"
-    for _ in range(3):
-        assert b"This link cannot be used" in neutral_page(client, guess).content
-    limited = client.get(guess)
+    for n in range(3):
+        assert b"This link cannot be used" in neutral_page(client, f"/activate/{n}{'z' * 42}/").content
+    limited = client.get("/activate/" + "q" * 43 + "/")
     assert limited.status_code == 429 and b"Too many attempts" in limited.content
     assert limited["Retry-After"] == "600"
     assert client.get(reverse("activation-set-password")).status_code == 429
-    assert client.get(guess, REMOTE_ADDR="10.9.8.7").status_code == 302, "another address is not held up"
+    other = client.get("/activate/" + "w" * 43 + "/", REMOTE_ADDR="10.9.8.7")
+    assert other.status_code == 200 and b"This link cannot be used" in other.content, "another address is not held up"
+
+
+def test_r26_one_link_tried_from_many_addresses_is_rate_limited(client, db, settings):
+    settings.ACTIVATION_RATE_LIMIT = 3
+    guess = "/activate/" + "z" * 43 + "/"
+    for n in range(3):
+        assert client.get(guess, REMOTE_ADDR=f"10.0.0.{n}").status_code == 200
+    assert client.get(guess, REMOTE_ADDR="10.0.0.99").status_code == 429
+
+
+def test_r26_a_valid_link_is_never_refused_because_others_guessed(smtp, client_org, client, settings):
+    settings.ACTIVATION_RATE_LIMIT = 3
+    user = make_user(client_org, "ann@contoso.test")
+    path = send_activation(smtp, user)
+    token = path.split("/")[2]
+    # A neighbour on the same address mistypes the link, keeping its first characters.
+    for n in range(5):
+        client.get(f"/activate/{token[:8]}{n}{'x' * 34}/")
+    assert client.get(f"/activate/{token[:8]}{'y' * 35}/").status_code == 429
+    assert b"Your account is ready" in activate_through_pages(BrowserClient(), path).content
+
+
+def test_r26_refused_links_are_counted_atomically_under_concurrency(transactional_db, settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from passportal import ratelimit
+    from passportal.activation import record_refused_link
+
+    settings.ACTIVATION_RATE_LIMIT = 1000
+
+    def refuse(n: int) -> None:
+        try:
+            record_refused_link("198.51.100.9", f"{n:08d}")
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(refuse, range(80)))
+    assert ratelimit.count("activation-address", "198.51.100.9", window_seconds=600) == 80
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["behind-trusted-proxy", "header-from-anyone"])
+def test_r26_the_client_address_behind_a_trusted_proxy(client, db, settings, trusted):
+    settings.ACTIVATION_RATE_LIMIT = 2
+    settings.TRUSTED_PROXIES = ["127.0.0.0/8"] if trusted else []
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    for n in range(2):
+        client.get(f"/activate/{n}{'a' * 42}/", HTTP_X_FORWARDED_FOR="198.51.100.1", **proxy)
+    # Another person behind the same proxy: only a trusted proxy's header tells them apart.
+    other = client.get("/activate/" + "b" * 43 + "/", HTTP_X_FORWARDED_FOR="198.51.100.2", **proxy)
+    assert other.status_code == (200 if trusted else 429)
+    # A client cannot choose its address by writing the header itself: the proxy appends the real one.
+    spoofed = client.get("/activate/" + "c" * 43 + "/", HTTP_X_FORWARDED_FOR="203.0.113.5, 198.51.100.1", **proxy)
+    assert spoofed.status_code == 429
+
+
+def test_r26_a_refused_link_creates_no_session(client, db):
+    from django.contrib.sessions.models import Session
+
+    for n in range(20):
+        assert client.get(f"/activate/{n:02d}{'r' * 41}/").status_code == 200
+    assert Session.objects.count() == 0
+    assert "sessionid" not in client.cookies
+
+
+def test_r25_the_session_holds_only_the_tokens_digest(smtp, client_org, client):
+    from django.contrib.sessions.models import Session
+
+    user = make_user(client_org, "ann@contoso.test")
+    path = send_activation(smtp, user)
+    raw = path.split("/")[2]
+    client.get(path)
+    [session] = Session.objects.all()
+    decoded = session.get_decoded()
+    assert raw not in str(decoded) and raw not in session.session_data
+    assert hashlib.sha256(raw.encode()).hexdigest() in decoded.values()
+    # A dump of the session table holds no working link.
+    client.cookies.clear()
+    other = BrowserClient()
+    assert b"This link cannot be used" in other.get(reverse("activation-set-password")).content
 
 
 def test_an_office_behind_one_address_can_activate_many_accounts(smtp, client_org, settings):

@@ -37,6 +37,10 @@ def test_run_script_serves_the_login_page_and_ctrl_c_stops_everything(tmp_path):
             except OSError:
                 time.sleep(0.5)
         assert status == 200, (tmp_path / "run.log").read_text()[-3000:]
+        # Links in emails follow the port the portal serves on (issue: they said 8000 whatever PORT was).
+        expected = f"PORTAL_BASE_URL=http://127.0.0.1:{port}".encode()
+        servers = [pid for pid in processes_of(tmp_path) if b"runserver" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert servers and all(expected in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") for pid in servers)
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
         proc.wait(timeout=60)
