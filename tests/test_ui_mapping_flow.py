@@ -108,7 +108,7 @@ def test_setup_shows_ous_as_a_tree_with_configured_folders_marked(admin_client_l
     page = admin_client_logged.get(reverse("provisioning:setup", args=[corp.pk])).content.decode()
     names = re.findall(r'data-folder-name="([^"]+)"', page)
     assert names == ["IT", "Sales", "EMEA"]  # EMEA under Sales
-    assert 'margin-left: 1em" data-name="corp/sales/emea"' in page
+    assert 'data-depth="1" data-name="corp/sales/emea"' in page  # EMEA one level down (setup.js indents it)
     assert "Site Manager</span>" in page.replace(" &middot; ", "") or "Site Manager" in page
     assert "Remove mapping" in page
     options = re.findall(r'<option value="\d+"[^>]*>([^<]+)</option>', page)
