@@ -70,6 +70,11 @@ class SyncRun(models.Model):
     changes = models.JSONField(default=dict, blank=True, help_text="The plan's changes, for the run page.")
     held_disables = models.JSONField(default=list, blank=True)
     held_resolution = models.CharField(max_length=10, choices=HeldResolution.choices, blank=True, default="")
+    held_decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="The staff member who applied or discarded the held disables.",
+    )
+    held_decided_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

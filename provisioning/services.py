@@ -319,31 +319,42 @@ def preview(
 # ---------------------------------------------------------------- staff actions
 
 
-@transaction.atomic
-def apply_held_disables(run: SyncRun, *, by) -> int:
-    """R22: staff confirm the disables a run held. Only users still enabled by the directory are touched."""
+def _held_run_waiting(run: SyncRun) -> SyncRun:
     run = SyncRun.objects.select_for_update().get(pk=run.pk)
     if run.status != SyncStatus.HELD or run.held_resolution:
         raise ValueError("This run holds no disables waiting for a decision.")
+    return run
+
+
+def _record_decision(run: SyncRun, resolution: str, by, extra_fields: tuple[str, ...] = ()) -> None:
+    """The decision ends the hold: the run is done, and it keeps who decided and when (ARCHITECTURE rule 5)."""
+    run.held_resolution = resolution
+    run.status = SyncStatus.SUCCEEDED
+    run.held_decided_by = by if getattr(by, "pk", None) else None
+    run.held_decided_at = timezone.now()
+    run.save(update_fields=["held_resolution", "status", "held_decided_by", "held_decided_at", *extra_fields])
+
+
+@transaction.atomic
+def apply_held_disables(run: SyncRun, *, by) -> int:
+    """R22: staff confirm the disables a run held. Only users still enabled by the directory are touched."""
+    run = _held_run_waiting(run)
     disables = [Disable(d["user_id"], d["external_id"], d["reason"]) for d in run.held_disables]
     still_linked = set(
         DirectoryLink.objects.filter(integration_id=run.integration_id).values_list("portal_user_id", flat=True)
     )
     count = disable_users([d for d in disables if d.user_id in still_linked])
-    run.held_resolution = HeldResolution.APPLIED
     run.counts = {**run.counts, "disabled": run.counts.get("disabled", 0) + count}
-    run.save(update_fields=["held_resolution", "counts"])
+    _record_decision(run, HeldResolution.APPLIED, by, ("counts",))
     log.info("held disables of run %s applied by %s", run.pk, by)
     return count
 
 
 @transaction.atomic
 def discard_held_disables(run: SyncRun, *, by) -> None:
-    run = SyncRun.objects.select_for_update().get(pk=run.pk)
-    if run.status != SyncStatus.HELD or run.held_resolution:
-        raise ValueError("This run holds no disables waiting for a decision.")
-    run.held_resolution = HeldResolution.DISCARDED
-    run.save(update_fields=["held_resolution"])
+    """R22: staff discard the disables a run held; nobody is disabled."""
+    run = _held_run_waiting(run)
+    _record_decision(run, HeldResolution.DISCARDED, by)
     log.info("held disables of run %s discarded by %s", run.pk, by)
 
 

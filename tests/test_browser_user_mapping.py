@@ -175,9 +175,20 @@ def test_r14_r15_r16_site_users_from_a_client_click_by_click(browser, samba_dc, 
     browser.click(f"tr[data-integration='{integration.pk}'] td.held a")
     assert "ann@corp.test" in browser.text("#held-disables")
     browser.click("#apply-held")
-    assert "Applied by staff" in browser.text("#held-resolution")
+    assert "Held disables applied by tech on " in browser.text("#held-resolution")
     assert set(PortalUser.objects.filter(email__in=["ann@corp.test", "bob@corp.test"])
                .values_list("status", flat=True)) == {"disabled"}
+
+    # ... and afterwards the run no longer waits, wherever it is shown, and says who decided
+    assert browser.wait("#run-status").get_attribute("data-status") == "succeeded"
+    assert browser.text("#run-status").startswith("Succeeded; held disables applied by tech on ")
+    assert not browser.driver.find_elements(By.ID, "apply-held")
+    browser.open("/admin/provisioning/flow/overview/")
+    row = browser.wait(f"tr[data-integration='{integration.pk}']")
+    assert "Succeeded; held disables applied by tech on " in row.find_element(By.CSS_SELECTOR, "td.outcome").text
+    assert row.find_element(By.CSS_SELECTOR, "td.held").text == "0"
+    browser.open(f"/admin/provisioning/flow/clients/{client.pk}/user-mapping/")
+    assert "Succeeded; held disables applied by tech on " in browser.text(f"#integration-{integration.pk}")
 
 
 def test_r15_r2_pro_users_from_the_company_vault_cancel_then_yes(browser, samba_dc, samba_ou):

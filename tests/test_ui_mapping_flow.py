@@ -253,7 +253,7 @@ def test_r22_held_disables_can_be_discarded(admin_client_logged, corp):
     run.refresh_from_db()
     assert run.held_resolution == "discarded"
     page = admin_client_logged.get(reverse("provisioning:run", args=[run.pk])).content.decode()
-    assert "Apply these disables" not in page and "Discarded by staff" in page
+    assert "Apply these disables" not in page and "Held disables discarded by boss on" in page
 
 
 def test_force_resync_starts_a_full_run(admin_client_logged, corp):

@@ -164,7 +164,8 @@ class SyncRunSerializer(serializers.ModelSerializer):
         model = SyncRun
         fields = ["id", "integration", "trigger", "full", "dry_run", "status", "phase", "progress_done",
                   "progress_total", "requested_at", "started_at", "finished_at", "counts", "changes",
-                  "held_disables", "held_resolution", "error", "started_by", "portal_user"]
+                  "held_disables", "held_resolution", "held_decided_by", "held_decided_at", "error", "started_by",
+                  "portal_user"]
         read_only_fields = fields
 
 

@@ -35,7 +35,7 @@ def users_a_link_off_disables(integration: Integration) -> int:
 def _rows(integrations) -> list[IntegrationRow]:
     rows = []
     for integration in integrations:
-        last = integration.runs.filter(dry_run=False).first()
+        last = integration.runs.filter(dry_run=False).select_related("held_decided_by").first()
         rows.append(IntegrationRow(integration, integration.mapped_count, last))
     return rows
 

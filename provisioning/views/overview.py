@@ -77,7 +77,8 @@ def overview_rows(sort: str = "client") -> list[OverviewRow]:
         .annotate(last_run_id=last_run_id,
                   open_issues=Count("creation_issues", filter=Q(creation_issues__closed_at__isnull=True)))
     )
-    runs = SyncRun.objects.in_bulk([i.last_run_id for i in integrations if i.last_run_id])
+    runs = SyncRun.objects.select_related("held_decided_by").in_bulk(
+        [i.last_run_id for i in integrations if i.last_run_id])
     held_runs: dict[int, SyncRun] = {}
     for run in SyncRun.objects.filter(status=SyncStatus.HELD, held_resolution="").order_by("-requested_at"):
         held_runs.setdefault(run.integration_id, run)

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from .. import services
 from ..models import HeldResolution, SyncRun, SyncStatus
+from ..wording import run_outcome
 from .common import page, require_perms
 from .rows import COUNT_LABELS, change_rows
 
@@ -18,7 +19,7 @@ FINISHED = (SyncStatus.SUCCEEDED, SyncStatus.FAILED, SyncStatus.HELD)
 
 def run_state(run: SyncRun) -> dict:
     return {
-        "id": run.pk, "status": run.status, "status_display": run.get_status_display(), "phase": run.phase,
+        "id": run.pk, "status": run.status, "status_display": run_outcome(run), "phase": run.phase,
         "progress_done": run.progress_done, "progress_total": run.progress_total, "counts": run.counts,
         "finished": run.status in FINISHED, "error": run.error,
         "held_waiting": run.status == SyncStatus.HELD and not run.held_resolution,
@@ -27,7 +28,8 @@ def run_state(run: SyncRun) -> dict:
 
 @require_perms("provisioning.view_syncrun")
 def run_detail(request, pk: int):
-    run = get_object_or_404(SyncRun.objects.select_related("integration__client", "started_by", "portal_user"), pk=pk)
+    run = get_object_or_404(SyncRun.objects.select_related("integration__client", "started_by", "portal_user",
+                                                   "held_decided_by"), pk=pk)
     rows = change_rows(run.changes, client_id=run.integration.client_id)
     paged = Paginator(rows, 50).get_page(request.GET.get("page"))
     held = [row for row in change_rows({"held": run.changes.get("held", [])})]
@@ -41,7 +43,7 @@ def run_detail(request, pk: int):
 @require_perms("provisioning.view_syncrun")
 def run_status(request, pk: int):
     """The small JSON the run page polls."""
-    return JsonResponse(run_state(get_object_or_404(SyncRun, pk=pk)))
+    return JsonResponse(run_state(get_object_or_404(SyncRun.objects.select_related("held_decided_by"), pk=pk)))
 
 
 @require_POST
