@@ -116,6 +116,9 @@ class Disable:
     user_id: int
     external_id: str
     reason: str
+    # Disabled by staff already: the directory's reason is recorded (it still holds once staff lift
+    # theirs), but nobody's state changes, so it is not counted or listed as a disable.
+    already_disabled: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,14 +171,20 @@ class Plan:
             "created": len(self.creates),
             "adopted": len(self.adoptions),
             "updated": len(self.updates),
-            "disabled": len(self.disables),
-            "reenabled": len(self.reenables),
-            "groups_added": len(self.group_adds),
+            "disabled": len(self.changing_disables),
+            "reenabled": sum(not r.stays_disabled_by_staff for r in self.reenables),
+            # Creations get their groups with them: they count as memberships added too.
+            "groups_added": len(self.group_adds) + sum(len(c.group_ids) for c in self.creates),
             "groups_removed": len(self.group_removes),
             "issues_opened": len(self.issues_open),
             "issues_closed": len(self.issues_close),
-            "held": len(self.held_disables),
+            "held": sum(not d.already_disabled for d in self.held_disables),
         }
+
+    @property
+    def changing_disables(self) -> list[Disable]:
+        """The disables that turn an enabled user off (not those that only record a reason)."""
+        return [d for d in self.disables if not d.already_disabled]
 
     @property
     def is_empty(self) -> bool:
@@ -530,7 +539,7 @@ def _want_disabled(user: UserState, external_id: str, reason: str, result: Plan,
         return
     if user.disabled_reason and user.disabled_reason != LINK_OFF:
         return  # already disabled by the directory; the first reason stands until it is enabled again
-    result.disables.append(Disable(user.id, external_id, reason))
+    result.disables.append(Disable(user.id, external_id, reason, already_disabled=user.disabled_by_staff))
 
 
 def _want_enabled(user: UserState, external_id: str, result: Plan, allowed: bool) -> None:
@@ -542,8 +551,10 @@ def _plan_link_off(current: Current, result: Plan) -> None:
     """R10: the link is off, so every user that came from it is disabled at once; nothing is read."""
     for external_id, link in current.links.items():
         user = current.users.get(link.user_id)
-        if user is not None and user.disabled_reason != LINK_OFF:
-            result.disables.append(Disable(user.id, external_id, LINK_OFF))
+        # A user the directory disabled keeps that reason: switching the link on again must not
+        # count it as a new disable when the directory still says disabled.
+        if user is not None and not user.disabled_reason:
+            result.disables.append(Disable(user.id, external_id, LINK_OFF, already_disabled=user.disabled_by_staff))
 
 
 def _hold_if_over_threshold(
@@ -553,7 +564,7 @@ def _hold_if_over_threshold(
     if not result.disables:
         return
     provisioned = len(current.links)
-    count = len(result.disables)
+    count = len(result.changing_disables)
     over = count >= threshold.minimum and count * 100 > threshold.percent * provisioned
     saw_nobody = (
         expected_users and snapshot.complete and not snapshot.incremental and not snapshot.users and provisioned > 0

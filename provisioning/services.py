@@ -7,6 +7,7 @@ trigger while one runs becomes its single follow-up.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 from collections.abc import Mapping
@@ -259,10 +260,11 @@ def describe(result: Plan, loaded: Loaded) -> dict:
              "changes": {k: [str(v[0]), str(v[1])] for k, v in u.changes.items()}}
             for u in result.updates[:cut]
         ],
-        "disable": [{"user": who(d.user_id), "user_id": d.user_id, "reason": d.reason} for d in result.disables[:cut]],
+        "disable": [{"user": who(d.user_id), "user_id": d.user_id, "reason": d.reason}
+                    for d in result.changing_disables[:cut]],
         "reenable": [
             {"user": who(r.user_id), "user_id": r.user_id, "stays_disabled_by_staff": r.stays_disabled_by_staff}
-            for r in result.reenables[:cut]
+            for r in [r for r in result.reenables if not r.stays_disabled_by_staff][:cut]
         ],
         "issues": [{"user": i.user_name, "reason": i.reason, "message": i.message} for i in result.issues_open[:cut]],
         "held": [{"user": who(d.user_id), "user_id": d.user_id, "reason": d.reason}
@@ -314,6 +316,16 @@ def preview(
     )
     run.refresh_from_db()
     return Preview(plan=result, changes=changes, run=run)
+
+
+def preview_link(integration: Integration, enabled: bool, *, started_by=None) -> Preview:
+    """What switching the link on or off would do, by the same planner as the run that follows (R10, R15).
+
+    Switching it on reads the directory as it is now; switching it off reads nothing.
+    """
+    switched = copy.copy(integration)
+    switched.link_enabled = enabled
+    return preview(switched, started_by=started_by, trigger=SyncTrigger.LINK)
 
 
 # ---------------------------------------------------------------- staff actions

@@ -207,6 +207,15 @@ def test_r10_link_off_confirmation_counts_the_users_it_disables(admin_client_log
     page = admin_client_logged.get(url + "?enabled=0").content.decode()
     assert 'id="affected-count">3<' in page
     assert corp.links.count() == 3
+    assert corp.runs.filter(dry_run=True, trigger="link").get().counts["disabled"] == 3
+
+
+def test_r10_r15_link_on_confirmation_shows_the_planners_figures(admin_client_logged, corp):
+    admin_client_logged.post(apply(admin_client_logged, corp, [SALES, IT], site_level()).url, {"yes": "1"})
+    url = reverse("provisioning:link", args=[corp.pk])
+    admin_client_logged.post(url, {"enabled": "0"})
+    page = admin_client_logged.get(url + "?enabled=1").content.decode()
+    assert "To re-enable</th><td>3<" in page and "To disable" not in page
     response = admin_client_logged.post(url, {"enabled": "0"})
     corp.refresh_from_db()
     assert not corp.link_enabled

@@ -10,13 +10,15 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from directory.connectors import DirectoryError
 from directory.models import EntraRole, Integration, IntegrationKind
-from passportal.models import Client, UserStatus
+from passportal.models import Client
 
 from .. import services
 from ..forms import AddDomainForm
-from ..models import DirectoryLink, SyncRun, SyncTrigger
+from ..models import SyncRun, SyncTrigger
 from .common import integration_or_refusal, page, refused, require_perms
+from .rows import COUNT_LABELS
 
 
 @dataclass
@@ -24,12 +26,6 @@ class IntegrationRow:
     integration: Integration
     mapped_folders: int
     last_run: SyncRun | None
-
-
-def users_a_link_off_disables(integration: Integration) -> int:
-    """R10: how many portal users switching this link off disables (those not disabled already)."""
-    return (DirectoryLink.objects.filter(integration=integration)
-            .exclude(portal_user__status=UserStatus.DISABLED).count())
 
 
 def _rows(integrations) -> list[IntegrationRow]:
@@ -68,8 +64,16 @@ def link(request, pk: int):
         state = "on" if turn_on else "off"
         messages.success(request, f"The link of {integration.name} is {state}.")
         return redirect("provisioning:run", pk=run.pk)
+    # The same planner as the run that follows, so the confirmation's figures are the run's (R15).
+    try:
+        preview, unreadable = services.preview_link(integration, turn_on, started_by=request.user).run, ""
+    except DirectoryError as exc:
+        preview, unreadable = None, str(exc)
+    counts = [(label, preview.counts.get(key, 0)) for key, label in COUNT_LABELS
+              if preview and preview.counts.get(key)]
     return page(request, "provisioning/link_confirm.html", f"Link of {integration.name}", integration=integration,
-                client=integration.client, turn_on=turn_on, affected=users_a_link_off_disables(integration))
+                client=integration.client, turn_on=turn_on, counts=counts, unreadable=unreadable,
+                affected=preview.counts.get("disabled", 0) if preview else 0)
 
 
 @require_POST
