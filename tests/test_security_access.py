@@ -73,7 +73,8 @@ def state_changing_views(w) -> list[tuple[str, str]]:
 
 def test_csrf_is_enforced_on_every_state_changing_view(world):
     browser = Client(enforce_csrf_checks=True)
-    browser.login(username=staff_user("boss", superuser=True).username, password=STAFF_PASSWORD)
+    # force_login: django-axes refuses authenticate() without the request, which Client.login() does not pass.
+    browser.force_login(staff_user("boss", superuser=True))
     before = (SyncRun.objects.count(), Integration.objects.get().link_enabled, Mapping.objects.count(),
               world["integration"].agent_token_hash, PortalUser.objects.filter(status="disabled").count())
     for method, url in state_changing_views(world):

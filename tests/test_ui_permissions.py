@@ -45,8 +45,8 @@ def pages(w) -> list[tuple[str, str, str]]:
 
 
 def test_non_staff_are_sent_to_the_login_page(client, world):
-    User.objects.create_user("visitor", "v@x.test", "Visitor-Passw0rd-123")
-    client.login(username="visitor", password="Visitor-Passw0rd-123")
+    # force_login: django-axes refuses authenticate() without the request, which client.login() does not pass.
+    client.force_login(User.objects.create_user("visitor", "v@x.test", "Visitor-Passw0rd-123"))
     for method, url, _perm in pages(world):
         response = getattr(client, method)(url)
         assert response.status_code == 302 and "/admin/login/" in response.url, url

@@ -1,0 +1,14 @@
+"""The page a locked-out admin login gets (django-axes calls this through AXES_LOCKOUT_CALLABLE)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+from django.shortcuts import render
+
+
+def locked_out_response(request, original_response=None, credentials=None):
+    """429 with the admin's look and the wait in minutes; axes' own page is a bare line of text."""
+    minutes = max(1, int(settings.AXES_COOLOFF_TIME.total_seconds() // 60))
+    context = {**admin.site.each_context(request), "title": "Sign-in paused", "minutes": minutes}
+    return render(request, "admin/login_locked.html", context, status=429)
