@@ -1,6 +1,6 @@
 """A local HTTPS stand-in for Microsoft's login (OIDC discovery, client-credentials token) and Graph.
 
-It speaks the contracts in /work/shared/notes/entra-graph.md so that the real msal library and the
+It speaks the contracts in docs/notes/entra-graph.md so that the real msal library and the
 connector's real HTTP code can be driven against it: nothing inside the code under test is patched.
 
 Use it through the `fake_entra` fixture (tests/fixtures_entra.py) or directly::
