@@ -171,11 +171,13 @@ def test_main_pages_work_under_the_policy_with_no_console_error_and_nothing_from
         chromium_with_console, live_server, portal):
     visit = Visit(chromium_with_console, live_server.url)
 
-    # Anonymous: the favicon, and an activation link that is not valid (the neutral page).
+    # Anonymous: the favicon, an activation link that is not valid (the neutral page), the end users' sign-in.
     visit.open("/favicon.ico", "img")
     visit.check("favicon")
     visit.open(f"/activate/{uuid.uuid4().hex}{uuid.uuid4().hex}/")
     visit.check("activation link not valid")
+    visit.open(reverse("account-sign-in"), "form")
+    visit.check("end-user sign-in")
 
     visit.sign_in("boss")
     integration, run = portal["integration"], portal["run"]
@@ -196,6 +198,9 @@ def test_main_pages_work_under_the_policy_with_no_console_error_and_nothing_from
     for label, path, ready in pages:
         visit.open(path, ready)
         visit.check(label)
+        if label == "admin index":  # its links, styled from admin.css, stay on one line (not one letter a line)
+            link = chromium_with_console.find_element(By.LINK_TEXT, "Provisioning overview")
+            assert link.size["width"] > 3 * link.size["height"], link.size
 
     # The setup page's script runs under the policy: it indents the tree and filters it.
     visit.open(reverse("provisioning:setup", args=[integration.pk]), "#folder-tree")
