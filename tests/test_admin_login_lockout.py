@@ -13,6 +13,7 @@ import pytest
 from axes.models import AccessAttempt
 from django.conf import settings as django_settings
 from django.test import Client as HttpClient
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from provisioning.api.authentication import issue_api_token
@@ -65,6 +66,20 @@ def test_the_lock_out_ends_after_the_cool_off_time(boss):
     )
     assert sign_in(browser, STAFF_PASSWORD).status_code == 302
     assert signed_in(browser)
+
+
+def test_an_attempt_during_the_lock_out_starts_the_wait_again(boss):
+    browser = HttpClient()
+    for n in range(django_settings.AXES_FAILURE_LIMIT):
+        sign_in(browser, f"guess-{n}")
+    almost_over = timezone.now() - django_settings.AXES_COOLOFF_TIME + timedelta(seconds=30)
+    AccessAttempt.objects.update(attempt_time=almost_over)
+
+    assert sign_in(browser, "one-more-guess").status_code == 429
+    # Were the wait not restarted, it would be over in 30 s: move the clock on by a minute.
+    AccessAttempt.objects.update(attempt_time=AccessAttempt.objects.get().attempt_time - timedelta(minutes=1))
+    assert AccessAttempt.objects.get().attempt_time > almost_over
+    assert sign_in(browser, STAFF_PASSWORD).status_code == 429
 
 
 def test_the_lock_out_is_per_username_and_address(boss):
