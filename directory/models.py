@@ -16,6 +16,7 @@ class IntegrationKind(models.TextChoices):
     ACTIVE_DIRECTORY = "ad", "Active Directory"
     ENTRA = "entra", "Entra ID"
     DEMO = "demo", "Demo directory (sample data, not a real AD)"
+    SCIM = "scim", "SCIM 2.0 (Entra ID or Okta provisioning pushes)"
 
 
 class EntraRole(models.TextChoices):
@@ -92,6 +93,8 @@ class Integration(models.Model):
         """The directory this integration reads: the AD base DN's domain, or the Entra tenant GUID (R3)."""
         if self.kind == IntegrationKind.ENTRA:
             return self.tenant_guid or self.tenant
+        if self.kind == IntegrationKind.SCIM:
+            return f"scim:{self.pk}"  # the portal's own store of what the SCIM client pushed (scim/)
         # The same value the LDAP connector and the agent's uploads carry: the domain of the base DN.
         from .connectors.ldap import domain_of
 
@@ -120,6 +123,7 @@ class Integration(models.Model):
 class FolderKind(models.TextChoices):
     OU = "ou", "Organizational unit"
     AU = "au", "Administrative unit"
+    SCIM_GROUP = "sg", "SCIM group"
 
 
 class Folder(models.Model):

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "directory",
     "provisioning",
     "notifications",
+    "scim",
 ]
 
 MIDDLEWARE = [

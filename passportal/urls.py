@@ -13,6 +13,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/agent/", include("directory.api.urls")),
     path("api/", include("provisioning.api.urls")),
+    # SCIM 2.0 (Entra ID's and Okta's provisioning push into one integration, bearer token): scim/urls.py.
+    path("scim/v2/<int:integration_id>/", include("scim.urls")),
     # Activation (R18): the token leaves the URL at once, see passportal/views.py.
     path("activate/set-password/", passportal_views.set_password, name="activation-set-password"),
     path("activate/ready/", passportal_views.account_ready, name="activation-ready"),

@@ -35,6 +35,7 @@ class SyncTrigger(models.TextChoices):
     COMMAND = "command", "manage.py resync"
     USER = "user", "Single user resync"
     LINK = "link", "Link switched"
+    SCIM = "scim", "SCIM request"
 
 
 class SyncStatus(models.TextChoices):

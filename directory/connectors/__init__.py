@@ -19,6 +19,10 @@ def connector_for(integration: Integration) -> Connector:
         from .entra import EntraConnector
 
         return EntraConnector.for_integration(integration)
+    if integration.kind == IntegrationKind.SCIM:
+        from scim.connector import ScimConnector
+
+        return ScimConnector(integration)
     if integration.kind == IntegrationKind.DEMO:
         from .demo import demo_connector
 
