@@ -128,7 +128,8 @@ class IntegrationAdmin(admin.ModelAdmin):
             messages.warning(request, tls_off_warning(obj))
 
     # ---- Test connection ----------------------------------------------------------------------------
-    @admin.action(description="Test connection")
+    # Testing binds with the stored secret: as for the button, only staff who may change integrations.
+    @admin.action(description="Test connection", permissions=["change"])
     def test_connection(self, request: HttpRequest, queryset) -> None:
         for integration in queryset:
             worked, report = test_connection_report(integration)
@@ -148,8 +149,11 @@ class IntegrationAdmin(admin.ModelAdmin):
         return reverse("admin:directory_integration_change", args=[integration.pk])
 
     def test_connection_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """POST (CSRF-checked by admin_view): it sends the stored secret, so a link or an image must not."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
         integration = get_object_or_404(Integration, pk=pk)
-        if not self.has_view_permission(request, integration):
+        if not self.has_change_permission(request, integration):
             return HttpResponseRedirect(reverse("admin:index"))
         worked, report = test_connection_report(integration)
         self.message_user(request, report, messages.SUCCESS if worked else messages.ERROR)

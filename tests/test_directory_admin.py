@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.test import Client
 from django.urls import reverse
 
 from directory.folders import record_folders
 from directory.models import AdMode, Folder, Integration, IntegrationKind, hash_token
 from directory.uploads import start_upload
+from tests.fixtures_browser import STAFF_PASSWORD, staff_user
 
 pytestmark = pytest.mark.django_db
 
@@ -119,12 +121,12 @@ def test_test_connection_shows_the_connectors_report_or_its_error(staff_client, 
     )
     url = reverse("admin:directory_integration_test_connection", args=[integration.pk])
 
-    page = staff_client.get(url, follow=True).content.decode()
+    page = staff_client.post(url, follow=True).content.decode()
     assert "Connected to ldaps://127.0.0.1:636" in page and "1 OUs and 1 users" in page
 
     integration.bind_password = "wrong-password"
     integration.save()
-    page = staff_client.get(url, follow=True).content.decode()
+    page = staff_client.post(url, follow=True).content.decode()
     assert "wrong password for" in page and "wrong-password" not in page
 
 
@@ -185,3 +187,70 @@ def test_the_folder_tree_is_shown_with_gone_folders_marked(staff_client, client_
     corp_row = Folder.objects.get(external_id=corp.id)
     folder_page = staff_client.get(reverse("admin:directory_folder_change", args=[corp_row.pk])).content.decode()
     assert "Corp/Sales (gone)" in folder_page
+
+
+def test_r25_test_connection_is_a_post_for_staff_who_may_change_the_integration(client_org):
+    demo = Integration.objects.create(client=client_org, name="Demo", kind=IntegrationKind.DEMO,
+                                      base_dn="DC=contoso,DC=demo")
+    url = reverse("admin:directory_integration_test_connection", args=[demo.pk])
+    change_page = reverse("admin:directory_integration_change", args=[demo.pk])
+    report = "12 OUs and 58 users"
+
+    viewer = Client()
+    viewer.force_login(staff_user("viewer", "directory.view_integration"))
+    assert url not in viewer.get(change_page).content.decode()  # no button
+    assert report not in viewer.post(url, follow=True).content.decode()
+    listed = viewer.post(reverse("admin:directory_integration_changelist"),
+                         {"action": "test_connection", "_selected_action": [demo.pk]}, follow=True)
+    assert report not in listed.content.decode()
+
+    changer = Client()
+    changer.force_login(staff_user("changer", "directory.view_integration", "directory.change_integration"))
+    assert changer.get(url).status_code == 405
+    page = changer.get(change_page).content.decode()
+    assert f'<form method="post" action="{url}"' in page
+    assert report in changer.post(url, follow=True).content.decode()
+
+    forged = Client(enforce_csrf_checks=True)
+    forged.force_login(staff_user("changer2", "directory.view_integration", "directory.change_integration"))
+    assert forged.post(url).status_code == 403  # no CSRF token: refused before the directory is contacted
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_integration_pages_buttons_work_in_a_browser_under_the_content_security_policy(chromium, live_server,
+                                                                                           client_org):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    staff_user("boss", superuser=True)
+    demo = Integration.objects.create(client=client_org, name="Demo", kind=IntegrationKind.DEMO,
+                                      base_dn="DC=contoso,DC=demo")
+    agent = Integration.objects.create(client=client_org, name="Agent AD", kind=IntegrationKind.ACTIVE_DIRECTORY,
+                                       ad_mode=AdMode.AGENT)
+    agent.issue_agent_token()
+    token_hash = agent.agent_token_hash
+    wait = WebDriverWait(chromium, 20)
+
+    def open_change_page(integration: Integration) -> None:
+        chromium.get(live_server.url + reverse("admin:directory_integration_change", args=[integration.pk]))
+        wait.until(ec.presence_of_element_located((By.ID, "id_name")))
+
+    chromium.delete_all_cookies()
+    chromium.get(live_server.url + reverse("admin:login"))
+    wait.until(ec.presence_of_element_located((By.ID, "id_username"))).send_keys("boss")
+    chromium.find_element(By.ID, "id_password").send_keys(STAFF_PASSWORD)
+    chromium.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait.until(ec.presence_of_element_located((By.ID, "user-tools")))
+
+    open_change_page(demo)
+    chromium.find_element(By.XPATH, "//button[normalize-space()='Test connection']").click()
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "ul.messagelist"), "12 OUs and 58 users"))
+
+    # Rotating asks first (a script file: the policy refuses an onclick attribute); "no" keeps the token.
+    open_change_page(agent)
+    chromium.find_element(By.XPATH, "//button[normalize-space()='Rotate agent token']").click()
+    wait.until(ec.alert_is_present()).dismiss()
+    agent.refresh_from_db()
+    assert agent.agent_token_hash == token_hash
