@@ -41,8 +41,11 @@ def record(*parts: str, window_seconds: int) -> int:
             count=F("count") + 1
         ):
             return RateCounter.objects.get(key=key).count
-        # No live window: start one (or restart an expired one). Two first attempts race on the key.
-        if RateCounter.objects.filter(key=key).update(count=1, window_started_at=now):
+        # No live window: restart an expired one (only an expired one: a row another request created
+        # since the UPDATE above is live, and resetting it would lose its count), or start one.
+        if RateCounter.objects.filter(key=key, window_started_at__lte=window_start_after).update(
+            count=1, window_started_at=now
+        ):
             return 1
         try:
             with transaction.atomic():
