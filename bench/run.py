@@ -32,6 +32,7 @@ def bench_env() -> dict[str, str]:
     env.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789abcdefgh")
     env.setdefault("FIELD_ENCRYPTION_KEYS", "tWf3bQ8xv0v4b0dQ1Y5pL0xY8cG9w3oJr0e2Q2o6y4E=")
     env.setdefault("DJANGO_SETTINGS_MODULE", "passportal.settings")
+    env.setdefault("ENTRA_ALLOWED_HOSTS", "127.0.0.1")  # the Graph stand-in (bench/entra.py) listens there
     env["PYTHONPATH"] = str(ROOT)
     return env
 

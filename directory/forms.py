@@ -7,9 +7,12 @@ from django.db import models
 from django.forms.models import construct_instance
 
 from . import validators
-from .models import AdMode, Integration, IntegrationKind, TlsMode
+from .models import AdMode, Integration, IntegrationKind
 
-SECRET_HELP = "Write-only: the stored value is never shown. Leave blank to keep it; type a new one to replace it."
+SECRET_HELP = ("Write-only: the stored value is never shown. Leave blank to keep it; type a new one to replace it. "
+               "Changing where it is sent (servers, login host, Graph URL, tenant, TLS settings) clears it.")
+# The box in which each stored secret is typed again.
+SECRET_INPUTS = {"bind_password": "new_bind_password", "client_secret": "new_client_secret"}
 
 
 class SecretField(forms.CharField):
@@ -61,8 +64,25 @@ class IntegrationForm(forms.ModelForm):
     def clean_tenant(self) -> str:
         return validators.clean_tenant(self.cleaned_data.get("tenant", ""))
 
+    def clean_login_host(self) -> str:
+        return validators.clean_login_host(self.cleaned_data.get("login_host", ""))
+
+    def clean_graph_base_url(self) -> str:
+        return validators.clean_graph_base_url(self.cleaned_data.get("graph_base_url", ""))
+
+    # Secrets stored for endpoints this request changes (R26): not used for the new ones, cleared on save.
+    moved_secrets: tuple[str, ...] = ()
+
+    def _secret(self, name: str) -> str:
+        """The secret this request would use: typed now, or the stored one if it still goes where it went."""
+        typed = self.cleaned_data.get(SECRET_INPUTS[name])
+        if typed:
+            return typed
+        return "" if name in self.moved_secrets else str(getattr(self.instance, name) or "")
+
     def clean(self) -> dict:
         data = super().clean()
+        self.moved_secrets = tuple(s for s in self.instance.moved_secrets(data) if not data.get(SECRET_INPUTS[s]))
         kind = data.get("kind")
         if kind == IntegrationKind.ACTIVE_DIRECTORY:
             self._clean_active_directory(data)
@@ -75,13 +95,10 @@ class IntegrationForm(forms.ModelForm):
             self.add_error("ad_mode", "Choose agent mode or direct mode.")
             return
         if data["ad_mode"] == AdMode.DIRECT:
-            for name in ("ldap_urls", "base_dn", "bind_dn"):
-                if not data.get(name):
-                    self.add_error(name, "Direct mode reads AD from the portal: this is needed.")
-            if not data.get("new_bind_password") and not self.instance.bind_password:
-                self.add_error("new_bind_password", "Direct mode needs the bind password.")
-            if data.get("tls_mode") == TlsMode.NONE:
-                self.add_error("tls_mode", "Direct mode sends the bind password: use LDAPS or StartTLS.")
+            problems = validators.direct_ad_problems(data, password=self._secret("bind_password"),
+                                                     password_moved="bind_password" in self.moved_secrets)
+            for name, problem in problems.items():
+                self.add_error(SECRET_INPUTS.get(name, name), problem)
         page_size = data.get("page_size")
         if page_size is not None and not 1 <= page_size <= 5000:
             self.add_error("page_size", "Between 1 and 5000 (AD's default maximum page is 1000).")
@@ -89,20 +106,25 @@ class IntegrationForm(forms.ModelForm):
     def _clean_entra(self, data: dict) -> None:
         if self.errors:
             return  # fix the fields first: the tenant check needs them all
+        secret = self._secret("client_secret")
+        if not secret:  # nothing to log in with: no request leaves, whatever the login host
+            self.add_error("new_client_secret",
+                           validators.missing_secret("client_secret", moved="client_secret" in self.moved_secrets))
+            return
         # The other helper's tenant check resolves the tenant and refuses a second link to it (R5).
         from .entra_tenant import check_entra_integration
 
         integration = construct_instance(self, self.instance, fields=self._meta.fields, exclude=self._meta.exclude)
-        if data.get("new_client_secret"):
-            integration.client_secret = data["new_client_secret"]
+        integration.client_secret = secret
         check_entra_integration(integration)
 
     def save(self, commit: bool = True) -> Integration:
         integration = super().save(commit=False)
-        if self.cleaned_data.get("new_bind_password"):
-            integration.bind_password = self.cleaned_data["new_bind_password"]
-        if self.cleaned_data.get("new_client_secret"):
-            integration.client_secret = self.cleaned_data["new_client_secret"]
+        for secret, box in SECRET_INPUTS.items():
+            if self.cleaned_data.get(box):
+                setattr(integration, secret, self.cleaned_data[box])
+            elif secret in self.moved_secrets:
+                setattr(integration, secret, "")  # R26: it was typed for the old endpoints only
         if commit:
             integration.save()
             self.save_m2m()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
@@ -33,6 +35,22 @@ class TlsMode(models.TextChoices):
     LDAPS = "ldaps", "LDAPS (636)"
     STARTTLS = "starttls", "StartTLS"
     NONE = "none", "None (plain LDAP: not for production)"
+
+
+# R26: the fields that decide where each stored secret is sent, or which certificates it trusts when it is.
+# A change to any of them clears that secret unless the same change types it again: the admin form and the
+# staff API both ask Integration.moved_secrets, so the list lives here only.
+SECRET_DESTINATIONS: dict[str, tuple[str, ...]] = {
+    "bind_password": ("ldap_urls", "tls_mode", "tls_verify", "tls_ca_pem"),
+    "client_secret": ("login_host", "graph_base_url", "tenant", "tls_verify", "tls_ca_pem"),
+}
+
+
+def _comparable(name: str, value: Any) -> Any:
+    """A field value as it decides a destination: text trimmed, LDAP URLs as their list of lines."""
+    if name == "ldap_urls":
+        return tuple(line.strip() for line in (value or "").splitlines() if line.strip())
+    return value.strip() if isinstance(value, str) else value
 
 
 class Integration(models.Model):
@@ -102,6 +120,20 @@ class Integration(models.Model):
             return domain_of(self.base_dn)
         upload = self.agent_uploads.filter(status=UploadStatus.COMMITTED).order_by("-committed_at").first()
         return upload.directory_id if upload else ""
+
+    def moved_secrets(self, changes: Mapping[str, Any]) -> list[str]:
+        """The stored secrets that these new field values would send somewhere new, or trust differently.
+
+        Compared with the saved row (not with this object, which a form may already have changed).
+        """
+        if self.pk is None:
+            return []
+        guards = {name for names in SECRET_DESTINATIONS.values() for name in names}
+        stored = Integration.objects.filter(pk=self.pk).values(*guards, *SECRET_DESTINATIONS).first()
+        if stored is None:
+            return []
+        return [secret for secret, names in SECRET_DESTINATIONS.items() if stored[secret] and any(
+            name in changes and _comparable(name, changes[name]) != _comparable(name, stored[name]) for name in names)]
 
     def url_list(self) -> list[str]:
         return [line.strip() for line in self.ldap_urls.splitlines() if line.strip()]

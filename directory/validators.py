@@ -10,11 +10,16 @@ import ipaddress
 import re
 import ssl
 import uuid
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from ldap3.core.exceptions import LDAPInvalidDnError
 from ldap3.utils.dn import parse_dn
+
+from .connectors.entra import graph_url_problem, login_host_problem
+from .models import TlsMode
 
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
 # A verified domain name, as Entra ID accepts them (at least two labels, a letter-led top-level label).
@@ -103,3 +108,51 @@ def clean_tenant(value: str) -> str:
         raise ValidationError(f"{tenant[:80]!r} is not a tenant: write its GUID "
                               "(00000000-0000-0000-0000-000000000000) or a verified domain (contoso.com).")
     return tenant
+
+
+def clean_login_host(value: str) -> str:
+    """A Microsoft login host (or one the operator allowed); blank means login.microsoftonline.com."""
+    host = (value or "").strip()
+    if host and (problem := login_host_problem(host)):
+        raise ValidationError(problem)
+    return host
+
+
+def clean_graph_base_url(value: str) -> str:
+    """https on a Microsoft Graph host (or one the operator allowed); blank means graph.microsoft.com."""
+    url = (value or "").strip()
+    if url and (problem := graph_url_problem(url)):
+        raise ValidationError(problem)
+    return url
+
+
+# What to say when a secret is missing: never typed, or stored for endpoints that just changed (R26).
+_SECRET_MISSING = {
+    "bind_password": "Direct mode needs the bind password.",
+    "client_secret": "Type the app's client secret.",
+}
+_SECRET_MOVED = {
+    "bind_password": "The LDAP URLs or TLS settings changed, so the stored bind password is not sent there: "
+                     "type it again.",
+    "client_secret": "The login host, Graph base URL, tenant or TLS settings changed, so the stored client secret "
+                     "is not sent there: type it again.",
+}
+
+
+def missing_secret(secret: str, *, moved: bool) -> str:
+    return (_SECRET_MOVED if moved else _SECRET_MISSING)[secret]
+
+
+def direct_ad_problems(values: Mapping[str, Any], *, password: str, password_moved: bool) -> dict[str, str]:
+    """What a direct-mode AD integration lacks, by field; the portal binds with its password itself.
+
+    Plain LDAP is refused whatever else is set: the bind password would cross the network in clear.
+    """
+    problems = {name: "Direct mode reads AD from the portal: this is needed."
+                for name in ("ldap_urls", "base_dn", "bind_dn") if not values.get(name)}
+    if not password:
+        problems["bind_password"] = missing_secret("bind_password", moved=password_moved)
+    if values.get("tls_mode") == TlsMode.NONE:
+        problems["tls_mode"] = ("Direct mode sends the bind password to the domain controller: use LDAPS or "
+                                "StartTLS (plain LDAP would carry it in clear).")
+    return problems

@@ -1,7 +1,7 @@
 """Read Entra ID through Microsoft Graph: AUs are the folders, their user members are the users.
 
 msal (client credentials) gives the token; one requests.Session talks to Graph with explicit paging,
-delta queries and retry. The contracts this follows are in shared/notes/entra-graph.md. Like every
+delta queries and retry. The contracts this follows are in docs/notes/entra-graph.md. Like every
 connector it never imports models (ARCHITECTURE, rule 1): `EntraConnector.for_integration` only reads
 attributes of the object it is given.
 
@@ -47,6 +47,13 @@ AU_SELECT = "id,displayName,description,visibility"
 DEFAULT_LOGIN_HOST = "login.microsoftonline.com"
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 _DNS_NAME = re.compile(r"^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$", re.I)
+# Where a client secret, and the token it buys, may be sent (R26): the login hosts msal knows for Microsoft's
+# clouds, and the Graph hosts of those clouds. Any other host (a sovereign proxy, the test suite's stand-in)
+# must be on the operator's ENTRA_ALLOWED_HOSTS: a staff member cannot point a stored secret at a host of theirs.
+LOGIN_HOSTS = WELL_KNOWN_AUTHORITY_HOSTS
+GRAPH_HOSTS = frozenset({"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us",
+                         "microsoftgraph.chinacloudapi.cn"})
+_ASK_OPERATOR = "any other host must first be allowed by whoever runs the portal (ENTRA_ALLOWED_HOSTS)"
 
 
 # ------------------------------------------------------------------------------------------ settings
@@ -178,6 +185,58 @@ class FullReadNeeded(Exception):
     """An incremental round cannot be used (delta link refused, too many changes): read everything."""
 
 
+# ------------------------------------------------------------------------------------------ endpoints
+
+def operator_hosts() -> frozenset[str]:
+    """ENTRA_ALLOWED_HOSTS: extra login and Graph hosts the operator trusts ("host": any port; "host:port")."""
+    from django.conf import settings as django_settings
+
+    return frozenset(h.strip().lower() for h in getattr(django_settings, "ENTRA_ALLOWED_HOSTS", ()) if h.strip())
+
+
+def _host_allowed(host: str, port: int | None, microsoft: frozenset[str]) -> bool:
+    if port in (None, 443) and host in microsoft:
+        return True
+    extra = operator_hosts()
+    return host in extra or f"{host}:{port}" in extra
+
+
+def login_host_problem(login_host: str) -> str:
+    """Why the client secret may not be sent to this login host, in plain words; "" when it may."""
+    value = login_host.strip()
+    parts = urlsplit(f"//{value}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if not parts.hostname or parts.netloc != value or parts.username is not None or port == 0:
+        return (f"{value[:80]!r} is not a host name: write the login host alone, e.g. login.microsoftonline.com "
+                "(no https:// and no path).")
+    if not _host_allowed(parts.hostname, port, LOGIN_HOSTS):
+        return (f"{value} is not a Microsoft login host: use login.microsoftonline.com, or your national cloud's "
+                f"(login.microsoftonline.us, login.chinacloudapi.cn); {_ASK_OPERATOR}.")
+    return ""
+
+
+def graph_url_problem(graph_base_url: str) -> str:
+    """Why Graph may not be read at this URL (it gets the token), in plain words; "" when it may."""
+    url = graph_base_url.strip()
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if parts.scheme != "https":
+        return "Graph is read over https only: write https://graph.microsoft.com/v1.0."
+    if not parts.hostname or parts.username is not None or parts.query or parts.fragment or port == 0:
+        return f"{url[:80]!r} is not a Graph base URL: write it as https://graph.microsoft.com/v1.0."
+    if not _host_allowed(parts.hostname, port, GRAPH_HOSTS):
+        return (f"{parts.netloc} is not a Microsoft Graph host: use https://graph.microsoft.com/v1.0, or your "
+                "national cloud's Graph (graph.microsoft.us, dod-graph.microsoft.us, "
+                f"microsoftgraph.chinacloudapi.cn); {_ASK_OPERATOR}.")
+    return ""
+
+
 # ------------------------------------------------------------------------------------------ records
 
 def _require_properties(item: Mapping[str, Any], url: str) -> None:
@@ -256,6 +315,10 @@ class EntraConnector:
             raise DirectoryAuthError(f"Entra ID login: tenant {tenant!r} is not a tenant GUID or a domain name.")
         if not s.client_id.strip():
             raise DirectoryAuthError("Entra ID login: the application (client) id is empty.")
+        # Checked again here, not only when the settings were typed: a row saved before these rules existed
+        # must not send its secret to a host nobody allowed.
+        if problem := login_host_problem(s.login_host) or graph_url_problem(s.graph_base_url):
+            raise DirectoryAuthError(f"Entra ID login refused: {problem}")
         authority = f"https://{s.login_host}/{tenant}"
         msal_http = _TimeoutSession(s.timeout_seconds, self._verify)
         try:

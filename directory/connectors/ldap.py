@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from ldap3 import NONE, SUBTREE, SYNC, Connection, Server, Tls
+from ldap3 import MOCK_ASYNC, MOCK_SYNC, NONE, SUBTREE, SYNC, Connection, Server, Tls
 from ldap3.core.exceptions import (
     LDAPException,
     LDAPInvalidCredentialsResult,
@@ -79,6 +79,9 @@ class LdapSettings:
     page_size: int = 500
     connect_timeout: int = 10
     receive_timeout: int = 60
+    # A bind with a password over plain LDAP is refused unless this is set: only for an operator who chose it
+    # knowingly on a machine of their own (the agent's --insecure), never from an integration's settings.
+    plain_ldap_allowed: bool = False
 
 
 @dataclass(frozen=True)
@@ -263,7 +266,21 @@ class LdapConnector:
     def _label(server: Server) -> str:
         return f"{'ldaps' if server.ssl else 'ldap'}://{server.host}:{server.port}"
 
+    def _sends_password_in_clear(self, server: Server) -> bool:
+        """A bind with a password to this server would cross the network unencrypted (R25)."""
+        if not self.settings.bind_password or self.settings.plain_ldap_allowed:
+            return False
+        if self._client_strategy in (MOCK_SYNC, MOCK_ASYNC):
+            return False  # ldap3's in-memory server (the demo directory): nothing leaves the process
+        return not server.ssl and self.settings.tls_mode != "starttls"
+
     def _connect(self, server: Server) -> Connection:
+        if self._sends_password_in_clear(server):
+            # Refused before connecting: a listener on that address would read the password as it arrives.
+            raise DirectoryAuthError(
+                f"The bind password was not sent to {self._label(server)}: plain LDAP would carry it in clear. "
+                "Use LDAPS (ldaps://, port 636) or StartTLS."
+            )
         conn = Connection(
             server, user=self.settings.bind_dn, password=self.settings.bind_password,
             client_strategy=self._client_strategy, raise_exceptions=True, read_only=True,

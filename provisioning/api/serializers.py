@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from directory import validators
 from directory.entra_tenant import check_entra_integration
-from directory.models import Folder, Integration, IntegrationKind
+from directory.models import SECRET_DESTINATIONS, AdMode, Folder, Integration, IntegrationKind
 from notifications.models import Notification
 from passportal.levels import wrong_kind_message
 from passportal.models import Client, PermissionLevel, PortalUser, SecurityGroup
@@ -71,32 +71,63 @@ class IntegrationSerializer(serializers.ModelSerializer):
     def validate_tenant(self, value: str) -> str:
         return validators.clean_tenant(value)
 
+    def validate_login_host(self, value: str) -> str:
+        return validators.clean_login_host(value)
+
+    def validate_graph_base_url(self, value: str) -> str:
+        return validators.clean_graph_base_url(value)
+
     def validate(self, attrs: dict) -> dict:
-        for secret in ("bind_password", "client_secret"):
-            if self.instance is not None and attrs.get(secret) == "":
-                attrs.pop(secret)  # blank on an update keeps the stored secret
-        kind = attrs.get("kind", getattr(self.instance, "kind", None))
+        moved = self._clear_moved_secrets(attrs)
+        values = {**self._current_values(), **attrs}
+        kind = values.get("kind")
         if self.instance is not None and "client" in attrs and attrs["client"] != self.instance.client:
             raise serializers.ValidationError({"client": "An integration cannot move to another client."})
         if kind == IntegrationKind.ENTRA:
-            for name in ("tenant", "app_client_id"):
-                if not attrs.get(name, getattr(self.instance, name, "")):
-                    raise serializers.ValidationError({name: "This field is required for an Entra ID integration."})
-            if not attrs.get("entra_role", getattr(self.instance, "entra_role", "")):
-                raise serializers.ValidationError({"entra_role": "Choose primary or additional."})
-            candidate = Integration(**{**self._current_values(), **attrs})
-            try:
-                check_entra_integration(candidate)  # R5: resolves the tenant and refuses one linked twice
-            except DjangoValidationError as exc:
-                field = "client_secret" if exc.code == "entra_refused" else "tenant"
-                raise serializers.ValidationError({field: exc.messages}) from exc
-            attrs["tenant_guid"] = candidate.tenant_guid
-            attrs["tenant_domains"] = candidate.tenant_domains
-        elif kind == IntegrationKind.ACTIVE_DIRECTORY and not attrs.get("ad_mode",
-                                                                        getattr(self.instance, "ad_mode", "")):
+            self._check_entra(attrs, values, moved)
+        elif kind == IntegrationKind.ACTIVE_DIRECTORY:
+            self._check_active_directory(values, moved)
+        return attrs
+
+    def _clear_moved_secrets(self, attrs: dict) -> list[str]:
+        """Blank keeps a stored secret; a change of where it goes clears it unless typed again here (R26)."""
+        if self.instance is None:
+            return []
+        for secret in SECRET_DESTINATIONS:
+            if attrs.get(secret) == "":
+                attrs.pop(secret)
+        moved = [secret for secret in self.instance.moved_secrets(attrs) if not attrs.get(secret)]
+        for secret in moved:
+            attrs[secret] = ""
+        return moved
+
+    def _check_entra(self, attrs: dict, values: dict, moved: list[str]) -> None:
+        for name in ("tenant", "app_client_id"):
+            if not values.get(name):
+                raise serializers.ValidationError({name: "This field is required for an Entra ID integration."})
+        if not values.get("entra_role"):
+            raise serializers.ValidationError({"entra_role": "Choose primary or additional."})
+        if not values.get("client_secret"):  # nothing to log in with: no request leaves
+            raise serializers.ValidationError(
+                {"client_secret": validators.missing_secret("client_secret", moved="client_secret" in moved)})
+        candidate = Integration(**values)
+        try:
+            check_entra_integration(candidate)  # R5: resolves the tenant and refuses one linked twice
+        except DjangoValidationError as exc:
+            field = "client_secret" if exc.code == "entra_refused" else "tenant"
+            raise serializers.ValidationError({field: exc.messages}) from exc
+        attrs["tenant_guid"] = candidate.tenant_guid
+        attrs["tenant_domains"] = candidate.tenant_domains
+
+    def _check_active_directory(self, values: dict, moved: list[str]) -> None:
+        if not values.get("ad_mode"):
             raise serializers.ValidationError({"ad_mode": "Choose agent or direct for an Active Directory "
                                                           "integration."})
-        return attrs
+        if values["ad_mode"] == AdMode.DIRECT:
+            problems = validators.direct_ad_problems(values, password=str(values.get("bind_password") or ""),
+                                                     password_moved="bind_password" in moved)
+            if problems:
+                raise serializers.ValidationError(problems)
 
     def _current_values(self) -> dict:
         if self.instance is None:
@@ -126,7 +157,7 @@ class MappingSerializer(serializers.ModelSerializer):
 
 
 class ApplySerializer(serializers.Serializer):
-    """Apply one permission level and groups to up to 100 folders of one integration (R15)."""
+    """Apply one permission level and groups to up to 100 folders of one integration."""
 
     integration = serializers.PrimaryKeyRelatedField(queryset=Integration.objects.select_related("client"))
     folders = serializers.PrimaryKeyRelatedField(queryset=Folder.objects.filter(gone=False), many=True,
@@ -170,7 +201,7 @@ class SyncRunSerializer(serializers.ModelSerializer):
 
 
 class PortalUserSerializer(serializers.ModelSerializer):
-    """A portal user; staff may change its permission level (then locked against mappings, R11), nothing else."""
+    """A portal user. Staff may change its permission level, and nothing else; mappings then leave that level alone."""
 
     kind = serializers.CharField(read_only=True)
 
