@@ -45,9 +45,9 @@ class UserKind(models.TextChoices):
 class PermissionLevel(models.Model):
     name = models.CharField(max_length=100)
     user_kind = models.CharField(max_length=4, choices=UserKind.choices)
-    rank = models.PositiveIntegerField(help_text="Higher wins when several mappings apply (R13).")
+    rank = models.PositiveIntegerField(help_text="Higher wins when several mappings apply to one user.")
     is_site_admin = models.BooleanField(
-        default=False, help_text="Users with this level are Site Admins of their client (R14)."
+        default=False, help_text="Users with this level are Site Admins of their client."
     )
 
     class Meta:
@@ -112,7 +112,7 @@ class PortalUser(models.Model):
         PermissionLevel, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     permission_level_set_by_hand = models.BooleanField(
-        default=False, help_text="Locked against mappings (R11)."
+        default=False, help_text="Set by staff: mappings leave this level alone."
     )
     security_groups = models.ManyToManyField(
         SecurityGroup, through="GroupMembership", related_name="members", blank=True

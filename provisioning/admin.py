@@ -8,12 +8,13 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from .models import CreationIssue, Mapping, SyncRun
-from .wording import run_outcome
+from .wording import counts_in_words, run_outcome
 
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "integration", "trigger", "outcome", "dry_run", "requested_at", "finished_at", "counts"]
+    list_display = ["id", "integration", "trigger", "outcome", "dry_run", "requested_at", "finished_at",
+                    "figures"]
     list_filter = ["status", "trigger", "dry_run", "integration__client"]
     list_select_related = ["integration__client", "held_decided_by"]
     search_fields = ["integration__name", "integration__client__name"]
@@ -27,6 +28,10 @@ class SyncRunAdmin(admin.ModelAdmin):
     @admin.display(description="Status", ordering="status")
     def outcome(self, obj: SyncRun) -> str:
         return run_outcome(obj)
+
+    @admin.display(description="Counts")
+    def figures(self, obj: SyncRun) -> str:
+        return counts_in_words(obj.counts, preview=obj.dry_run)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # The run page is the one view of a run (notifications link here).

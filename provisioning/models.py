@@ -82,7 +82,7 @@ class SyncRun(models.Model):
     )
     portal_user = models.ForeignKey(
         PortalUser, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
-        help_text="Single-user resync (R28).",
+        help_text="The one user a single-user resync was for.",
     )
 
     class Meta:

@@ -24,7 +24,7 @@ from directory.folders import record_folders
 from directory.models import Integration
 from notifications.models import NotificationKind
 from notifications.services import notify
-from passportal.models import PortalUser
+from passportal.models import PermissionLevel, PortalUser, SecurityGroup
 
 from .applier import Loaded, apply_plan, disable_users, load_current, load_mappings
 from .models import DirectoryLink, HeldResolution, SyncRun, SyncStatus, SyncTrigger
@@ -252,13 +252,24 @@ def describe(result: Plan, loaded: Loaded) -> dict:
         return f"{u.first_name} {u.last_name} <{u.email}>".strip() if u else str(user_id)
 
     cut = CHANGE_LIST_LIMIT
+    level_name, group_names = _grant_names(result)
+
+    def value(field: str, raw: object) -> str:
+        # Levels by name, as they were named at the time of the run; other fields as they are.
+        return level_name.get(raw, str(raw)) if field == "permission_level_id" and raw is not None else str(raw or "")
+
     return {
-        "create": [f"{c.first_name} {c.last_name} <{c.email}>" for c in result.creates[:cut]],
+        "create": [{"user": f"{c.first_name} {c.last_name} <{c.email}>", "level": level_name.get(c.level_id, ""),
+                    "groups": group_names(c.group_ids)} for c in result.creates[:cut]],
         "adopt": [who(a.user_id) for a in result.adoptions[:cut]],
         "update": [
             {"user": who(u.user_id), "user_id": u.user_id,
-             "changes": {k: [str(v[0]), str(v[1])] for k, v in u.changes.items()}}
+             "changes": {k: [value(k, v[0]), value(k, v[1])] for k, v in u.changes.items()}}
             for u in result.updates[:cut]
+        ],
+        "groups": [
+            {"user": who(user_id), "user_id": user_id, "added": group_names(added), "removed": group_names(removed)}
+            for user_id, (added, removed) in list(_group_changes_by_user(result).items())[:cut]
         ],
         "disable": [{"user": who(d.user_id), "user_id": d.user_id, "reason": d.reason}
                     for d in result.changing_disables[:cut]],
@@ -272,6 +283,29 @@ def describe(result: Plan, loaded: Loaded) -> dict:
         "hold_reason": result.hold_reason,
         "notes": result.notes[:cut],
     }
+
+
+def _grant_names(result: Plan):
+    """Names of the levels and groups a plan grants or takes, so people read names and never ids."""
+    group_ids = {g for c in result.creates for g in c.group_ids}
+    group_ids |= {g for _, g in result.group_adds} | {g for _, g in result.group_removes}
+    groups = dict(SecurityGroup.objects.filter(pk__in=group_ids).values_list("pk", "name")) if group_ids else {}
+    levels = dict(PermissionLevel.objects.values_list("pk", "name"))
+
+    def group_names(ids) -> list[str]:
+        return sorted((groups.get(g, str(g)) for g in ids), key=str.lower)
+
+    return levels, group_names
+
+
+def _group_changes_by_user(result: Plan) -> dict[int, tuple[list[int], list[int]]]:
+    """Existing users' group changes, per user: (added, removed)."""
+    by_user: dict[int, tuple[list[int], list[int]]] = {}
+    for user_id, group_id in result.group_adds:
+        by_user.setdefault(user_id, ([], []))[0].append(group_id)
+    for user_id, group_id in result.group_removes:
+        by_user.setdefault(user_id, ([], []))[1].append(group_id)
+    return by_user
 
 
 # ---------------------------------------------------------------- previews (R15)

@@ -155,14 +155,14 @@ def test_r15_resync_dry_run_changes_nothing_then_resync_creates_exactly_the_expe
     integration = corp["integration"]
     call_command("resync", "--integration", str(integration.pk), "--dry-run")
     out = capsys.readouterr().out
-    assert "dry run" in out and "created=2" in out and "ann@corp.test" in out and "Bob Ray" in out
+    assert "dry run" in out and "to create: 2" in out and "ann@corp.test" in out and "Bob Ray" in out
     assert PortalUser.objects.count() == 0 and CreationIssue.objects.count() == 0
     assert SyncRun.objects.filter(dry_run=True).count() == 1
 
     call_command("resync", "--all", "--wait")
     assert portal_emails(client_org) == ["ann@corp.test", "dan@corp.test"]
     call_command("resync", "--all", "--wait")
-    assert "(no changes)" in capsys.readouterr().out.splitlines()[-1]
+    assert capsys.readouterr().out.splitlines()[-1].endswith(": Succeeded; nothing changed")
     assert PortalUser.objects.count() == 2
 
 

@@ -77,7 +77,7 @@ def test_r22_the_decision_shows_on_the_run_page_the_overview_and_user_mapping(st
     assert 'data-status="succeeded"' in run_page
     overview = staff_client.get(reverse("provisioning:overview")).content.decode()
     row = overview.split(f'data-integration="{integration.pk}"')[1].split("</tr>")[0]
-    assert f"Succeeded; {decision}" in row and "Held:" not in row and "Disables held" not in row
+    assert f"Succeeded; {decision}" in row and "Held:" not in row and "would be disabled" not in row
     assert '<td class="held">0</td>' in row
     mapping = staff_client.get(reverse("provisioning:user-mapping", args=[integration.client_id])).content.decode()
     assert f"Succeeded; {decision}" in mapping

@@ -83,7 +83,7 @@ class MappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
     @extend_schema(request=s.ApplySerializer, responses={200: s.SyncRunSerializer, 202: s.SyncRunSerializer})
     @action(detail=False, methods=["post"])
     def apply(self, request):
-        """Apply a level and groups to folders (R15). With dry_run the preview run is returned, nothing saved."""
+        """Apply a level and groups to folders. With dry_run the preview run is returned and nothing is saved."""
         serializer = s.ApplySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -107,7 +107,7 @@ class MappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         return Response(s.SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     def destroy(self, request, *args, **kwargs):
-        """Remove a mapping and start a sync: its users in no other configured folder are disabled (R9)."""
+        """Remove a mapping and start a sync: its users in no other configured folder are disabled."""
         mapping = self.get_object()
         integration = mapping.folder.integration
         with transaction.atomic():
@@ -138,12 +138,13 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StaffView
     @extend_schema(request=None, responses={200: s.SyncRunSerializer})
     @action(detail=True, methods=["post"], url_path="apply-held")
     def apply_held(self, request, pk=None):
-        """R22: apply the disables this run held."""
+        """Apply the disables this run held; the run then records who decided and when."""
         return self._decide(request, services.apply_held_disables)
 
     @extend_schema(request=None, responses={200: s.SyncRunSerializer})
     @action(detail=True, methods=["post"], url_path="discard-held")
     def discard_held(self, request, pk=None):
+        """Discard the disables this run held (nobody is disabled); the run records who decided and when."""
         return self._decide(request, services.discard_held_disables)
 
 
@@ -163,14 +164,14 @@ class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     @extend_schema(request=None, responses={200: s.SyncRunSerializer(many=True)})
     @action(detail=True, methods=["post"])
     def resync(self, request, pk=None):
-        """R28: read this one user from its directories and apply the rules to it alone."""
+        """Read this one user from its directories and apply the rules to it alone."""
         runs = services.resync_user(self.get_object(), by=request.user)
         return Response(s.SyncRunSerializer(runs, many=True).data)
 
     @extend_schema(request=s.EnabledSerializer, responses={200: s.PortalUserSerializer})
     @action(detail=True, methods=["post"])
     def enabled(self, request, pk=None):
-        """R8: disable or enable by staff; a staff disable is kept apart from a directory disable."""
+        """Disable or enable by staff; a staff disable is kept apart from a directory disable."""
         serializer = s.EnabledSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = self.get_object()

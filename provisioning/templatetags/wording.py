@@ -11,3 +11,11 @@ register = template.Library()
 register.filter("outcome", wording.run_outcome)
 register.filter("held_decision", wording.held_decision)
 register.filter("moment", wording.moment)
+register.filter("duration", wording.duration)
+register.filter("counts_in_words", wording.counts_in_words)
+
+
+@register.filter
+def run_counts(counts) -> list[tuple[str, int]]:
+    """A run's recorded figures that are not zero, labelled: for loops in templates."""
+    return wording.labelled_counts(counts or {}, nonzero=True)

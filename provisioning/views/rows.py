@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from directory.models import Folder, FolderKind, Integration
 from passportal.models import PortalUser
 
+from .. import wording
+from ..models import IssueReason
+
 
 @dataclass
 class FolderRow:
@@ -62,20 +65,25 @@ def _email_of(text: str) -> str:
     return text.rsplit("<", 1)[-1].rstrip(">") if "<" in text else ""
 
 
-def change_rows(changes: dict, *, client_id: int | None = None) -> list[ChangeRow]:
-    """Every change a plan described, in one list: create, adopt, update (field: old -> new), disable, ..."""
-    rows = [ChangeRow("create", text) for text in changes.get("create", [])]
+def change_rows(changes: dict, *, client_id: int | None = None, directory_kind: str = "") -> list[ChangeRow]:
+    """Every change a plan described, in one list, in words: create, adopt, update, groups, disable, ..."""
+    rows = [_create_row(item) for item in changes.get("create", [])]
     rows += [ChangeRow("adopt", text) for text in changes.get("adopt", [])]
     for item in changes.get("update", []):
-        detail = "; ".join(f"{field}: {old or '-'} -> {new or '-'}" for field, (old, new) in item["changes"].items())
+        detail = "; ".join(wording.field_change(field, old, new) for field, (old, new) in item["changes"].items())
         rows.append(ChangeRow("update", item["user"], item.get("user_id"), detail))
-    rows += [ChangeRow("disable", d["user"], d.get("user_id"), d.get("reason", "")) for d in changes.get("disable", [])]
+    rows += [ChangeRow("change groups", g["user"], g.get("user_id"), wording.group_change(g["added"], g["removed"]))
+             for g in changes.get("groups", [])]
+    rows += [ChangeRow("disable", d["user"], d.get("user_id"), wording.disable_reason(d.get("reason", ""),
+                                                                                      directory_kind))
+             for d in changes.get("disable", [])]
     rows += [ChangeRow("re-enable", r["user"], r.get("user_id"),
                        "stays disabled: disabled by staff" if r.get("stays_disabled_by_staff") else "")
              for r in changes.get("reenable", [])]
-    rows += [ChangeRow("hold disable", d["user"], d.get("user_id"), d.get("reason", ""))
+    rows += [ChangeRow("hold disable", d["user"], d.get("user_id"), wording.disable_reason(d.get("reason", ""),
+                                                                                           directory_kind))
              for d in changes.get("held", [])]
-    rows += [ChangeRow("creation issue", i["user"], None, i.get("message") or i.get("reason", ""))
+    rows += [ChangeRow("creation issue", i["user"], None, i.get("message") or _issue_reason(i.get("reason", "")))
              for i in changes.get("issues", [])]
     if client_id is not None:
         # Created users have no id in the plan: find them by email, so the run page links to them.
@@ -87,9 +95,15 @@ def change_rows(changes: dict, *, client_id: int | None = None) -> list[ChangeRo
     return rows
 
 
-COUNT_LABELS = [
-    ("created", "to create"), ("adopted", "to adopt (existing users linked)"), ("updated", "to update"),
-    ("disabled", "to disable"), ("reenabled", "to re-enable"), ("issues_opened", "creation issues"),
-    ("held", "disables held for staff (R22)"), ("groups_added", "group memberships to add"),
-    ("groups_removed", "group memberships to remove"),
-]
+def _create_row(item: str | dict) -> ChangeRow:
+    if isinstance(item, str):  # runs recorded before creations named their level and groups
+        return ChangeRow("create", item)
+    return ChangeRow("create", item["user"], detail=wording.grants(item.get("level", ""), item.get("groups", [])))
+
+
+def _issue_reason(reason: str) -> str:
+    return IssueReason(reason).label if reason in IssueReason.values else reason
+
+
+# The preview's labels (the confirmation pages use them); the wording lives in provisioning.wording.
+COUNT_LABELS = wording.PREVIEW_COUNT_LABELS

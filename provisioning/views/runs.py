@@ -10,9 +10,9 @@ from django.views.decorators.http import require_POST
 
 from .. import services
 from ..models import HeldResolution, SyncRun, SyncStatus
-from ..wording import run_outcome
+from ..wording import labelled_counts, run_outcome
 from .common import page, require_perms
-from .rows import COUNT_LABELS, change_rows
+from .rows import change_rows
 
 FINISHED = (SyncStatus.SUCCEEDED, SyncStatus.FAILED, SyncStatus.HELD)
 
@@ -30,10 +30,11 @@ def run_state(run: SyncRun) -> dict:
 def run_detail(request, pk: int):
     run = get_object_or_404(SyncRun.objects.select_related("integration__client", "started_by", "portal_user",
                                                    "held_decided_by"), pk=pk)
-    rows = change_rows(run.changes, client_id=run.integration.client_id)
+    kind = run.integration.kind
+    rows = change_rows(run.changes, client_id=run.integration.client_id, directory_kind=kind)
     paged = Paginator(rows, 50).get_page(request.GET.get("page"))
-    held = [row for row in change_rows({"held": run.changes.get("held", [])})]
-    counts = [(label, run.counts.get(key, 0)) for key, label in COUNT_LABELS if key in run.counts]
+    held = change_rows({"held": run.changes.get("held", [])}, directory_kind=kind)
+    counts = labelled_counts(run.counts, preview=run.dry_run)
     return page(request, "provisioning/run.html", f"Sync run {run.pk}: {run.integration.name}", run=run,
                 state=run_state(run), finished=run.status in FINISHED, counts=counts, page_obj=paged,
                 held=held, held_waiting=run.status == SyncStatus.HELD and not run.held_resolution,

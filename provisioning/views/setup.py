@@ -18,8 +18,9 @@ from ..applier import load_mappings
 from ..forms import SetupForm
 from ..models import Mapping, SyncRun, SyncTrigger
 from ..planner import MappingRule
+from ..wording import labelled_counts
 from .common import integration_or_refusal, page, require_perms
-from .rows import COUNT_LABELS, change_rows, folder_rows
+from .rows import change_rows, folder_rows
 
 CHANGES_PER_PAGE = 25
 
@@ -127,9 +128,9 @@ def confirm(request, pk: int, run_id: int):
         messages.success(request, "Mappings saved; the sync has started.")
         return redirect("provisioning:run", pk=run.pk)
 
-    rows = change_rows(preview_run.changes)
+    rows = change_rows(preview_run.changes, directory_kind=integration.kind)
     paged = Paginator(rows, CHANGES_PER_PAGE).get_page(request.GET.get("page"))
-    counts = [(label, preview_run.counts.get(key_, 0)) for key_, label in COUNT_LABELS]
+    counts = labelled_counts(preview_run.counts, preview=True)
     folders = Folder.objects.filter(pk__in=proposal["folders"] + proposal["remove"]).order_by("path")
     level = PermissionLevel.objects.filter(pk=proposal["level"]).first() if proposal["level"] else None
     groups = list(SecurityGroup.objects.filter(pk__in=proposal["groups"]).values_list("name", flat=True))

@@ -10,6 +10,7 @@ from passportal.models import PortalUser
 
 from .. import services
 from ..models import SyncStatus
+from ..wording import counts_in_words
 from .common import require_perms
 
 
@@ -28,9 +29,7 @@ def resync_user(request, pk: int):
         if run.status == SyncStatus.FAILED:
             messages.error(request, f"Resync from {run.integration.name} failed: {run.error}")
         else:
-            changed = {k: v for k, v in run.counts.items() if v}
-            summary = ", ".join(f"{k} {v}" for k, v in changed.items()) or "nothing changed"
-            messages.success(request, f"Resynced from {run.integration.name}: {summary}.")
+            messages.success(request, f"Resynced from {run.integration.name}: {counts_in_words(run.counts)}.")
     return _back(user)
 
 

@@ -7,10 +7,13 @@ from directory.models import Integration
 from passportal.models import Client
 from provisioning import services
 from provisioning.models import SyncStatus, SyncTrigger
+from provisioning.views.rows import change_rows
+from provisioning.wording import counts_in_words, run_outcome
 
 
 class Command(BaseCommand):
-    help = "Run a full sync now (R17) for some integrations, a client's, or all; --dry-run previews (R15)."
+    help = ("Run a full sync now for one or more integrations, a client's, or all; --dry-run shows what it would "
+            "change and changes nothing.")
 
     def add_arguments(self, parser):
         parser.add_argument("--integration", type=int, action="append", default=[], metavar="ID")
@@ -29,7 +32,7 @@ class Command(BaseCommand):
             elif wait:
                 self.stdout.write(f"{label}: syncing...")
                 run = services.run_sync(item, SyncTrigger.COMMAND)
-                self.stdout.write(f"{label}: {run.status} {self._counts(run.counts)}")
+                self.stdout.write(f"{label}: {run_outcome(run)}; {counts_in_words(run.counts)}")
                 if run.status == SyncStatus.FAILED:
                     failed += 1
                     self.stderr.write(f"{label}: {run.error}")
@@ -69,23 +72,10 @@ class Command(BaseCommand):
         except DirectoryError as exc:
             self.stderr.write(f"{label}: cannot read the directory: {exc}")
             return 1
-        self.stdout.write(f"{label}: dry run {self._counts(result.plan.counts)}")
-        changes = result.changes
-        for line in changes["create"]:
-            self.stdout.write(f"  create   {line}")
-        for u in changes["update"]:
-            fields = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in u["changes"].items())
-            self.stdout.write(f"  update   {u['user']}: {fields}")
-        for d in changes["disable"] + changes["held"]:
-            self.stdout.write(f"  disable  {d['user']} ({d['reason']})")
-        for r in changes["reenable"]:
-            self.stdout.write(f"  enable   {r['user']}")
-        for i in changes["issues"]:
-            self.stdout.write(f"  issue    {i['message']}")
-        if changes["hold_reason"]:
-            self.stdout.write(f"  disables would be held: {changes['hold_reason']}")
+        self.stdout.write(f"{label}: dry run, nothing changed; {counts_in_words(result.plan.counts, preview=True)}")
+        # The same rows, in the same words, as the confirmation page shows.
+        for row in change_rows(result.changes, directory_kind=item.kind):
+            self.stdout.write(f"  {row.action:<15} {row.user}{': ' + row.detail if row.detail else ''}")
+        if result.changes["hold_reason"]:
+            self.stdout.write(f"  disables would be held: {result.changes['hold_reason']}")
         return 0
-
-    @staticmethod
-    def _counts(counts: dict) -> str:
-        return " ".join(f"{k}={v}" for k, v in counts.items() if v) or "(no changes)"
