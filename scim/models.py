@@ -124,3 +124,11 @@ class ScimEvent(models.Model):
     @property
     def is_error(self) -> bool:
         return self.status >= 400
+
+
+class ScimIntegration(Integration):
+    """The SCIM integrations, for their own admin page: endpoint, tokens and recent requests (R27)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "SCIM integration"

@@ -13,20 +13,23 @@ for staff to apply or discard, and the SCIM client is still answered 200 (so it 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from directory.connectors.base import Snapshot
+from directory.connectors.base import Snapshot, UserRecord
 from directory.folders import record_folders
 from directory.models import Integration
-from provisioning.applier import load_current, load_mappings
+from passportal.models import GroupMembership, MembershipSource, PortalUser
+from provisioning.applier import Loaded, load_mappings
 from provisioning.models import CreationIssue, DirectoryLink, SyncRun, SyncStatus, SyncTrigger
-from provisioning.planner import Plan, Threshold, plan
+from provisioning.planner import Current, LinkState, Plan, Threshold, UserState, plan
 from provisioning.services import _apply  # the one way a run's result is recorded, as resync_user does
 
 from .connector import ScimConnector
@@ -65,7 +68,7 @@ def push(integration: Integration, scim_ids: Collection[str]) -> Pushed:
         complete=True, incremental=True, folders_complete=True,
         removed_user_ids=frozenset(i for i in ids if i not in present),
     )
-    loaded = load_current(integration, only_external_ids=[*ids, *_email_keepers(integration, records)])
+    loaded = load_for(integration, ids, records)
     result = plan(snapshot, load_mappings(integration), loaded.current, threshold=NO_HOLD)
     if result.is_empty and not _seen_changed(result, loaded):
         return Pushed(None, result)
@@ -74,22 +77,45 @@ def push(integration: Integration, scim_ids: Collection[str]) -> Pushed:
     run = SyncRun.objects.create(integration=integration, trigger=SyncTrigger.SCIM, full=False,
                                  status=SyncStatus.SUCCEEDED, started_at=now, heartbeat_at=now)
     _apply(run, integration, result, loaded, integration.directory_id)
-    run.refresh_from_db()
+    run.counts = result.counts  # what _apply recorded on the row
     return Pushed(run, result)
 
 
-def _email_keepers(integration: Integration, records) -> list[str]:
-    """Identities of this integration linked to the portal users holding the emails these records claim.
+def load_for(integration: Integration, ids: list[str], records: list[UserRecord]) -> Loaded:
+    """What the planner needs to decide for these identities alone, as `load_current` shapes it.
 
-    The planner decides who keeps an email (R4) from the links it is given; without these it would take
-    a user linked to another SCIM identity for one it may adopt.
+    `load_current` reads every user of the client and every link of the integration (a full run needs
+    them); one SCIM request needs only: the portal users these identities are linked to, the ones that hold
+    the emails they claim (R4: adopt, or refuse), and this integration's links to those users (the planner
+    decides who keeps an email from them). The planner reads nothing else of `Current` for an incremental
+    snapshot (its threshold is not used here), so its decisions are the same, at a cost that does not
+    grow with the client.
     """
     emails = {r.email.strip().lower() for r in records if r.email and r.email.strip()}
-    if not emails:
-        return []
-    return list(DirectoryLink.objects.filter(integration=integration)
-                .annotate(email_key=Lower("portal_user__email")).filter(email_key__in=emails)
-                .values_list("external_id", flat=True))
+    holders: set[int] = set()
+    if emails:
+        holders = set(PortalUser.objects.filter(client_id=integration.client_id).annotate(email_key=Lower("email"))
+                      .filter(email_key__in=emails).values_list("pk", flat=True))
+    link_rows = list(DirectoryLink.objects.filter(integration=integration)
+                     .filter(Q(external_id__in=ids) | Q(portal_user_id__in=holders))
+                     .values_list("pk", "external_id", "portal_user_id", "state_hash"))
+    user_ids = holders | {uid for _, _, uid, _ in link_rows}
+    groups: dict[int, set[int]] = defaultdict(set)
+    for user_id, group_id in GroupMembership.objects.filter(
+            user_id__in=user_ids, source=MembershipSource.MAPPING).values_list("user_id", "group_id"):
+        groups[user_id].add(group_id)
+    users = {
+        uid: UserState(uid, email, first, last, reason, staff, level, by_hand, frozenset(groups.get(uid, ())))
+        for uid, email, first, last, reason, staff, level, by_hand in PortalUser.objects.filter(
+            pk__in=user_ids, client_id=integration.client_id).values_list(
+            "pk", "email", "first_name", "last_name", "disabled_reason", "disabled_by_staff", "permission_level_id",
+            "permission_level_set_by_hand")
+    }
+    links = {ext: LinkState(ext, uid) for _, ext, uid, _ in link_rows}
+    open_issues = frozenset(CreationIssue.objects.filter(integration=integration, closed_at__isnull=True,
+                                                         external_id__in=ids).values_list("external_id", "reason"))
+    return Loaded(Current(users=users, links=links, open_issues=open_issues),
+                  {ext: (pk, digest) for pk, ext, _, digest in link_rows})
 
 
 def _seen_changed(result: Plan, loaded) -> bool:

@@ -86,6 +86,14 @@ def _response_params(source) -> dict | None:
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+def _answer(view, ctx: Ctx, kwargs: dict) -> HttpResponse:
+    try:
+        return view(ctx, **kwargs)
+    except ScimError as exc:
+        ctx.summary = exc.detail
+        return error(exc.status, exc.detail, exc.scim_type)
+
+
 def scim_view(methods: set[str]):
     """Authenticate, dispatch, turn ScimError into SCIM error bodies, record writes (R24)."""
 
@@ -101,12 +109,12 @@ def scim_view(methods: set[str]):
                 allowed = {"Allow": ", ".join(sorted(methods))}
                 return error(405, f"{request.method} is not allowed here.", headers=allowed)
             ctx = Ctx(request, integration)
-            try:
-                response = view(ctx, **kwargs)
-            except ScimError as exc:
-                response = error(exc.status, exc.detail, exc.scim_type)
-                ctx.summary = exc.detail
-            if request.method in WRITES and request.path.rsplit("/", 1)[-1] != ".search":
+            if request.method not in WRITES or request.path.rstrip("/").endswith(".search"):
+                return _answer(view, ctx, kwargs)
+            # One transaction, one commit: the new state, its run and its record (a refused write's own
+            # changes are rolled back by the view's inner block; its record stays).
+            with transaction.atomic():
+                response = _answer(view, ctx, kwargs)
                 ScimEvent.objects.create(
                     integration=integration, method=request.method, path=request.path[:300],
                     resource_id=ctx.resource_id or kwargs.get("scim_id", "")[:36], status=response.status_code,

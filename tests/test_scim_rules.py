@@ -231,3 +231,32 @@ def test_scim_a_full_run_agrees_with_the_pushes(scim):
     run = services.run_sync(scim.integration, "force")
     assert run.status == "succeeded"
     assert not any(v for k, v in run.counts.items()), run.counts
+
+
+def test_scim_r4_the_narrow_load_of_one_request_plans_as_the_full_load_would(scim):
+    """scim.sync.load_for reads only what one request concerns; the planner must decide exactly as with
+    provisioning.applier.load_current (every user and link), whatever the email clashes."""
+    from provisioning.applier import load_current, load_mappings
+    from provisioning.planner import plan
+    from scim.connector import ScimConnector
+    from scim.models import ScimUser
+    from scim.sync import NO_HOLD, load_for
+
+    PortalUser.objects.create(client=scim.integration.client, email="held@contoso.com", first_name="H",
+                              last_name="X", permission_level=site_level("Site User"))
+    _, linked = scim.post("/Users", entra_user("linked@contoso.com", email="taken@contoso.com"))
+    for n, email in enumerate(["TAKEN@contoso.com", "held@contoso.com", "new@contoso.com", ""]):
+        scim.post("/Users", entra_user(f"u{n}@contoso.com", email=email))
+    ids = list(ScimUser.objects.values_list("scim_id", flat=True))
+    connector = ScimConnector(scim.integration)
+    records = connector.users_by_id(ids)
+    ScimUser.objects.filter(scim_id=linked["id"]).update(given_name="Renamed", active=False)
+    from directory.connectors.base import Snapshot
+
+    snapshot = Snapshot(directory_id="x", folders=tuple(connector.read_folders()),
+                        users=tuple(connector.users_by_id(ids)), complete=True, incremental=True)
+    rules = load_mappings(scim.integration)
+    narrow = plan(snapshot, rules, load_for(scim.integration, ids, records).current, threshold=NO_HOLD)
+    full = plan(snapshot, rules, load_current(scim.integration).current, threshold=NO_HOLD)
+    assert narrow == full
+    assert narrow.disables and narrow.updates  # the linked user is renamed and disabled
