@@ -62,3 +62,35 @@ def test_scim_integration_is_added_from_its_admin_page(staff_client, client_org)
     from directory.models import Integration
 
     assert Integration.objects.get(name="Okta").kind == "scim"
+
+
+def test_scim_r15_r16_groups_are_mapped_in_the_same_user_mapping_page_preview_then_yes(
+        staff_client, client_org, settings, django_capture_on_commit_callbacks):
+    from directory.models import Folder
+    from passportal.models import PortalUser
+    from provisioning.models import SyncRun
+    from tests.engine_helpers import site_level
+    from tests.fixtures_browser import activated_site_admin
+    from tests.scim_helpers import GROUP
+
+    activated_site_admin(client_org)
+    scim = Scim(scim_integration(client_org))
+    _, ada = scim.post("/Users", entra_user("ada@contoso.com"))
+    _, sales = scim.post("/Groups", {"schemas": [GROUP], "displayName": "Sales", "members": [{"value": ada["id"]}]})
+    page = staff_client.get(reverse("provisioning:user-mapping", args=[client_org.pk])).content.decode()
+    assert "SCIM 2.0" in page and reverse("provisioning:setup", args=[scim.integration.pk]) in page
+    setup = staff_client.get(reverse("provisioning:setup", args=[scim.integration.pk])).content.decode()
+    assert "Sales" in setup and "All users of this SCIM app" in setup
+    folder = Folder.objects.get(integration=scim.integration, external_id=sales["id"])
+    response = staff_client.post(reverse("provisioning:setup", args=[scim.integration.pk]), {
+        "folders": [folder.pk], "permission_level": site_level("Site User").pk, "security_groups": [],
+        "new_group": "", "apply": "Apply"})
+    assert response.status_code == 302
+    preview = staff_client.get(response.url).content.decode()
+    assert "ada@contoso.com" in preview  # the preview, by the same planner, from the stored SCIM state
+    assert not PortalUser.objects.filter(email="ada@contoso.com").exists()
+    settings.TASKS_RUN_INLINE = True
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(response.url, {"yes": "1"})
+    assert SyncRun.objects.get(trigger="apply", dry_run=False).counts["created"] == 1
+    assert PortalUser.objects.get(email="ada@contoso.com").permission_level.name == "Site User"

@@ -48,8 +48,10 @@ def user_mapping(request, client_id: int):
     on_prem = [i for i in integrations if i.kind in (IntegrationKind.ACTIVE_DIRECTORY, IntegrationKind.DEMO)]
     primary_entra = [i for i in integrations if i.kind == IntegrationKind.ENTRA and i.entra_role == EntraRole.PRIMARY]
     additional = [i for i in integrations if i.kind == IntegrationKind.ENTRA and i.entra_role != EntraRole.PRIMARY]
+    scim = [i for i in integrations if i.kind == IntegrationKind.SCIM]
     return page(request, "provisioning/user_mapping.html", f"User Mapping: {client.name}", client=client,
-                on_prem=_rows(on_prem), primary_entra=_rows(primary_entra), additional=_rows(additional))
+                on_prem=_rows(on_prem), primary_entra=_rows(primary_entra), additional=_rows(additional),
+                scim=_rows(scim))
 
 
 @require_perms("directory.change_integration")
