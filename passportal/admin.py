@@ -4,8 +4,10 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils.html import format_html
 
+from provisioning.wording import STAFF, disable_reason
+
 from .activation import queue_activation_emails
-from .models import Client, GroupMembership, PermissionLevel, PortalUser, SecurityGroup, UserKind
+from .models import Client, DisabledReason, GroupMembership, PermissionLevel, PortalUser, SecurityGroup, UserKind
 from .text import validate_one_line
 
 admin.site.site_header = "Auto-provisioning portal"
@@ -93,24 +95,45 @@ class GroupMembershipInline(admin.TabularInline):
     readonly_fields = ["created_at"]
 
 
+class DisabledBecauseFilter(admin.SimpleListFilter):
+    """Why users are disabled: the directory, deleted in it, out of scope, the link switched off, or staff."""
+
+    title = "why disabled"
+    parameter_name = "disabled_because"
+
+    def lookups(self, request, model_admin):
+        return [(reason, disable_reason(reason)) for reason in DisabledReason.values if reason] + [
+            (STAFF, disable_reason(STAFF))]
+
+    def queryset(self, request, queryset):
+        if self.value() == STAFF:
+            return queryset.filter(disabled_by_staff=True)
+        if self.value() in DisabledReason.values and self.value():
+            return queryset.filter(disabled_reason=self.value())
+        return queryset
+
+
 @admin.register(PortalUser)
 class PortalUserAdmin(admin.ModelAdmin):
-    list_display = ["email", "first_name", "last_name", "kind_badge", "client", "status", "permission_level"]
-    list_filter = [KindFilter, "client", "status", "disabled_reason", "permission_level"]
+    list_display = ["email", "first_name", "last_name", "kind_badge", "client", "status", "why_disabled",
+                    "permission_level"]
+    list_filter = [KindFilter, "client", "status", DisabledBecauseFilter, "permission_level"]
     search_fields = ["email", "first_name", "last_name"]
-    list_select_related = ["client", "permission_level"]
+    list_select_related = ["client", "permission_level", "disabled_by_run__integration"]
     readonly_fields = ["status", "disabled_reason", "activated_at", "created_at", "updated_at"]
-    exclude = ["password"]
+    # Who and when of a disable are written by syncs and the staff disable, never typed.
+    exclude = ["password", "disabled_at", "disabled_by_run", "staff_disabled_at", "staff_disabled_by"]
     inlines = [GroupMembershipInline]
     actions = ["resend_activation"]
     change_form_template = "admin/passportal/portaluser/change_form.html"
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # Where the user came from (integration, folders, last seen), Resync (R28), staff disable/enable (R8).
-        from provisioning.views.users import directory_origins
+        from provisioning.views.users import directory_origins, why_disabled
 
         user = self.get_object(request, object_id)
-        extra = {"directory_origins": directory_origins(user) if user else []}
+        extra = {"directory_origins": directory_origins(user) if user else [],
+                 "why_disabled": why_disabled(user) if user else []}
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     @admin.action(description="Resend activation email")
@@ -124,6 +147,14 @@ class PortalUserAdmin(admin.ModelAdmin):
             self.message_user(
                 request, f"{skipped} user(s) skipped: disabled or already activated.", messages.WARNING
             )
+
+    @admin.display(description="Why disabled")
+    def why_disabled(self, obj: PortalUser) -> str:
+        reasons = [disable_reason(STAFF)] if obj.disabled_by_staff else []
+        if obj.disabled_reason:
+            kind = obj.disabled_by_run.integration.kind if obj.disabled_by_run else ""
+            reasons.append(disable_reason(obj.disabled_reason, kind))
+        return "; ".join(reasons) or "-"
 
     @admin.display(description="Kind", ordering="client__is_company_vault")
     def kind_badge(self, obj: PortalUser):
@@ -143,6 +174,8 @@ class PortalUserAdmin(admin.ModelAdmin):
             obj.permission_level_set_by_hand = True
         if not change and obj.permission_level_id:
             obj.permission_level_set_by_hand = True  # staff chose it: a mapping must not overwrite it (R11)
+        if "disabled_by_staff" in form.changed_data:
+            obj.set_disabled_by_staff(obj.disabled_by_staff, by=request.user)  # keeps who and when (R8)
         obj.refresh_status()
         super().save_model(request, obj, form, change)
         if not change:

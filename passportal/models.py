@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 
 class Client(models.Model):
@@ -91,9 +93,9 @@ class DisabledReason(models.TextChoices):
 
     NONE = "", "-"
     DIRECTORY = "directory", "Disabled in the directory"
-    DELETED = "deleted", "Deleted from the directory"
-    OUT_OF_SCOPE = "out_of_scope", "Out of scope"
-    LINK_OFF = "link_off", "Integration link off"
+    DELETED = "deleted", "Deleted in the directory"
+    OUT_OF_SCOPE = "out_of_scope", "Moved out of every mapped folder"
+    LINK_OFF = "link_off", "The integration's link was switched off"
 
 
 class PortalUser(models.Model):
@@ -107,7 +109,16 @@ class PortalUser(models.Model):
     disabled_reason = models.CharField(
         max_length=20, choices=DisabledReason.choices, default=DisabledReason.NONE, blank=True
     )
+    # When and by which run a sync set `disabled_reason`: the user's page says why, since when, and links the run.
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_by_run = models.ForeignKey(
+        "provisioning.SyncRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     disabled_by_staff = models.BooleanField(default=False)
+    staff_disabled_at = models.DateTimeField(null=True, blank=True)
+    staff_disabled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     permission_level = models.ForeignKey(
         PermissionLevel, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -168,6 +179,14 @@ class PortalUser(models.Model):
         if disabled_by_staff or disabled_reason:
             return UserStatus.DISABLED
         return UserStatus.ACTIVE if activated else UserStatus.PENDING
+
+    def set_disabled_by_staff(self, disabled: bool, *, by=None) -> None:
+        """Set or lift a staff disable, keeping who and when (the caller saves). A repeated disable keeps the first."""
+        if disabled and self.disabled_by_staff and self.staff_disabled_at is not None:
+            return
+        self.disabled_by_staff = disabled
+        self.staff_disabled_at = timezone.now() if disabled else None
+        self.staff_disabled_by = by if disabled and getattr(by, "pk", None) else None
 
     def refresh_status(self) -> None:
         self.status = self.status_for(

@@ -12,6 +12,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import Case, Value, When
@@ -134,7 +135,8 @@ def _status_after_reenable():
     )
 
 
-def disable_users(disables: Sequence[Disable]) -> int:
+def disable_users(disables: Sequence[Disable], *, run_id: int, at: datetime) -> int:
+    """Set-based: one UPDATE per reason and chunk. Each user keeps why, when and by which run (its page says so)."""
     by_reason: dict[str, list[int]] = defaultdict(list)
     for d in disables:
         by_reason[d.reason].append(d.user_id)
@@ -142,7 +144,8 @@ def disable_users(disables: Sequence[Disable]) -> int:
     for reason, ids in by_reason.items():
         for part in chunks(ids):
             done += PortalUser.objects.filter(pk__in=list(part)).update(
-                disabled_reason=reason, status=UserStatus.DISABLED, updated_at=timezone.now()
+                disabled_reason=reason, status=UserStatus.DISABLED, disabled_at=at, disabled_by_run_id=run_id,
+                updated_at=at,
             )
     return done
 
@@ -175,10 +178,11 @@ def apply_plan(run: SyncRun, integration: Integration, plan: Plan, loaded: Loade
     _apply_updates(plan, now)
 
     # Enabled state (R8-R10) and groups (R12, R13).
-    disable_users(plan.disables)
+    disable_users(plan.disables, run_id=run.pk, at=now)
     for part in chunks([r.user_id for r in plan.reenables]):
         PortalUser.objects.filter(pk__in=list(part)).update(
-            disabled_reason="", status=_status_after_reenable(), updated_at=now
+            disabled_reason="", disabled_at=None, disabled_by_run_id=None, status=_status_after_reenable(),
+            updated_at=now,
         )
     _create_memberships(memberships, plan.group_adds, now)
     removes: dict[int, list[int]] = defaultdict(list)

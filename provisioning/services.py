@@ -389,7 +389,7 @@ def apply_held_disables(run: SyncRun, *, by) -> int:
     still_linked = set(
         DirectoryLink.objects.filter(integration_id=run.integration_id).values_list("portal_user_id", flat=True)
     )
-    count = disable_users([d for d in disables if d.user_id in still_linked])
+    count = disable_users([d for d in disables if d.user_id in still_linked], run_id=run.pk, at=timezone.now())
     run.counts = {**run.counts, "disabled": run.counts.get("disabled", 0) + count}
     _record_decision(run, HeldResolution.APPLIED, by, ("counts",))
     log.info("held disables of run %s applied by %s", run.pk, by)
@@ -442,9 +442,9 @@ def resync_user(user: PortalUser, *, by=None) -> list[SyncRun]:
     return runs
 
 
-def staff_set_enabled(user: PortalUser, enabled: bool) -> None:
-    """R8: a manual disable is kept apart from a directory disable and only staff lift it."""
-    user.disabled_by_staff = not enabled
+def staff_set_enabled(user: PortalUser, enabled: bool, *, by=None) -> None:
+    """R8: a manual disable is kept apart from a directory disable and only staff lift it; it keeps who and when."""
+    user.set_disabled_by_staff(not enabled, by=by)
     user.refresh_status()
-    user.save(update_fields=["disabled_by_staff", "status", "updated_at"])
+    user.save(update_fields=["disabled_by_staff", "staff_disabled_at", "staff_disabled_by", "status", "updated_at"])
 

@@ -208,8 +208,8 @@ class PortalUserSerializer(serializers.ModelSerializer):
     class Meta:
         model = PortalUser
         fields = ["id", "client", "kind", "first_name", "last_name", "email", "status", "disabled_reason",
-                  "disabled_by_staff", "permission_level", "permission_level_set_by_hand", "activated_at",
-                  "created_at", "updated_at"]
+                  "disabled_at", "disabled_by_run", "disabled_by_staff", "staff_disabled_at", "staff_disabled_by",
+                  "permission_level", "permission_level_set_by_hand", "activated_at", "created_at", "updated_at"]
         read_only_fields = [f for f in fields if f != "permission_level"]
 
     def validate_permission_level(self, level: PermissionLevel | None) -> PermissionLevel | None:

@@ -175,7 +175,7 @@ class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
         serializer = s.EnabledSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = self.get_object()
-        services.staff_set_enabled(user, serializer.validated_data["enabled"])
+        services.staff_set_enabled(user, serializer.validated_data["enabled"], by=request.user)
         return Response(s.PortalUserSerializer(user).data)
 
 

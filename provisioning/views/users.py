@@ -1,6 +1,9 @@
-"""Actions on one portal user's page: Resync this user (R28), staff disable and enable (R8)."""
+"""One portal user's page: where it came from, why it is disabled; Resync this user (R28), staff disable/enable (R8)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
@@ -8,8 +11,8 @@ from django.views.decorators.http import require_POST
 
 from passportal.models import PortalUser
 
-from .. import services
-from ..models import SyncStatus
+from .. import services, wording
+from ..models import SyncRun, SyncStatus
 from ..wording import counts_in_words
 from .common import require_perms
 
@@ -38,9 +41,10 @@ def resync_user(request, pk: int):
 def set_enabled(request, pk: int):
     user = get_object_or_404(PortalUser, pk=pk)
     enabled = request.POST.get("enabled") == "1"
-    services.staff_set_enabled(user, enabled)
+    services.staff_set_enabled(user, enabled, by=request.user)
     if enabled:
-        still = f" It stays disabled: {user.get_disabled_reason_display()}." if user.disabled_reason else ""
+        causes = why_disabled(user)
+        still = f" It stays disabled: {causes[0].sentence}." if causes else ""
         messages.success(request, f"The staff disable of {user.email} was lifted.{still}")
     else:
         messages.success(request, f"{user.email} was disabled by staff; only staff can enable them again.")
@@ -57,3 +61,37 @@ def directory_origins(user: PortalUser) -> list[dict]:
                      .values_list("path", flat=True))
         origins.append({"link": link, "integration": link.integration, "folders": paths or link.folder_ids})
     return origins
+
+
+@dataclass(frozen=True)
+class DisableCause:
+    """One reason a user is disabled, with when, and the run or staff member behind it."""
+
+    code: str  # a DisabledReason value, or "staff"
+    sentence: str
+    at: datetime | None = None
+    run: SyncRun | None = None
+    staff: str = ""
+
+
+def why_disabled(user: PortalUser) -> list[DisableCause]:
+    """What keeps this user disabled: a staff disable and a sync's reason are kept apart (R8), so both may show."""
+    causes = []
+    if user.disabled_by_staff:
+        staff = wording.staff_name(user.staff_disabled_by) if user.staff_disabled_at else ""
+        causes.append(DisableCause(wording.STAFF, wording.disable_reason(wording.STAFF), user.staff_disabled_at,
+                                   staff=staff))
+    if user.disabled_reason:
+        run = user.disabled_by_run
+        causes.append(DisableCause(user.disabled_reason, wording.disable_reason(user.disabled_reason,
+                                                                                 directory_kind_of(user)),
+                                   user.disabled_at, run))
+    return causes
+
+
+def directory_kind_of(user: PortalUser) -> str:
+    """The kind of directory a user's sync disable came from: the run's integration, else the user's first link."""
+    if user.disabled_by_run is not None:
+        return user.disabled_by_run.integration.kind
+    link = user.directory_links.select_related("integration").order_by("pk").first()
+    return link.integration.kind if link else ""
