@@ -290,3 +290,8 @@ AGENT_UPLOAD_MAX_RECORDS = env.int("AGENT_UPLOAD_MAX_RECORDS", default=500_000) 
 AGENT_UPLOAD_MAX_BYTES = env.int("AGENT_UPLOAD_MAX_BYTES", default=512 * 1024 * 1024)  # their JSON, stored
 AGENT_UPLOAD_EXPIRE_MINUTES = env.int("AGENT_UPLOAD_EXPIRE_MINUTES", default=60)  # an open upload with no chunk
 AGENT_REQUESTS_PER_MINUTE = env.int("AGENT_REQUESTS_PER_MINUTE", default=120)  # per integration, then 429
+
+# SCIM (scim/): a rotated token keeps working this long; SCIM disables are counted over this window for the
+# mass-disable brake (the integration's threshold, as for a run).
+SCIM_TOKEN_GRACE_MINUTES = env.int("SCIM_TOKEN_GRACE_MINUTES", default=60)
+SCIM_DISABLE_WINDOW_MINUTES = env.int("SCIM_DISABLE_WINDOW_MINUTES", default=60)

@@ -38,7 +38,7 @@ NO_HOLD = Threshold(percent=100, minimum=1 << 30)  # the window below decides ho
 
 
 def window() -> timedelta:
-    return timedelta(minutes=getattr(settings, "SCIM_DISABLE_WINDOW_MINUTES", 60))
+    return timedelta(minutes=settings.SCIM_DISABLE_WINDOW_MINUTES)
 
 
 def ensure_folders(integration: Integration) -> None:

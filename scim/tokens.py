@@ -20,7 +20,7 @@ LAST_USED_EVERY = timedelta(minutes=1)  # last_used_at is written at most this o
 
 
 def grace() -> timedelta:
-    return timedelta(minutes=getattr(settings, "SCIM_TOKEN_GRACE_MINUTES", 60))
+    return timedelta(minutes=settings.SCIM_TOKEN_GRACE_MINUTES)
 
 
 def issue_token(integration: Integration, *, by=None, grace_period: timedelta | None = None) -> str:
