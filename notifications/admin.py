@@ -3,12 +3,14 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from .models import Notification, OutboxEmail
+from .services import mark_read
 
 
 class ReadFilter(admin.SimpleListFilter):
@@ -26,17 +28,36 @@ class ReadFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SettledFilter(admin.SimpleListFilter):
+    """Whether what a notification reported still needs someone, or settled by itself (issue closed, run decided)."""
+
+    title = "settled"
+    parameter_name = "settled"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Still open"), ("yes", "Settled by itself")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "no":
+            return queryset.filter(resolved_at__isnull=True)
+        if self.value() == "yes":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    """The bell's list page (R20): filter by client, kind and read state; mark read; mark all read."""
+    """The bell's list page (R20): filter by client, kind, read and settled state; open (marks read); mark all read."""
 
-    list_display = ["created_at", "kind", "title_link", "client", "integration", "read_state"]
-    list_filter = [ReadFilter, "kind", "client"]
+    list_display = ["created_at", "kind", "title_link", "client", "integration", "read_state", "settled_state"]
+    list_filter = [ReadFilter, SettledFilter, "kind", "client"]
     list_select_related = ["client", "integration"]
     search_fields = ["title", "message"]
     date_hierarchy = "created_at"
     actions = ["mark_read", "mark_unread"]
-    readonly_fields = ["kind", "title", "message", "client", "integration", "url", "created_at", "read_at"]
+    readonly_fields = ["kind", "title", "message", "client", "integration", "url", "created_at", "read_at",
+                       "resolved_at"]
+    exclude = ["topic"]
     change_list_template = "notifications/notification_change_list.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -52,15 +73,37 @@ class NotificationAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(require_POST(self.mark_all_read_view)),
                 name="notifications_notification_mark_all_read",
             ),
+            path("<int:pk>/open/", self.admin_site.admin_view(self.open_view), name="notifications_notification_open"),
         ]
         return extra + super().get_urls()
 
     @admin.display(description="Notification", ordering="title")
     def title_link(self, obj: Notification):
+        # Through the open view, so following it marks it read.
+        return format_html('<a href="{}">{}</a>', reverse("admin:notifications_notification_open", args=[obj.pk]),
+                           obj.title)
+
+    @admin.display(description="Settled", boolean=True, ordering="resolved_at")
+    def settled_state(self, obj: Notification) -> bool:
+        return obj.resolved_at is not None
+
+    def open_view(self, request: HttpRequest, pk: int):
+        """Opening a notification marks it read, then shows what it is about (or the notification itself)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        note = get_object_or_404(Notification, pk=pk)
+        mark_read(note)
         # Only links inside the portal: a notification never sends staff elsewhere.
-        if obj.url.startswith("/") and not obj.url.startswith("//"):
-            return format_html('<a href="{}">{}</a>', obj.url, obj.title)
-        return obj.title
+        if note.url.startswith("/") and not note.url.startswith("//"):
+            return HttpResponseRedirect(note.url)
+        return HttpResponseRedirect(reverse("admin:notifications_notification_change", args=[note.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Reading a notification's own page is opening it.
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if response.status_code == 200 and (note := Notification.objects.filter(pk=object_id).first()):
+            mark_read(note)
+        return response
 
     @admin.display(description="Read", boolean=True, ordering="read_at")
     def read_state(self, obj: Notification) -> bool:

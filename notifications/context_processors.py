@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
 from .models import Notification
+from .services import needing_someone
 
 BELL_LATEST = 5
 
@@ -23,7 +24,7 @@ def _bell_for(request: HttpRequest) -> Bell:
     user = getattr(request, "user", None)
     if user is None or not (user.is_active and user.is_staff and user.has_perm("notifications.view_notification")):
         return Bell(visible=False)
-    unread = Notification.objects.filter(read_at__isnull=True)
+    unread = needing_someone()  # read ones, and ones settled by themselves, need nobody
     return Bell(
         visible=True,
         unread_count=unread.count(),

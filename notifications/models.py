@@ -25,15 +25,29 @@ class Notification(models.Model):
     title = models.CharField(max_length=300)
     message = models.TextField(blank=True)
     url = models.CharField(max_length=500, blank=True)
+    # What it is about, named by whoever raised it (e.g. one creation issue): when that is settled, the raiser
+    # resolves the topic and the notification no longer needs anyone.
+    topic = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(
+        null=True, blank=True, help_text="When what it reported was settled (the issue closed, the run decided)."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["read_at", "created_at"])]
+        indexes = [
+            models.Index(fields=["read_at", "created_at"]),
+            models.Index(fields=["topic"], condition=models.Q(resolved_at__isnull=True),
+                         name="notification_open_topic"),
+        ]
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def needs_someone(self) -> bool:
+        return self.read_at is None and self.resolved_at is None
 
 
 class EmailKind(models.TextChoices):

@@ -1,16 +1,46 @@
-"""Raise notifications. Callers decide what is wrong; this module only records it (ARCHITECTURE)."""
+"""Raise, read and resolve notifications. Callers decide what is wrong and when it is settled; this records it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
 from .models import Notification, NotificationKind
 
+RESOLVE_CHUNK = 1000
 
-def notify(kind: str, *, title: str, message: str = "", client=None, integration=None, url: str = "") -> Notification:
+
+def notify(kind: str, *, title: str, message: str = "", client=None, integration=None, url: str = "",
+           topic: str = "") -> Notification:
     if integration is not None and client is None:
         client = integration.client
     return Notification.objects.create(
-        kind=kind, title=title[:300], message=message, client=client, integration=integration, url=url
+        kind=kind, title=title[:300], message=message, client=client, integration=integration, url=url, topic=topic
     )
 
 
-__all__ = ["Notification", "NotificationKind", "notify"]
+def needing_someone() -> QuerySet[Notification]:
+    """What the bell counts: not read, and not settled by itself."""
+    return Notification.objects.filter(read_at__isnull=True, resolved_at__isnull=True)
+
+
+def mark_read(notification: Notification) -> None:
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=notification.read_at)
+
+
+def resolve(topics: Iterable[str]) -> int:
+    """The things these topics name are settled: their open notifications need nobody any more (set-based)."""
+    wanted = sorted(set(topics))
+    now, done = timezone.now(), 0
+    for start in range(0, len(wanted), RESOLVE_CHUNK):
+        done += Notification.objects.filter(
+            topic__in=wanted[start:start + RESOLVE_CHUNK], resolved_at__isnull=True
+        ).update(resolved_at=now)
+    return done
+
+
+__all__ = ["Notification", "NotificationKind", "mark_read", "needing_someone", "notify", "resolve"]

@@ -20,9 +20,11 @@ from django.utils import timezone
 
 from directory.models import Integration
 from notifications.models import Notification, NotificationKind
+from notifications.services import resolve
 from passportal.bulk import allocate_ids, copy_rows, update_rows, use_copy
 from passportal.models import GroupMembership, MembershipSource, PortalUser, UserStatus
 
+from . import topics
 from .models import CreationIssue, DirectoryLink, Mapping, SyncRun
 from .planner import Current, Disable, LinkState, MappingRule, Plan, Seen, UserState
 
@@ -201,7 +203,7 @@ def apply_plan(run: SyncRun, integration: Integration, plan: Plan, loaded: Loade
             kind=NotificationKind.DISABLES_HELD, client_id=client_id, integration=integration,
             title=f"{integration.client.name} / {integration.name}: {len(plan.held_disables)} disables held",
             message=f"Held because {plan.hold_reason}. Confirm or discard them on the run page.",
-            url=f"/admin/provisioning/syncrun/{run.pk}/change/",
+            url=f"/admin/provisioning/syncrun/{run.pk}/change/", topic=topics.held_disables(run.pk),
         )
 
     if created_ids:
@@ -334,14 +336,15 @@ def _record_issues(run, integration, plan: Plan, now) -> None:
         notes = [
             Notification(kind=NotificationKind.CREATION_ISSUE, client_id=integration.client_id,
                          integration=integration, title=f"{where}: {i.user_name} not created"[:300],
-                         message=i.message, url="/admin/provisioning/creationissue/?closed=open")
+                         message=i.message, url="/admin/provisioning/creationissue/?closed=open",
+                         topic=topics.creation_issue(integration.pk, i.external_id, i.reason))
             for i in shown
         ]
         if len(plan.issues_open) > len(shown):
             notes.append(Notification(
                 kind=NotificationKind.CREATION_ISSUE, client_id=integration.client_id, integration=integration,
                 title=f"{where}: {len(plan.issues_open) - len(shown)} more creation issues",
-                url="/admin/provisioning/creationissue/?closed=open",
+                url="/admin/provisioning/creationissue/?closed=open", topic=topics.creation_issues_of_run(run.pk),
             ))
         Notification.objects.bulk_create(notes, batch_size=BATCH)
     by_reason: dict[str, list[str]] = defaultdict(list)
@@ -352,3 +355,20 @@ def _record_issues(run, integration, plan: Plan, now) -> None:
             CreationIssue.objects.filter(
                 integration=integration, reason=reason, external_id__in=list(part), closed_at__isnull=True
             ).update(closed_at=now)
+            # A closed issue needs nobody: its notification leaves the bell with it.
+            resolve(topics.creation_issue(integration.pk, ext, reason) for ext in part)
+    if plan.issues_close:
+        _resolve_settled_summaries(integration)
+
+
+def _resolve_settled_summaries(integration) -> None:
+    """A run's "N more creation issues" notification is settled once none of that run's issues is open."""
+    summaries = dict(Notification.objects.filter(
+        integration=integration, topic__startswith=topics.CREATION_ISSUES_OF_RUN, resolved_at__isnull=True,
+    ).values_list("topic", "pk"))
+    if not summaries:
+        return
+    run_ids = {topics.run_id_of_summary(topic) for topic in summaries}
+    still_open = set(CreationIssue.objects.filter(opened_by_run_id__in=run_ids, closed_at__isnull=True)
+                     .values_list("opened_by_run_id", flat=True).distinct())
+    resolve(topics.creation_issues_of_run(run_id) for run_id in run_ids - still_open)

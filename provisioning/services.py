@@ -23,9 +23,10 @@ from directory.connectors.base import Snapshot
 from directory.folders import record_folders
 from directory.models import Integration
 from notifications.models import NotificationKind
-from notifications.services import notify
+from notifications.services import notify, resolve
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
 
+from . import topics
 from .applier import Loaded, apply_plan, disable_users, load_current, load_mappings
 from .models import DirectoryLink, HeldResolution, SyncRun, SyncStatus, SyncTrigger
 from .planner import Disable, MappingRule, Plan, Threshold, plan
@@ -176,6 +177,8 @@ def _plan_and_apply(run: SyncRun, snapshot: Snapshot) -> None:
                   link_enabled=True, threshold=_threshold(integration))
     _progress(run, "applying", 0, len(snapshot.users))
     _apply(run, integration, result, loaded, snapshot.directory_id)
+    if snapshot.complete:
+        resolve([topics.sync_failed(integration.pk)])  # the directory was read again: earlier failures are settled
 
 
 def sync_snapshot(integration: Integration, snapshot: Snapshot, trigger: str, *, started_by=None) -> SyncRun:
@@ -239,7 +242,7 @@ def _finish_failed(run: SyncRun, message: str, *, permanent: bool = False) -> No
         NotificationKind.SYNC_FAILED, integration=integration,
         title=f"{integration.client.name} / {integration.name}: sync failed ({kind})",
         message=f"{message}\nNobody's enabled state was changed.",
-        url=f"/admin/provisioning/syncrun/{run.pk}/change/",
+        url=f"/admin/provisioning/syncrun/{run.pk}/change/", topic=topics.sync_failed(integration.pk),
     )
 
 
@@ -379,6 +382,7 @@ def _record_decision(run: SyncRun, resolution: str, by, extra_fields: tuple[str,
     run.held_decided_by = by if getattr(by, "pk", None) else None
     run.held_decided_at = timezone.now()
     run.save(update_fields=["held_resolution", "status", "held_decided_by", "held_decided_at", *extra_fields])
+    resolve([topics.held_disables(run.pk)])  # decided: the bell no longer asks anyone
 
 
 @transaction.atomic

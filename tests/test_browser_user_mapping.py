@@ -71,6 +71,9 @@ class Page:
         return {r.find_element(By.TAG_NAME, "th").text.strip().lower(): int(r.find_element(By.TAG_NAME, "td").text)
                 for r in rows}
 
+    def bell_count(self) -> int:
+        return int(self.wait("#notification-bell .bell-count").get_attribute("data-unread-count"))
+
     def wait_for_run_done(self) -> str:
         WebDriverWait(self.driver, 30).until(
             lambda d: d.find_element(By.ID, "run-status").get_attribute("data-status") in ("succeeded", "held",
@@ -171,6 +174,8 @@ def test_r14_r15_r16_site_users_from_a_client_click_by_click(browser, samba_dc, 
     samba_dc.disable_user(users["bob"])
     held = services.run_sync(Integration.objects.get(pk=integration.pk), "schedule")
     assert held.status == "held"
+    browser.open("/admin/")
+    assert browser.bell_count() == 2  # Eve's creation issue and the held disables
     browser.open("/admin/provisioning/flow/overview/")
     browser.click(f"tr[data-integration='{integration.pk}'] td.held a")
     assert "ann@corp.test" in browser.text("#held-disables")
@@ -189,6 +194,13 @@ def test_r14_r15_r16_site_users_from_a_client_click_by_click(browser, samba_dc, 
     assert row.find_element(By.CSS_SELECTOR, "td.held").text == "0"
     browser.open(f"/admin/provisioning/flow/clients/{client.pk}/user-mapping/")
     assert "Succeeded; held disables applied by tech on " in browser.text(f"#integration-{integration.pk}")
+
+    # R20: the decision settled the held notification; opening the creation issue from the bell reads it
+    assert browser.bell_count() == 1
+    browser.click("#notification-bell summary")
+    browser.click_xpath("//li[contains(@class, 'bell-creation_issue')]/a")
+    browser.wait("#result_list")  # the creation issues it points at
+    assert browser.bell_count() == 0
 
 
 def test_r15_r2_pro_users_from_the_company_vault_cancel_then_yes(browser, samba_dc, samba_ou):

@@ -230,5 +230,6 @@ class EnabledSerializer(serializers.Serializer):
 class NotificationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Notification
-        fields = ["id", "kind", "client", "integration", "title", "message", "url", "created_at", "read_at"]
+        fields = ["id", "kind", "client", "integration", "title", "message", "url", "created_at", "read_at",
+                  "resolved_at"]
         read_only_fields = fields
