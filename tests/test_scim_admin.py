@@ -94,3 +94,13 @@ def test_scim_r15_r16_groups_are_mapped_in_the_same_user_mapping_page_preview_th
         staff_client.post(response.url, {"yes": "1"})
     assert SyncRun.objects.get(trigger="apply", dry_run=False).counts["created"] == 1
     assert PortalUser.objects.get(email="ada@contoso.com").permission_level.name == "Site User"
+
+
+def test_scim_r27_the_overview_shows_the_last_request_and_refusals(staff_client, client_org):
+    scim = Scim(scim_integration(client_org))
+    page = staff_client.get(reverse("provisioning:overview")).content.decode()
+    assert "no request yet" in page
+    scim.post("/Users", entra_user("ada@contoso.com"))
+    scim.post("/Users", entra_user("ada@contoso.com"))  # 409
+    page = staff_client.get(reverse("provisioning:overview")).content.decode()
+    assert "last request" in page and "1 refused in 24 h" in page

@@ -51,6 +51,10 @@ def _next_run(integration: Integration, nexts: dict) -> tuple[datetime | None, s
         return nexts["entra"], "" if nexts["entra"] else "no schedule (start the task cluster)"
     if integration.kind == IntegrationKind.DEMO:
         return nexts["demo"], "" if nexts["demo"] else "no schedule (start the task cluster)"
+    if integration.kind == IntegrationKind.SCIM:
+        from scim.activity import summary
+
+        return None, summary(integration)
     if integration.ad_mode == AdMode.AGENT:
         return None, AGENT_PUSHES
     return nexts["ad_direct"], "" if nexts["ad_direct"] else "no schedule (start the task cluster)"
