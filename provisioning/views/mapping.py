@@ -17,8 +17,8 @@ from passportal.models import Client
 from .. import services
 from ..forms import AddDomainForm
 from ..models import SyncRun, SyncTrigger
+from ..wording import labelled_counts
 from .common import integration_or_refusal, page, refused, require_perms
-from .rows import COUNT_LABELS
 
 
 @dataclass
@@ -71,8 +71,7 @@ def link(request, pk: int):
         preview, unreadable = services.preview_link(integration, turn_on, started_by=request.user).run, ""
     except DirectoryError as exc:
         preview, unreadable = None, str(exc)
-    counts = [(label, preview.counts.get(key, 0)) for key, label in COUNT_LABELS
-              if preview and preview.counts.get(key)]
+    counts = labelled_counts(preview.counts, preview=True, nonzero=True) if preview else []
     return page(request, "provisioning/link_confirm.html", f"Link of {integration.name}", integration=integration,
                 client=integration.client, turn_on=turn_on, counts=counts, unreadable=unreadable,
                 affected=preview.counts.get("disabled", 0) if preview else 0)

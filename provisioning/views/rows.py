@@ -104,6 +104,3 @@ def _create_row(item: str | dict) -> ChangeRow:
 def _issue_reason(reason: str) -> str:
     return IssueReason(reason).label if reason in IssueReason.values else reason
 
-
-# The preview's labels (the confirmation pages use them); the wording lives in provisioning.wording.
-COUNT_LABELS = wording.PREVIEW_COUNT_LABELS
