@@ -111,8 +111,9 @@ def counts_in_words(counts: Mapping[str, int], *, preview: bool = False) -> str:
 
 # ---------------------------------------------------------------- reasons
 
-DIRECTORY_NAMES = {"ad": "Active Directory", "entra": "Entra ID", "demo": "the demo directory"}
-FOLDER_WORDS = {"ad": "OU", "entra": "AU", "demo": "OU"}
+DIRECTORY_NAMES = {"ad": "Active Directory", "entra": "Entra ID", "demo": "the demo directory",
+                   "scim": "the identity provider"}
+FOLDER_WORDS = {"ad": "OU", "entra": "AU", "demo": "OU", "scim": "group"}
 STAFF = "staff"  # not a sync reason: a staff disable is kept apart (PortalUser.disabled_by_staff)
 
 

@@ -55,6 +55,8 @@ def test_counts_are_labelled_figures_in_a_fixed_order():
     ("directory", "entra", "Disabled in Entra ID"),
     ("directory", "ad", "Disabled in Active Directory"),
     ("directory", "", "Disabled in the directory"),
+    ("directory", "scim", "Disabled in the identity provider"),
+    ("out_of_scope", "scim", "Moved out of every mapped group"),
     ("link_off", "ad", "The integration's link was switched off"),
     ("staff", "", "Disabled by staff"),
 ])
