@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from directory.models import IntegrationKind
 
 from .models import ScimEvent, ScimIntegration
+from .sync import ensure_folders
 from .tokens import grace, issue_token
 
 ERRORS_SINCE = timedelta(hours=24)
@@ -46,6 +47,7 @@ class ScimIntegrationAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         obj.kind = IntegrationKind.SCIM
         super().save_model(request, obj, form, change)
+        ensure_folders(obj)  # "All users of this SCIM app" can be mapped before the first push
 
     @admin.display(description="Last request", ordering="last_request_at")
     def last_request(self, obj) -> str:

@@ -61,7 +61,9 @@ def test_scim_integration_is_added_from_its_admin_page(staff_client, client_org)
     assert response.status_code == 302
     from directory.models import Integration
 
-    assert Integration.objects.get(name="Okta").kind == "scim"
+    okta = Integration.objects.get(name="Okta")
+    assert okta.kind == "scim"
+    assert okta.folders.get().name == "All users of this SCIM app"  # mappable before the first push
 
 
 def test_scim_r15_r16_groups_are_mapped_in_the_same_user_mapping_page_preview_then_yes(
