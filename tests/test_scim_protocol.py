@@ -134,3 +134,17 @@ def test_scim_r24_writes_are_recorded_with_their_result(scim):
     scim.post("/Users", entra_user("dan@contoso.com"))
     events = list(ScimEvent.objects.order_by("pk").values_list("method", "status"))
     assert events == [("POST", 201), ("POST", 409)]
+
+
+def test_scim_a_filtered_path_with_no_match_creates_the_entry_it_names(scim):
+    """Entra adds a work email to a user that has none with `emails[type eq "work"].value`."""
+    _, created = scim.post("/Users", {**entra_user("frank@contoso.com", email="")})
+    status, body = scim.patch(f"/Users/{created['id']}", {"op": "Add", "path": 'emails[type eq "work"].value',
+                                                          "value": "frank@contoso.com"})
+    assert status == 200
+    assert body["emails"] == [{"type": "work", "value": "frank@contoso.com"}]
+
+
+def test_scim_writes_to_discovery_endpoints_are_405(scim):
+    assert scim.post("/ServiceProviderConfig", {})[0] == 405
+    assert scim.request("PUT", "/Schemas", {})[0] == 405
