@@ -207,7 +207,18 @@ def _read(integration: Integration, *, full: bool) -> tuple[Snapshot, object]:
         # Nothing configured: read the folder tree only (R19), no users are in scope.
         folders = connector.read_folders()
         return Snapshot(directory_id=connector.directory_id, folders=tuple(folders), users=(), complete=True), connector
-    return connector.read_snapshot(mapped, incremental=incremental), connector
+    return read_snapshot(connector, integration, mapped, incremental=incremental), connector
+
+
+def read_snapshot(connector, integration: Integration, folder_ids, *, incremental: bool) -> Snapshot:
+    """The connector's snapshot; a full read is told which users are linked, where it can tell deleted from moved.
+
+    Only such connectors (AD) get the ids: the portal keeps the links, the connector never reads models.
+    """
+    if incremental or not getattr(connector, "finds_deleted_users", False):
+        return connector.read_snapshot(folder_ids, incremental=incremental)
+    known = list(DirectoryLink.objects.filter(integration=integration).values_list("external_id", flat=True))
+    return connector.read_snapshot(folder_ids, incremental=False, known_user_ids=known)
 
 
 def _empty_snapshot(integration: Integration) -> Snapshot:
@@ -336,7 +347,7 @@ def preview(
     try:
         if integration.link_enabled:
             connector = connector_for(integration)
-            snapshot = connector.read_snapshot(list(rules), incremental=False) if rules else Snapshot(
+            snapshot = read_snapshot(connector, integration, list(rules), incremental=False) if rules else Snapshot(
                 directory_id=connector.directory_id, folders=tuple(connector.read_folders()), users=(), complete=True
             )
         else:

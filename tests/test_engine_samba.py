@@ -100,7 +100,47 @@ def test_r8_disabled_enabled_and_deleted_in_ad(corp, samba_dc):
     samba_dc.delete_user(corp["people"]["dan"])
     services.run_sync(corp["integration"], "command")
     dan = PortalUser.objects.get(email="dan@corp.test")
-    assert dan.status == "disabled" and dan.disabled_reason == "out_of_scope"
+    assert dan.status == "disabled" and dan.disabled_reason == "deleted"
+
+
+@pytest.fixture
+def elsewhere(samba_dc, samba_ou):
+    """An OU outside the integration's base DN (in the same domain), removed afterwards."""
+    dn = samba_dc.unique_ou("away")
+    yield dn
+    samba_dc.delete_tree(dn)
+
+
+def test_r8_user_deleted_in_ad_is_disabled_as_deleted_and_r9_moved_users_as_out_of_scope(corp, samba_dc, elsewhere):
+    """Deleted, moved out of the base DN, moved to an unmapped OU and to an unmapped child OU: each its reason."""
+    services.run_sync(corp["integration"], "command")
+    ann_and_dan = ["ann@corp.test", "dan@corp.test"]
+    assert all(PortalUser.objects.get(email=e).status == "pending" for e in ann_and_dan)
+    mapped_sales = corp["sales"]
+    sam = samba_dc.unique_sam
+    gil = samba_dc.add_user(mapped_sales, sam("gil"), "Gil", "Yu", "gil@corp.test")
+    hal = samba_dc.add_user(mapped_sales, sam("hal"), "Hal", "Zo", "hal@corp.test")
+    assert services.run_sync(corp["integration"], "command").counts["created"] == 2
+
+    samba_dc.delete_user(corp["people"]["ann"])  # left the company: a tombstone in CN=Deleted Objects
+    samba_dc.move_user(corp["people"]["dan"], corp["helpdesk"])  # into IT's child OU, which is not mapped
+    samba_dc.move_user(gil, elsewhere)  # out of the integration's base DN altogether
+    samba_dc.move_user(hal, corp["other"])  # into an unmapped OU under the base DN
+    expected = {"ann@corp.test": "deleted", "dan@corp.test": "out_of_scope", "gil@corp.test": "out_of_scope",
+                "hal@corp.test": "out_of_scope"}
+
+    preview = services.preview(corp["integration"], trigger="command")  # the preview says what the run does
+    assert {row["user"].split("<")[1].rstrip(">"): row["reason"] for row in preview.changes["disable"]} == expected
+    run = services.run_sync(corp["integration"], "command")
+    assert run.status == "succeeded", run.error
+    assert run.counts["disabled"] == 4
+    reasons = dict(PortalUser.objects.filter(email__in=expected).values_list("email", "disabled_reason"))
+    assert reasons == expected
+    assert all(PortalUser.objects.get(email=e).status == "disabled" for e in expected)
+
+    again = services.run_sync(corp["integration"], "command")  # the reasons hold on the next read
+    assert not any(again.counts.values()), again.counts
+    assert dict(PortalUser.objects.filter(email__in=expected).values_list("email", "disabled_reason")) == expected
 
 
 def test_r9_an_ou_mapping_removed_disables_its_users(corp, samba_dc):

@@ -153,6 +153,37 @@ def test_r8_a_deleted_user_is_gone_from_the_snapshot(samba_dc, samba_ou):
     assert reader.read_user(leaves) is None
 
 
+def test_r8_a_full_read_names_deleted_known_users_and_not_moved_ones(samba_dc, samba_ou):
+    """Known users the read did not see: a tombstone or nowhere is deleted; alive elsewhere in the domain is not."""
+    sales = samba_dc.make_ou("Sales", samba_ou)
+    child = samba_dc.make_ou("EMEA", sales)
+    elsewhere = samba_dc.unique_ou("away")
+    try:
+        sam = samba_dc.unique_sam
+        stays = samba_dc.add_user(sales, sam("stays"), "Stays", "Here", "stays@corp.example.test")
+        deleted = samba_dc.add_user(sales, sam("gone"), "Gone", "Away", "gone@corp.example.test")
+        moved_out = samba_dc.add_user(sales, sam("out"), "Moved", "Out", "out@corp.example.test")
+        moved_down = samba_dc.add_user(sales, sam("down"), "Moved", "Down", "down@corp.example.test")
+        never = str(uuid.uuid4())  # no such object, not even a tombstone (older than the tombstone lifetime)
+        samba_dc.delete_user(deleted)
+        samba_dc.move_user(moved_out, elsewhere)  # outside the base DN, still in the domain
+        samba_dc.move_user(moved_down, child)  # under the base DN, in an OU that was not asked for
+        reader = connector(samba_dc, samba_ou, page_size=500)
+
+        known = [stays, deleted.upper(), moved_out, moved_down, never, "*)(objectClass=*"]
+        snapshot = reader.read_snapshot([samba_dc.guid_of(sales)], known_user_ids=known)
+    finally:
+        samba_dc.delete_tree(elsewhere)
+
+    assert [u.id for u in snapshot.users] == [stays]
+    assert snapshot.removed_user_ids == frozenset({deleted, never})
+    assert snapshot.complete and not snapshot.incremental
+    # OUs, users, then one lookup for the three unseen ids (the text that is no GUID is never searched for).
+    assert reader.last_read.search_requests == 3
+    reader.read_snapshot([samba_dc.guid_of(sales)], known_user_ids=[stays, moved_down])
+    assert reader.last_read.search_requests == 2, "users seen anywhere under the base DN need no lookup"
+
+
 def test_only_user_objects_count_not_computers_contacts_or_groups(samba_dc, samba_ou):
     person = samba_dc.add_user(samba_ou, samba_dc.unique_sam("person"), "Real", "Person", "real@corp.example.test")
     samba_dc.add_computer(samba_ou, f"WS{uuid.uuid4().hex[:8]}")

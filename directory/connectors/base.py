@@ -68,7 +68,8 @@ class Snapshot:
     """What one read saw.
 
     Full read (incremental=False): `users` are every user (enabled or not) in `read_folder_ids`; a
-    known user missing from it is out of scope or gone. Incremental read (incremental=True): `users`
+    known user missing from it is out of scope, or deleted when the connector could tell and lists it in
+    `removed_user_ids`. Incremental read (incremental=True): `users`
     are only those that changed (each with all its current folders), `removed_user_ids` those the
     directory reports deleted; nobody else may be touched. complete=False says the read did not
     cover what it meant to (R21): the planner then changes nobody's enabled state.
@@ -98,6 +99,20 @@ class Connector(Protocol):
     def read_user(self, user_id: str) -> UserRecord | None: ...
 
     def read_snapshot(self, folder_ids: Collection[str], *, incremental: bool = False) -> Snapshot: ...
+
+
+class FindsDeletedUsers(Connector, Protocol):
+    """A connector whose full read can tell a deleted user from one moved out of scope (AD: R8 against R9).
+
+    It marks itself with `finds_deleted_users = True` and takes `known_user_ids` (the ids the caller has
+    linked): those its read did not see and the directory has deleted come back in `removed_user_ids`.
+    The caller passes them only to such a connector, so the others never pay for loading them.
+    """
+
+    finds_deleted_users: bool
+
+    def read_snapshot(self, folder_ids: Collection[str], *, incremental: bool = False,
+                      known_user_ids: Collection[str] = ()) -> Snapshot: ...
 
 
 def full_snapshot(directory_id: str, folders: Iterable[FolderRecord], users: Iterable[UserRecord],

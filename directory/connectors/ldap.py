@@ -9,6 +9,7 @@ complete (R21). Settings come in as a plain `LdapSettings`; this module never im
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import ssl
 import uuid
@@ -47,6 +48,10 @@ USER_ATTRIBUTES = (
 )
 OU_ATTRIBUTES = ("objectGUID", "distinguishedName")
 UAC_ACCOUNTDISABLE = 0x2
+# The show-deleted control: a search that carries it also returns tombstones (deleted objects, isDeleted=TRUE).
+# Not critical: a server that ignores it simply returns no tombstones, and "not found" also means deleted.
+SHOW_DELETED_OID = "1.2.840.113556.1.4.417"
+GUIDS_PER_LOOKUP = 100  # objectGUIDs ORed into one search (about 6 KB of filter, far below AD's limits)
 
 # AD's bind error carries a "data <code>" that says why (ldap3 only says invalidCredentials).
 _BIND_REASONS = {
@@ -123,6 +128,25 @@ def domain_of(base_dn: str) -> str:
     return ".".join(labels).lower() if labels else base_dn.lower()
 
 
+def domain_root(base_dn: str) -> str:
+    """The naming context a base DN lives in: OU=Staff,DC=Corp,DC=Test -> DC=Corp,DC=Test (the base DN if none)."""
+    try:
+        components = parse_dn(base_dn)
+    except LDAPInvalidDnError:
+        return base_dn
+    dcs = [f"{attr}={value}" for attr, value, _ in components if attr.lower() == "dc"]
+    return ",".join(dcs) if dcs else base_dn
+
+
+def _guids(values: Collection[str]) -> frozenset[str]:
+    """Canonical objectGUID text of each value; anything that is not a GUID is left out (never put in a filter)."""
+    guids = set()
+    for value in values:
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            guids.add(canonical_guid(value))
+    return frozenset(guids)
+
+
 def dn_key(dn: str) -> str:
     """A DN in one spelling, for comparing DNs the server wrote: components trimmed, lowercased."""
     return ",".join(f"{attr.strip()}={value.strip()}" for attr, value, _ in parse_dn(dn)).lower()
@@ -175,6 +199,8 @@ def _bind_error(exc: LDAPInvalidCredentialsResult, bind_dn: str, server: str) ->
 
 class LdapConnector:
     """Reads OUs and users from AD (or the demo's in-memory directory) with paged searches only."""
+
+    finds_deleted_users = True  # read_snapshot takes known_user_ids (base.FindsDeletedUsers)
 
     def __init__(self, settings: LdapSettings, *, servers: Sequence[Server] | None = None,
                  client_strategy: str = SYNC) -> None:
@@ -233,20 +259,28 @@ class LdapConnector:
 
         return self._with_connection(read)
 
-    def read_snapshot(self, folder_ids: Collection[str], *, incremental: bool = False) -> Snapshot:
+    def read_snapshot(self, folder_ids: Collection[str], *, incremental: bool = False,
+                      known_user_ids: Collection[str] = ()) -> Snapshot:
         """A complete read of the folder tree and of the users in folder_ids (empty: every folder).
 
         AD is always read in full here, so `incremental` is accepted and a full snapshot returned.
+        `known_user_ids` are the objectGUIDs the caller expects (its linked users): those this read did not
+        see anywhere under the base DN are looked up, and the deleted ones come back in `removed_user_ids`,
+        so a user who left the company is not taken for one moved to an unmapped OU (R8, R9).
         """
         wanted = frozenset(canonical_guid(f) for f in folder_ids)
+        known = _guids(known_user_ids)
 
-        def read(conn: Connection) -> tuple[list[FolderRecord], list[UserRecord]]:
+        def read(conn: Connection) -> tuple[list[FolderRecord], list[UserRecord], frozenset[str]]:
             tree = self._read_tree(conn)
-            return tree.folders, self._read_users(conn, tree, wanted)
+            seen: set[str] = set()
+            users = self._read_users(conn, tree, wanted, seen)
+            return tree.folders, users, self._deleted(conn, known - seen)
 
-        folders, users = self._with_connection(read)
+        folders, users, deleted = self._with_connection(read)
         read_ids = wanted or frozenset(f.id for f in folders)
-        return full_snapshot(self.directory_id, folders, users, read_ids)
+        snapshot = full_snapshot(self.directory_id, folders, users, read_ids)
+        return dataclasses.replace(snapshot, removed_user_ids=deleted) if deleted else snapshot
 
     # ---- connecting ----------------------------------------------------------------------------
     def _server(self, url: str) -> Server:
@@ -327,11 +361,12 @@ class LdapConnector:
 
     # ---- reading -------------------------------------------------------------------------------
     def _search(self, conn: Connection, search_filter: str, attributes: Sequence[str],
-                base: str | None = None, scope: str = SUBTREE) -> Iterator[_Entry]:
+                base: str | None = None, scope: str = SUBTREE,
+                controls: list[tuple[str, bool, None]] | None = None) -> Iterator[_Entry]:
         """Every entry matching the filter, page by page. Referrals are skipped; errors raise."""
         pages = conn.extend.standard.paged_search(
             base or self.settings.base_dn, search_filter, scope, attributes=list(attributes),
-            paged_size=self.settings.page_size, generator=True,
+            paged_size=self.settings.page_size, generator=True, controls=controls,
         )
         for item in pages:
             if item.get("type") != "searchResEntry":
@@ -362,13 +397,44 @@ class LdapConnector:
         folders.sort(key=lambda f: f.path.lower())
         return _Tree(folders=folders, ids_by_dn=ids_by_dn)
 
-    def _read_users(self, conn: Connection, tree: _Tree, wanted: frozenset[str]) -> list[UserRecord]:
+    def _read_users(self, conn: Connection, tree: _Tree, wanted: frozenset[str],
+                    seen: set[str] | None = None) -> list[UserRecord]:
+        """The users of the wanted OUs; `seen` collects every user under the base DN, wanted or not."""
         users = []
         for entry in self._search(conn, USER_FILTER, USER_ATTRIBUTES):
             record = self._user_record(entry, tree.ids_by_dn)
-            if record is not None and (not wanted or record.folder_ids & wanted):
+            if record is None:
+                continue
+            if seen is not None:
+                seen.add(record.id)
+            if not wanted or record.folder_ids & wanted:
                 users.append(record)
         return users
+
+    def _deleted(self, conn: Connection, missing: Collection[str]) -> frozenset[str]:
+        """Which of these objectGUIDs, not under the base DN, are deleted: a tombstone, or nowhere in the domain.
+
+        Searched from the domain's root, not the base DN: a user moved to an OU outside the base DN still
+        exists (out of scope), and a deleted one sits in CN=Deleted Objects, which only the show-deleted
+        control reveals.
+        """
+        live: set[str] = set()
+        ordered = sorted(missing)
+        for start in range(0, len(ordered), GUIDS_PER_LOOKUP):
+            batch = ordered[start:start + GUIDS_PER_LOOKUP]
+            search_filter = "(|" + "".join(guid_filter(guid) for guid in batch) + ")"
+            for entry in self._search(conn, search_filter, ("objectGUID", "isDeleted"),
+                                      base=domain_root(self.settings.base_dn), controls=self._show_deleted()):
+                guid = entry.raw("objectGUID")
+                if guid is not None and entry.text("isDeleted").upper() != "TRUE":
+                    live.add(canonical_guid(guid))
+        return frozenset(missing) - live
+
+    def _show_deleted(self) -> list[tuple[str, bool, None]] | None:
+        # ldap3's in-memory server (the demo directory) cannot decode controls, and has no tombstones anyway.
+        if self._client_strategy in (MOCK_SYNC, MOCK_ASYNC):
+            return None
+        return [(SHOW_DELETED_OID, False, None)]
 
     def _user_record(self, entry: _Entry, ou_ids: dict[str, str]) -> UserRecord | None:
         guid = entry.raw("objectGUID")
