@@ -183,6 +183,7 @@ class UploadStatus(models.TextChoices):
     OPEN = "open", "Open: receiving chunks"
     COMMITTED = "committed", "Committed"
     ABORTED = "aborted", "Aborted (replaced by a newer upload)"
+    EXPIRED = "expired", "Expired (no chunk for too long)"
 
 
 class AgentUpload(models.Model):
@@ -195,7 +196,11 @@ class AgentUpload(models.Model):
     folder_count = models.PositiveIntegerField(default=0)
     user_count = models.PositiveIntegerField(default=0)
     chunk_count = models.PositiveIntegerField(default=0)
+    # Bytes of the records stored so far (their JSON): capped by AGENT_UPLOAD_MAX_BYTES.
+    byte_count = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Opened or last given a chunk: an open upload idle longer than AGENT_UPLOAD_EXPIRE_MINUTES expires.
+    last_chunk_at = models.DateTimeField(default=timezone.now)
     committed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

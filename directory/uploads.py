@@ -3,16 +3,21 @@
 An upload is invisible until its commit arrives with counts that match what was stored: the engine
 reads only the latest committed upload of an integration (through `UploadConnector`), so a push
 that dies half-way changes nothing (R21). Every record is checked before it is stored, and a bad
-one is refused with the record's index and field (`UploadRejected`).
+one is refused with the record's index and field (`UploadRejected`). An upload is capped in records and
+bytes (`UploadTooLarge`), and one left open with no chunk for a while is expired (`expire_uploads`, scheduled),
+so a token can never fill the database (settings AGENT_UPLOAD_*).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -39,7 +44,16 @@ class UploadRejected(Exception):
 
 
 class UploadClosed(UploadRejected):
-    """The upload was already committed or aborted."""
+    """The upload was already committed, aborted or expired."""
+
+
+class UploadTooLarge(UploadRejected):
+    """The chunk would take the upload past one of its caps; `limit` names the setting, `maximum` its value."""
+
+    def __init__(self, message: str, *, limit: str, maximum: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.maximum = maximum
 
 
 @dataclass(frozen=True)
@@ -174,23 +188,54 @@ def _already_stored(upload: AgentUpload, kind: str, ids: Sequence[str]) -> set[s
                .values_list("external_id", flat=True))
 
 
+def _stored_size(clean: list[dict]) -> int:
+    """Bytes the records take as JSON: what the byte cap counts, whatever transport brought them."""
+    return len(json.dumps(clean, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _refuse_past_caps(upload: AgentUpload, records: int, size: int) -> None:
+    """UploadTooLarge if this chunk would take the upload past AGENT_UPLOAD_MAX_RECORDS or _MAX_BYTES."""
+    most_records, most_bytes = settings.AGENT_UPLOAD_MAX_RECORDS, settings.AGENT_UPLOAD_MAX_BYTES
+    total = upload.folder_count + upload.user_count + records
+    if total > most_records:
+        raise UploadTooLarge(
+            f"This chunk would bring upload {upload.pk} to {total:,} records (folders and users): at most "
+            f"{most_records:,} are accepted per upload (AGENT_UPLOAD_MAX_RECORDS on the portal)",
+            limit="AGENT_UPLOAD_MAX_RECORDS", maximum=most_records)
+    if upload.byte_count + size > most_bytes:
+        raise UploadTooLarge(
+            f"This chunk would bring upload {upload.pk} to {upload.byte_count + size:,} bytes of records: at most "
+            f"{most_bytes:,} are accepted per upload (AGENT_UPLOAD_MAX_BYTES on the portal)",
+            limit="AGENT_UPLOAD_MAX_BYTES", maximum=most_bytes)
+
+
+def _count_chunk(upload: AgentUpload, counter: str, records: int, size: int) -> None:
+    setattr(upload, counter, getattr(upload, counter) + records)
+    upload.byte_count += size
+    upload.chunk_count += 1
+    upload.last_chunk_at = timezone.now()
+    upload.save(update_fields=[counter, "byte_count", "chunk_count", "last_chunk_at"])
+
+
 def add_folders(upload: AgentUpload, records: Any) -> AgentUpload:
     clean = validate_folders(records)
+    size = _stored_size(clean)
     with transaction.atomic():
         upload = _open_upload(upload)
+        _refuse_past_caps(upload, len(clean), size)
         _refuse_duplicates(upload, UploadRecordKind.FOLDER, clean)
         _store(upload, UploadRecordKind.FOLDER, clean)
-        upload.folder_count += len(clean)
-        upload.chunk_count += 1
-        upload.save(update_fields=["folder_count", "chunk_count"])
+        _count_chunk(upload, "folder_count", len(clean), size)
     return upload
 
 
 def add_users(upload: AgentUpload, records: Any) -> AgentUpload:
     """Store a chunk of users. Their folders must already be in this upload: folders are sent first."""
     clean = validate_users(records)
+    size = _stored_size(clean)
     with transaction.atomic():
         upload = _open_upload(upload)
+        _refuse_past_caps(upload, len(clean), size)
         _refuse_duplicates(upload, UploadRecordKind.USER, clean)
         wanted = sorted({f for r in clean for f in r["folder_ids"]})
         known = _already_stored(upload, UploadRecordKind.FOLDER, wanted)
@@ -201,9 +246,7 @@ def add_users(upload: AgentUpload, records: Any) -> AgentUpload:
                                          "this upload (send every folder before the users)",
                                          index=index, field="folder_ids")
         _store(upload, UploadRecordKind.USER, clean)
-        upload.user_count += len(clean)
-        upload.chunk_count += 1
-        upload.save(update_fields=["user_count", "chunk_count"])
+        _count_chunk(upload, "user_count", len(clean), size)
     return upload
 
 
@@ -249,6 +292,32 @@ def commit_upload(upload: AgentUpload, *, folder_count: Any, user_count: Any) ->
     integration.touch_agent(upload.agent_version)
     agent_upload_committed.send(sender=Integration, integration=integration, upload=upload)
     return CommitResult(upload=upload, folders=changes)
+
+
+# ---------------------------------------------------------------- expiry (a scheduled task)
+
+# An aborted or expired upload's row (its records are already gone) is kept this long, so an agent that comes
+# back late is told "expired" (409) rather than "not found"; then it goes too.
+CLOSED_UPLOADS_KEPT = timedelta(days=1)
+
+
+def expire_uploads(now: datetime | None = None) -> int:
+    """Expire open uploads with no chunk for AGENT_UPLOAD_EXPIRE_MINUTES and delete their records.
+
+    An upload never committed is never read (R21), so without this a push that died, or a token used to
+    store without committing, would keep its records forever. Returns how many uploads expired.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=settings.AGENT_UPLOAD_EXPIRE_MINUTES)
+    with transaction.atomic():
+        # Locked, and the idle test applied to the locked rows: a chunk arriving meanwhile keeps its upload.
+        idle = list(AgentUpload.objects.select_for_update().filter(status=UploadStatus.OPEN, last_chunk_at__lt=cutoff)
+                    .values_list("pk", flat=True))
+        AgentUploadRecord.objects.filter(upload_id__in=idle).delete()
+        AgentUpload.objects.filter(pk__in=idle).update(status=UploadStatus.EXPIRED)
+    AgentUpload.objects.filter(status__in=[UploadStatus.ABORTED, UploadStatus.EXPIRED],
+                               last_chunk_at__lt=now - CLOSED_UPLOADS_KEPT).delete()
+    return len(idle)
 
 
 # ---------------------------------------------------------------- reading a committed upload

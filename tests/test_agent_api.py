@@ -230,7 +230,8 @@ def test_oversized_chunks_and_requests_are_refused(client_org):
 
     huge = {"records": [folder(), {"id": str(uuid.uuid4()), "name": "x" * (9 * 1024 * 1024)}]}
     response = agent.post(f"uploads/{upload_id}/folders/", huge)
-    assert response.status_code == 400 and "too large" in response.json()["detail"]
+    assert response.status_code == 413 and "too large" in response.json()["detail"]
+    assert response.json()["limit"] == "AGENT_CHUNK_MAX_BYTES"
 
 
 def test_a_committed_upload_takes_no_more_chunks(client_org):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from directory.models import AgentUpload
+from directory.uploads import MAX_RECORDS_PER_CHUNK
 
 
 class StartUploadSerializer(serializers.Serializer):
@@ -13,7 +16,8 @@ class StartUploadSerializer(serializers.Serializer):
 
 
 class ChunkSerializer(serializers.Serializer):
-    records = serializers.JSONField(help_text="A list of at most 2,000 folder or user objects.")
+    records = serializers.JSONField(help_text="A list of at most 2,000 folder or user objects, in a body of at "
+                                              "most AGENT_CHUNK_MAX_BYTES (the start of the upload says it).")
 
 
 class CommitSerializer(serializers.Serializer):
@@ -29,3 +33,27 @@ class UploadSerializer(serializers.ModelSerializer):
         fields = ["upload_id", "status", "directory_id", "agent_version", "folder_count", "user_count",
                   "chunk_count", "created_at", "committed_at"]
         read_only_fields = fields
+
+
+class LimitsSerializer(serializers.Serializer):
+    chunk_bytes = serializers.IntegerField(help_text="Largest request body (AGENT_CHUNK_MAX_BYTES).")
+    chunk_records = serializers.IntegerField(help_text="Most records in one chunk.")
+    upload_records = serializers.IntegerField(help_text="Most folders + users per upload (AGENT_UPLOAD_MAX_RECORDS).")
+    upload_bytes = serializers.IntegerField(help_text="Most bytes of records per upload (AGENT_UPLOAD_MAX_BYTES).")
+    requests_per_minute = serializers.IntegerField(help_text="Per integration (AGENT_REQUESTS_PER_MINUTE).")
+
+
+class StartedUploadSerializer(UploadSerializer):
+    """The new upload and the portal's limits: the agent sizes its chunks by them, so the two never disagree."""
+
+    limits = serializers.SerializerMethodField()
+
+    class Meta(UploadSerializer.Meta):
+        fields = [*UploadSerializer.Meta.fields, "limits"]
+        read_only_fields = fields
+
+    @extend_schema_field(LimitsSerializer)
+    def get_limits(self, upload: AgentUpload) -> dict[str, int]:
+        return {"chunk_bytes": settings.AGENT_CHUNK_MAX_BYTES, "chunk_records": MAX_RECORDS_PER_CHUNK,
+                "upload_records": settings.AGENT_UPLOAD_MAX_RECORDS, "upload_bytes": settings.AGENT_UPLOAD_MAX_BYTES,
+                "requests_per_minute": settings.AGENT_REQUESTS_PER_MINUTE}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,14 +13,28 @@ from rest_framework.views import APIView
 from directory import uploads
 from directory.models import AdMode, AgentUpload, Integration, IntegrationKind
 
+from . import limits
 from .authentication import AgentTokenAuthentication, IsAgent
-from .serializers import ChunkSerializer, CommitSerializer, StartUploadSerializer, UploadSerializer
+from .serializers import (
+    ChunkSerializer,
+    CommitSerializer,
+    StartedUploadSerializer,
+    StartUploadSerializer,
+    UploadSerializer,
+)
 
-# A chunk of 2,000 users is well under 2 MB; anything far bigger is refused before it is parsed.
-MAX_REQUEST_BYTES = 8 * 1024 * 1024
+
+def _over_limit(message: str, *, status_code: int, limit: str, maximum: int,
+                retry_after: int | None = None) -> Response:
+    """413 or 429 as JSON naming the setting, so the agent's log says which limit to stay under or raise."""
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return Response({"detail": message, "limit": limit, "maximum": maximum}, status=status_code, headers=headers)
 
 
 def _rejected(exc: uploads.UploadRejected) -> Response:
+    if isinstance(exc, uploads.UploadTooLarge):
+        return _over_limit(str(exc), status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, limit=exc.limit,
+                           maximum=exc.maximum)
     body = {"detail": str(exc)}
     if exc.index is not None:
         body["record"] = exc.index
@@ -42,6 +56,7 @@ def _first_error(exc: ValidationError) -> Response:
 class AgentView(APIView):
     authentication_classes = [AgentTokenAuthentication]
     permission_classes = [IsAgent]
+    parser_classes = [limits.AgentJSONParser]
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
@@ -49,10 +64,8 @@ class AgentView(APIView):
         if integration.kind != IntegrationKind.ACTIVE_DIRECTORY or integration.ad_mode != AdMode.AGENT:
             self.permission_denied(request, message=f"{integration} does not take uploads from an on-prem agent "
                                                     "(set it to Active Directory, agent mode).")
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if not length.isdigit() or int(length) > MAX_REQUEST_BYTES:
-            raise ParseError(f"Request body of {length} bytes is too large: at most {MAX_REQUEST_BYTES} bytes; "
-                             f"send at most {uploads.MAX_RECORDS_PER_CHUNK} records per chunk.")
+        limits.throttle(integration.pk)
+        limits.refuse_large_declared_body(request.META.get("CONTENT_LENGTH") or "0")
 
     def body(self, request: Request, serializer_class):
         serializer = serializer_class(data=request.data)
@@ -62,6 +75,9 @@ class AgentView(APIView):
     def handle_exception(self, exc):
         if isinstance(exc, uploads.UploadRejected):
             return _rejected(exc)
+        if isinstance(exc, limits.LimitExceeded):
+            return _over_limit(str(exc), status_code=exc.status_code, limit=exc.limit, maximum=exc.maximum,
+                               retry_after=exc.retry_after)
         if isinstance(exc, ValidationError):
             return _first_error(exc)
         return super().handle_exception(exc)
@@ -73,13 +89,13 @@ class AgentView(APIView):
 
 
 class StartUploadView(AgentView):
-    @extend_schema(request=StartUploadSerializer, responses={201: UploadSerializer},
-                   summary="Open an upload (an older open one of this integration is aborted)")
+    @extend_schema(request=StartUploadSerializer, responses={201: StartedUploadSerializer},
+                   summary="Open an upload (an older open one of this integration is aborted); says the limits")
     def post(self, request: Request) -> Response:
         data = self.body(request, StartUploadSerializer)
         upload = uploads.start_upload(request.auth, directory_id=data["directory_id"],
                                       agent_version=data["agent_version"])
-        return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
+        return Response(StartedUploadSerializer(upload).data, status=status.HTTP_201_CREATED)
 
 
 class FolderChunkView(AgentView):
