@@ -1,29 +1,35 @@
 """The on-prem agent: read AD where the DCs are reachable and push the snapshot to the portal in chunks.
 
-    python manage.py ad_agent --portal https://portal.example.com --token pat_... \\
+    AGENT_TOKEN=pat_... python manage.py ad_agent --portal https://portal.example.com \\
         --ldap-url ldaps://dc1.corp.example.com --ldap-url ldaps://dc2.corp.example.com \\
         --base-dn DC=corp,DC=example,DC=com --bind-dn svc-portal@corp.example.com \\
-        --ca-file corp-ca.pem [--once]
+        --bind-password-file /etc/portal-agent/bind-password --ca-file corp-ca.pem [--once]
 
 Every setting can also come from the environment (PORTAL_URL, AGENT_TOKEN, LDAP_URLS, LDAP_BASE_DN,
-LDAP_BIND_DN, LDAP_BIND_PASSWORD, LDAP_CA_FILE, LDAP_TLS_MODE, LDAP_TLS_VERIFY, LDAP_PAGE_SIZE) or
-from an INI file (--config FILE, section [agent], keys as the long flag names with underscores).
-Flags win over the environment, the environment over the file. It pushes at start and then every
-6 hours (R17); while the portal is down it retries with exponential backoff. The token and the
-bind password are never logged or printed.
+LDAP_BIND_DN, LDAP_BIND_PASSWORD, LDAP_BIND_PASSWORD_FILE, LDAP_CA_FILE, LDAP_TLS_MODE, LDAP_TLS_VERIFY,
+LDAP_PAGE_SIZE) or from an INI file (--config FILE, section [agent], keys as the long flag names with
+underscores). Flags win over the environment, the environment over the file. The bind password never
+comes from the command line, where any user of the machine can read it (ps): a file, the environment
+or the INI file. Plain HTTP to the portal (the token in clear) and LDAP without TLS (the password in
+clear) are refused unless --insecure is given, which warns. It pushes at start and then every 6 hours
+(R17); while the portal is down it retries with exponential backoff. Chunks are split to fit the
+limits the portal states when an upload starts. The token and the bind password are never logged or
+printed.
 """
 
 from __future__ import annotations
 
+import argparse
 import configparser
+import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.core.management.base import BaseCommand, CommandError
@@ -35,6 +41,9 @@ AGENT_VERSION = "passportal-ad-agent 0.1.0"
 DEFAULT_INTERVAL_HOURS = 6.0
 DEFAULT_CHUNK_SIZE = 1000
 MAX_CHUNK_SIZE = 2000  # the portal refuses larger chunks
+# Request body limit of a portal that does not state its limits: Django's DATA_UPLOAD_MAX_MEMORY_SIZE.
+FALLBACK_CHUNK_BYTES = 2_621_440
+LONGEST_RETRY_AFTER = 300.0  # seconds; a portal asking for longer is asked again sooner
 
 log = logging.getLogger("passportal.agent")
 
@@ -45,7 +54,8 @@ _SETTINGS: dict[str, tuple[str, Any]] = {
     "ldap_url": ("LDAP_URLS", ""),
     "base_dn": ("LDAP_BASE_DN", ""),
     "bind_dn": ("LDAP_BIND_DN", ""),
-    "bind_password": ("LDAP_BIND_PASSWORD", ""),
+    "bind_password": ("LDAP_BIND_PASSWORD", ""),  # environment or INI file only, never a flag
+    "bind_password_file": ("LDAP_BIND_PASSWORD_FILE", ""),
     "ca_file": ("LDAP_CA_FILE", ""),
     "tls_mode": ("LDAP_TLS_MODE", "ldaps"),
     "tls_verify": ("LDAP_TLS_VERIFY", "true"),
@@ -76,14 +86,59 @@ class AgentConfig:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     retries: int = 8
     retry_delay: float = 2.0
+    warnings: tuple[str, ...] = ()  # what --insecure let through; the command prints them
+
+
+BIND_PASSWORD_FLAG_REFUSED = (
+    "--bind-password is not accepted: any user of this machine can read a command line (ps). Put the password "
+    "in a file only the agent's account can read and pass --bind-password-file FILE (or LDAP_BIND_PASSWORD_FILE), "
+    "or set LDAP_BIND_PASSWORD in the agent's environment.")
 
 
 def _truthy(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _bind_password(values: dict[str, str]) -> str:
+    """From the file named by --bind-password-file if there is one, else LDAP_BIND_PASSWORD or the INI file."""
+    path = values["bind_password_file"]
+    if not path:
+        return values["bind_password"]
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise CommandError(f"Cannot read the bind password file {path}: {exc.strerror}") from None
+    return text.rstrip("\r\n")  # the line end an editor adds is not part of the password
+
+
+def _cleartext_risks(portal: str, tls_mode: str) -> list[str]:
+    """What this configuration would send unencrypted; refused unless --insecure."""
+    scheme = urlsplit(portal).scheme.lower()
+    if scheme not in ("https", "http") or not urlsplit(portal).hostname:
+        raise CommandError(f"--portal must be the portal's https:// address, e.g. https://portal.example.com, "
+                           f"not {portal!r}")
+    risks = []
+    if scheme == "http":
+        risks.append(f"the portal address {portal} is plain http://: the agent token and the directory's users "
+                     "would cross the network in clear (use https://)")
+    if tls_mode == "none":
+        risks.append("--tls-mode none: the bind password and the directory's users would cross the network in "
+                     "clear (use ldaps or starttls)")
+    return risks
+
+
+def _accepted_risks(values: dict[str, str], insecure: bool) -> tuple[str, ...]:
+    risks = _cleartext_risks(values["portal"], values["tls_mode"])
+    if risks and not insecure:
+        raise CommandError("Refused: " + "; ".join(risks) + ". Only on a test network, pass --insecure to "
+                           "accept this.")
+    return tuple(risks)
+
+
 def load_config(flags: dict[str, Any], environ: dict[str, str], config_file: str | None) -> AgentConfig:
     """Merge flags, environment and the INI file (in that order of precedence) into one config."""
+    if flags.get("bind_password"):
+        raise CommandError(BIND_PASSWORD_FLAG_REFUSED)
     from_file: dict[str, str] = {}
     if config_file:
         parser = configparser.ConfigParser(interpolation=None)
@@ -98,10 +153,15 @@ def load_config(flags: dict[str, Any], environ: dict[str, str], config_file: str
             flag = "\n".join(flag) if flag else None
         values[name] = str(flag if flag not in (None, "") else environ.get(env_name) or from_file.get(name) or default)
 
+    values["bind_password"] = _bind_password(values)
     missing = [f"--{n.replace('_', '-')} (or {_SETTINGS[n][0]})" for n in
-               ("portal", "token", "ldap_url", "base_dn", "bind_dn", "bind_password") if not values[n]]
+               ("portal", "token", "ldap_url", "base_dn", "bind_dn") if not values[n]]
+    if not values["bind_password"]:
+        missing.append("--bind-password-file (or LDAP_BIND_PASSWORD_FILE, or LDAP_BIND_PASSWORD)")
     if missing:
         raise CommandError("Missing settings: " + ", ".join(missing))
+    insecure = bool(flags.get("insecure"))
+    risks = _accepted_risks(values, insecure)
     ca_pem = ""
     if values["ca_file"]:
         try:
@@ -126,9 +186,11 @@ def load_config(flags: dict[str, Any], environ: dict[str, str], config_file: str
         token=values["token"],
         ldap=LdapSettings(urls=urls, base_dn=values["base_dn"], bind_dn=values["bind_dn"],
                           bind_password=values["bind_password"], tls_mode=values["tls_mode"], ca_pem=ca_pem,
-                          tls_verify=_truthy(values["tls_verify"]), page_size=page_size),
+                          tls_verify=_truthy(values["tls_verify"]), page_size=page_size,
+                          plain_ldap_allowed=insecure and values["tls_mode"] == "none"),
         portal_verify=values["portal_ca_file"] or True,
         interval_hours=interval, chunk_size=chunk_size, retries=max(retries, 1), retry_delay=retry_delay,
+        warnings=risks,
     )
 
 
@@ -147,14 +209,19 @@ class PortalClient:
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {config.token}"
         self.session.headers["User-Agent"] = AGENT_VERSION
-        self.session.verify = config.portal_verify
 
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def post(self, path: str, body: dict[str, Any] | bytes) -> dict[str, Any]:
+        """POST JSON (a dict, or a body already encoded to fit the portal's size limit); the reply's JSON."""
         url = f"{self.config.portal}/api/agent/{path}"
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
         delays = backoff_delays(self.config.retry_delay, self.config.retries)
         while True:
+            asked_wait = 0.0
             try:
-                response = self.session.post(url, json=body, timeout=120)
+                # verify on each request: requests lets REQUESTS_CA_BUNDLE override a session's verify, which
+                # would ignore --portal-ca-file.
+                response = self.session.post(url, data=data, headers={"Content-Type": "application/json"},
+                                             verify=self.config.portal_verify, timeout=120)
             except requests.RequestException as exc:
                 problem = f"cannot reach {self.config.portal} ({type(exc).__name__})"
             else:
@@ -166,11 +233,21 @@ class PortalClient:
                         raise PortalRefused(f"{self.config.portal} refused the agent token (401): {detail}")
                     raise PortalRefused(f"{self.config.portal} refused {path} ({response.status_code}): {detail}")
                 problem = f"{self.config.portal} answered {response.status_code}: {detail}"
+                asked_wait = _retry_after(response)
             delay = next(delays, None)
             if delay is None:
                 raise PortalDown(f"{problem}; gave up after {self.config.retries} attempts")
+            delay = max(delay, asked_wait)  # sooner would only be refused again (429, 503)
             log.warning("%s; retrying in %.0f s", problem, delay)
             self.sleep(delay)
+
+
+def _retry_after(response: requests.Response) -> float:
+    """The seconds a 429 or 503 asks the agent to wait (0 if it does not say), at most LONGEST_RETRY_AFTER."""
+    try:
+        return min(max(float(response.headers.get("Retry-After", 0)), 0.0), LONGEST_RETRY_AFTER)
+    except ValueError:  # an HTTP date: not what the portal sends; the backoff decides
+        return 0.0
 
 
 def _detail(response: requests.Response) -> str:
@@ -180,10 +257,29 @@ def _detail(response: requests.Response) -> str:
         return response.text[:200]
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
+_HEAD, _TAIL = b'{"records":[', b"]}"
+
+
+def chunk_bodies(payloads: Iterable[dict[str, Any]], max_records: int, max_bytes: int) -> Iterator[bytes]:
+    """Request bodies {"records": [...]} of at most max_records records and max_bytes bytes each, in order.
+
+    Sized by the encoded bytes, not by counting records: long names and DNs make some records far
+    larger than others, and the portal refuses a body over its limit (413).
+    """
+    parts: list[bytes] = []
+    size = len(_HEAD) + len(_TAIL)
+    for payload in payloads:
+        part = json.dumps(payload, separators=(",", ":")).encode()
+        if len(_HEAD) + len(part) + len(_TAIL) > max_bytes:
+            raise PortalRefused(f"record {payload.get('id')} alone is {len(part):,} bytes, over the portal's limit "
+                                f"of {max_bytes:,} bytes per request (AGENT_CHUNK_MAX_BYTES on the portal)")
+        if parts and (len(parts) == max_records or size + 1 + len(part) > max_bytes):
+            yield _HEAD + b",".join(parts) + _TAIL
+            parts, size = [], len(_HEAD) + len(_TAIL)
+        size += len(part) + (1 if parts else 0)  # the comma before every record but the first
+        parts.append(part)
+    if parts:
+        yield _HEAD + b",".join(parts) + _TAIL
 
 
 def folder_payload(folder: FolderRecord) -> dict[str, Any]:
@@ -200,10 +296,13 @@ def push_snapshot(client: PortalClient, snapshot: Snapshot, chunk_size: int) -> 
     """Start an upload, send folders then users in chunks, commit with the counts. Returns the commit reply."""
     upload = client.post("uploads/", {"directory_id": snapshot.directory_id, "agent_version": AGENT_VERSION})
     upload_id = upload["upload_id"]
-    for chunk in _chunks(snapshot.folders, chunk_size):
-        client.post(f"uploads/{upload_id}/folders/", {"records": [folder_payload(f) for f in chunk]})
-    for chunk in _chunks(snapshot.users, chunk_size):
-        client.post(f"uploads/{upload_id}/users/", {"records": [user_payload(u) for u in chunk]})
+    limits = upload.get("limits", {})
+    max_records = min(chunk_size, limits.get("chunk_records", MAX_CHUNK_SIZE))
+    max_bytes = limits.get("chunk_bytes", FALLBACK_CHUNK_BYTES)
+    for body in chunk_bodies(map(folder_payload, snapshot.folders), max_records, max_bytes):
+        client.post(f"uploads/{upload_id}/folders/", body)
+    for body in chunk_bodies(map(user_payload, snapshot.users), max_records, max_bytes):
+        client.post(f"uploads/{upload_id}/users/", body)
     return client.post(f"uploads/{upload_id}/commit/",
                        {"folder_count": len(snapshot.folders), "user_count": len(snapshot.users)})
 
@@ -227,7 +326,12 @@ class Command(BaseCommand):
         parser.add_argument("--ldap-url", action="append", help="An LDAP URL; repeat for failover, in order.")
         parser.add_argument("--base-dn")
         parser.add_argument("--bind-dn", help="Bind DN or UPN of a read-only service account.")
-        parser.add_argument("--bind-password", help="Prefer LDAP_BIND_PASSWORD or --config.")
+        parser.add_argument("--bind-password-file",
+                            help="File holding the bind password (readable by the agent's account only).")
+        # Accepted only to be refused with a message that says where the password goes instead.
+        parser.add_argument("--bind-password", help=argparse.SUPPRESS)
+        parser.add_argument("--insecure", action="store_true",
+                            help="Allow http:// to the portal and --tls-mode none, with a warning (test labs only).")
         parser.add_argument("--ca-file", help="PEM file of the CA that signed the DCs' certificates.")
         parser.add_argument("--tls-mode", choices=["ldaps", "starttls", "none"])
         parser.add_argument("--tls-verify", choices=["true", "false"])
@@ -240,6 +344,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         config = load_config(options, dict(os.environ), options.get("config"))
+        for warning in config.warnings:
+            self.stderr.write(f"WARNING (--insecure): {warning}.")
         client = PortalClient(config)
         if options["once"]:
             try:
