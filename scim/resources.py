@@ -21,7 +21,6 @@ from scim2_models import (
     EnterpriseUser,
     Group,
     GroupMember,
-    Meta,
     PatchOp,
     ResponseParameters,
     ScimPolicy,
@@ -44,7 +43,6 @@ class User(CoreUser):
 
 
 UserModel = User[EnterpriseUser]
-ENTERPRISE = str(EnterpriseUser.__schema__)
 USER_SCHEMA = str(User.__schema__)
 GROUP_SCHEMA = str(Group.__schema__)
 
@@ -335,5 +333,3 @@ def group_members(group: Group) -> dict[str, str]:
             members[str(member.value).strip().lower()] = member.display or ""
     return members
 
-
-__all__ = ["ENTERPRISE", "Meta", "ScimError"]
