@@ -123,7 +123,12 @@ def load_current(integration: Integration, *, only_external_ids: Iterable[str] |
             "external_id", "reason"
         )
     )
-    return Loaded(Current(users=users, links=links, open_issues=open_issues), link_rows)
+    held_elsewhere = dict(
+        DirectoryLink.objects.filter(integration__client_id=integration.client_id)
+        .exclude(integration_id=integration.pk).values_list("portal_user_id", "integration__name")
+    )
+    return Loaded(Current(users=users, links=links, open_issues=open_issues, held_elsewhere=held_elsewhere),
+                  link_rows)
 
 
 # ---------------------------------------------------------------- writing

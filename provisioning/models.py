@@ -130,7 +130,8 @@ class DirectoryLink(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["integration", "external_id"], name="link_unique_per_integration"),
-            models.UniqueConstraint(fields=["integration", "portal_user"], name="link_one_identity_per_user"),
+            # One person, one portal user, across all of a client's directories (R4).
+            models.UniqueConstraint(fields=["portal_user"], name="link_one_identity_per_portal_user"),
         ]
 
     def __str__(self) -> str:

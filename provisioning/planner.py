@@ -79,6 +79,9 @@ class Current:
     users: Mapping[int, UserState]  # every portal user of the client, by id
     links: Mapping[str, LinkState]  # this integration's links, by external id
     open_issues: frozenset[tuple[str, str]] = frozenset()  # (external_id, reason)
+    # Portal users an identity of ANOTHER integration of the client holds -> that integration's name.
+    # One person is one portal user across all of a client's directories (R4): these are never adopted.
+    held_elsewhere: Mapping[int, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- output
@@ -367,8 +370,9 @@ def plan(
 
 @dataclass(frozen=True)
 class _Owner:
-    external_id: str
+    external_id: str  # "" when the holder is an identity of another integration
     user_id: int | None  # the portal user that will hold the email (None: to be created)
+    elsewhere: str = ""  # the other integration whose identity holds it
 
 
 def _live_mapped_folders(snapshot: Snapshot, mappings: Mapping[str, MappingRule]) -> frozenset[str]:
@@ -418,6 +422,10 @@ def _resolve_email_owners(
         if holder is None:
             owners[email] = _Owner(claimants[0], linked_user.get(claimants[0]))
             continue
+        if holder in current.held_elsewhere:
+            # Another directory of this client already brought this person in: it keeps the email.
+            owners[email] = _Owner("", holder, elsewhere=current.held_elsewhere[holder])
+            continue
         keeper = next((c for c in claimants if linked_user.get(c) == holder), None)
         if keeper is not None:
             owners[email] = _Owner(keeper, holder)
@@ -436,6 +444,10 @@ def _resolve_email_owners(
 
 
 def _lost_email_reason(email: str, owner: _Owner | None) -> tuple[str, str]:
+    if owner is not None and owner.elsewhere:
+        return DUPLICATE_EMAIL, (
+            f"the email {email} belongs to a portal user that comes from {owner.elsewhere}"
+        )
     if owner is not None and owner.user_id is None:
         return DUPLICATE_EMAIL, (
             f"another directory user ({owner.external_id}) has the email {email}; "

@@ -111,6 +111,24 @@ def test_r4_the_identity_already_linked_to_the_holder_keeps_the_email():
     assert [(i.external_id, i.reason) for i in result.issues_open] == [(G1, DUPLICATE_EMAIL)]
 
 
+def test_r4_a_portal_user_another_directory_of_the_client_holds_is_never_adopted():
+    existing = portal(uid=7, email="ann@corp.test")
+    current = state(existing)
+    current = Current(users=current.users, links=current.links, held_elsewhere={7: "Paris tenant"})
+    result = plan(snap(rec()), MAPPINGS, current)
+    assert result.creates == [] and result.adoptions == [] and result.updates == []
+    [issue] = result.issues_open
+    assert (issue.external_id, issue.reason) == (G1, DUPLICATE_EMAIL) and "Paris tenant" in issue.message
+
+
+def test_r4_a_linked_user_cannot_take_an_email_another_directory_holds():
+    current = state(portal(uid=5, email="old@corp.test"), portal(uid=7, email="ann@corp.test"), links=[(G1, 5)])
+    current = Current(users=current.users, links=current.links, held_elsewhere={7: "Paris tenant"})
+    result = plan(snap(rec(email="ann@corp.test")), MAPPINGS, current)
+    assert not any("email" in u.changes for u in result.updates)
+    assert [(i.external_id, i.reason) for i in result.issues_open] == [(G1, EMAIL_TAKEN)]
+
+
 def test_r6_names_come_from_first_and_last_name_never_the_display_name():
     result = plan(snap(rec(first="Ann", last="Lee", display="Lee, Ann (Sales)")), MAPPINGS, NOBODY)
     assert (result.creates[0].first_name, result.creates[0].last_name) == ("Ann", "Lee")
