@@ -3,6 +3,8 @@ stand-in): throttling is waited out, endless 5xx and a failing @odata.nextLink p
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from directory.models import Folder, Integration
@@ -94,3 +96,64 @@ def test_r21_a_next_link_page_that_errors_fails_the_run_without_disables(fake_en
     assert statuses(client_org) == before
     assert run.counts == {}  # nothing was applied
     assert [r.status for r in fake_entra.requests_to(USERS_PATH) if "skiptoken" in r.query][-1] == status
+
+
+def graph_requests(fake_entra: FakeEntraServer):
+    return fake_entra.requests_to("/v1.0/")
+
+
+def test_r21_graph_down_stops_the_read_at_the_first_request_that_exhausts_its_retries(
+        fake_entra, sales, client_org, settings):
+    """Graph answers 503 to everything: one request is retried, then the run fails naming it; no second one."""
+    settings.ENTRA_RETRY_MAX_ATTEMPTS = 4
+    settings.ENTRA_RETRY_CAP_SECONDS = 1.0
+    before = statuses(client_org)
+    fake_entra.unavailable("/v1.0/", times=None, status=503, retry_after=1)  # the login host still answers
+    fake_entra.requests_seen.clear()
+
+    started = time.monotonic()
+    run = services.run_sync(sales["integration"], "force")
+    elapsed = time.monotonic() - started
+
+    assert run.status == "failed"
+    tried = graph_requests(fake_entra)
+    assert len(tried) == 4, [(r.path, r.query, r.status) for r in tried]  # the first request, 4 times; no other
+    assert {(r.path, r.query) for r in tried} == {(tried[0].path, tried[0].query)}
+    assert tried[0].path == "/v1.0/users/delta"
+    # Three waits of Retry-After: 1 s for the one request; a read that went on to the next request waits 3 s more.
+    assert 3.0 <= elapsed < 5.5, elapsed
+    assert "GET https://" in run.error and "/v1.0/users/delta?" in run.error, run.error
+    assert "4 attempts" in run.error and "503" in run.error and "nothing was changed" in run.error, run.error
+    assert "Bearer" not in run.error and fake_entra.app.secret not in run.error
+    assert statuses(client_org) == before
+
+
+def test_r21_one_aus_failing_next_page_fails_the_run_at_that_page(fake_entra, sales, client_org):
+    """A partial outage: only the second page of one AU's members fails; the read stops there, quickly."""
+    others = [fake_entra.add_au(f"Region {n}") for n in range(3)]
+    for n, au in enumerate(others):
+        for i in range(4):
+            fake_entra.add_user(f"R{n}U{i}", "Region", mail=f"r{n}u{i}@contoso.com", aus=[au])
+        Mapping.objects.create(folder=Folder.objects.get_or_create(
+            integration=sales["integration"], external_id=au.id, defaults={"kind": "au", "name": au.display_name})[0],
+            permission_level=site_level())
+    fake_entra.page_size = 2
+    failing = sorted([sales["au"].id, *(au.id for au in others)])[1]  # read second: one AU before it, two after
+    fake_entra.fail_next_pages(f"/administrativeUnits/{failing}/members", status=503)
+    before = statuses(client_org)
+    fake_entra.requests_seen.clear()
+
+    started = time.monotonic()
+    run = services.run_sync(sales["integration"], "force")
+    elapsed = time.monotonic() - started
+
+    assert run.status == "failed" and run.counts == {}
+    pages = [r for r in graph_requests(fake_entra) if "skiptoken" in r.query and failing in r.path]
+    assert [r.status for r in pages] == [503] * 6
+    assert graph_requests(fake_entra)[-1] == pages[-1], "no request after the page that gave up"
+    later = sorted([sales["au"].id, *(au.id for au in others)])[2:]
+    assert not [r for r in graph_requests(fake_entra) if any(au_id in r.path for au_id in later)]
+    assert elapsed < 5 * 0.2 + 3.0, elapsed  # five waits capped at 0.2 s for the one page, then stop
+    assert f"GET https://127.0.0.1:{fake_entra.port}/v1.0/directory/administrativeUnits/{failing}/members" \
+        in run.error and "$skiptoken=" in run.error and "6 attempts" in run.error and "503" in run.error, run.error
+    assert statuses(client_org) == before

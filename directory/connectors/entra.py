@@ -185,6 +185,15 @@ class FullReadNeeded(Exception):
     """An incremental round cannot be used (delta link refused, too many changes): read everything."""
 
 
+class GraphGaveUp(DirectoryUnavailable):
+    """A Graph request still failed after its last retry. The read stops at it: every later request of the
+    read would wait out the same outage, only to fail the run anyway, and name the wrong request."""
+
+
+class _NoDeltaLink(Exception):
+    """Graph ended a delta round without a delta link: the next incremental run reads everything."""
+
+
 # ------------------------------------------------------------------------------------------ endpoints
 
 def operator_hosts() -> frozenset[str]:
@@ -438,9 +447,9 @@ class EntraConnector:
                     self._sleep(self._backoff(attempt, resp.headers.get("Retry-After")), url, last)
                 continue
             raise _GraphStatus(url, resp.status_code, code, resp.headers)
-        raise DirectoryUnavailable(
-            f"Graph {_short(url)} still answered {last} after {policy.max_attempts} attempts; "
-            "nothing was changed, the next run tries again."
+        raise GraphGaveUp(
+            f"Graph request GET {_short(url)} failed after {policy.max_attempts} attempts (last answer: {last}); "
+            "the read stopped there, nothing was changed, the next run tries again."
         )
 
     def _backoff(self, attempt: int, retry_after: str | None) -> float:
@@ -586,6 +595,8 @@ class EntraConnector:
     def _full_snapshot(self, folder_ids: Collection[str], notes: list[str]) -> Snapshot:
         self._msal_app()
         # Delta links first: changes made while the full read runs are replayed by the next incremental run.
+        # A delta link Graph refuses (an answer, not an outage) costs only the next incremental run; an outage
+        # that outlasts the retries (GraphGaveUp) or a refused permission stops the read here, at its first request.
         links = None
         try:
             links = {
@@ -593,7 +604,7 @@ class EntraConnector:
                 "administrativeUnits": self._fresh_delta_link(
                     f"/directory/administrativeUnits/delta?$select={AU_SELECT}"),
             }
-        except (DirectoryError, _GraphStatus) as exc:
+        except (_GraphStatus, _NoDeltaLink) as exc:
             notes.append(f"Delta links not refreshed ({exc}); the next incremental run reads everything.")
         folders = self.read_folders()
         known = {f.id for f in folders}
@@ -618,7 +629,7 @@ class EntraConnector:
         while "@odata.deltaLink" not in body and body.get("@odata.nextLink"):
             body = self._get(body["@odata.nextLink"])
         if "@odata.deltaLink" not in body:
-            raise DirectoryUnavailable(f"Graph {path.split('?')[0]} gave no delta link.")
+            raise _NoDeltaLink(f"Graph {path.split('?')[0]} gave no delta link")
         return body["@odata.deltaLink"]
 
     def _run_delta(self, link: str) -> tuple[list[dict[str, Any]], str]:
