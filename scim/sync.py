@@ -86,8 +86,9 @@ def load_for(integration: Integration, ids: list[str], records: list[UserRecord]
 
     `load_current` reads every user of the client and every link of the integration (a full run needs
     them); one SCIM request needs only: the portal users these identities are linked to, the ones that hold
-    the emails they claim (R4: adopt, or refuse), and this integration's links to those users (the planner
-    decides who keeps an email from them). The planner reads nothing else of `Current` for an incremental
+    the emails they claim (R4: adopt, or refuse), this integration's links to those users (the planner
+    decides who keeps an email from them) and which of them another integration holds (never adopted).
+    The planner reads nothing else of `Current` for an incremental
     snapshot (its threshold is not used here), so its decisions are the same, at a cost that does not
     grow with the client.
     """
@@ -114,7 +115,11 @@ def load_for(integration: Integration, ids: list[str], records: list[UserRecord]
     links = {ext: LinkState(ext, uid) for _, ext, uid, _ in link_rows}
     open_issues = frozenset(CreationIssue.objects.filter(integration=integration, closed_at__isnull=True,
                                                          external_id__in=ids).values_list("external_id", "reason"))
-    return Loaded(Current(users=users, links=links, open_issues=open_issues),
+    # R4 across directories: a portal user another integration of the client holds is never adopted.
+    held_elsewhere = dict(DirectoryLink.objects.filter(integration__client_id=integration.client_id,
+                                                       portal_user_id__in=user_ids)
+                          .exclude(integration_id=integration.pk).values_list("portal_user_id", "integration__name"))
+    return Loaded(Current(users=users, links=links, open_issues=open_issues, held_elsewhere=held_elsewhere),
                   {ext: (pk, digest) for pk, ext, _, digest in link_rows})
 
 

@@ -112,6 +112,16 @@ def test_scim_r4_an_existing_portal_user_with_the_email_is_adopted(scim):
     assert DirectoryLink.objects.get().portal_user == existing
 
 
+def test_scim_r4_a_portal_user_another_integration_holds_is_never_adopted(scim):
+    okta = Scim(scim_integration(scim.integration.client, "Okta"))
+    map_all_users(okta.integration, site_level("Site User"))
+    assert okta.post("/Users", entra_user("ada@contoso.com"))[0] == 201
+    status, body = scim.post("/Users", entra_user("ada.l@contoso.com", email="ADA@contoso.com"))
+    assert status == 409 and "comes from Okta" in body["detail"]
+    assert PortalUser.objects.count() == 1
+    assert DirectoryLink.objects.get().integration == okta.integration
+
+
 def test_scim_r8_active_false_disables_the_portal_user_and_true_enables_it_again(scim):
     _, body = scim.post("/Users", entra_user("ada@contoso.com"))
     scim.patch(f"/Users/{body['id']}", {"op": "Replace", "path": "active", "value": "False"})
@@ -244,10 +254,14 @@ def test_scim_r4_the_narrow_load_of_one_request_plans_as_the_full_load_would(sci
 
     PortalUser.objects.create(client=scim.integration.client, email="held@contoso.com", first_name="H",
                               last_name="X", permission_level=site_level("Site User"))
+    other = Scim(scim_integration(scim.integration.client, "Okta"))
+    map_all_users(other.integration, site_level("Site User"))
+    other.post("/Users", entra_user("elsewhere@contoso.com"))  # a portal user another integration holds
     _, linked = scim.post("/Users", entra_user("linked@contoso.com", email="taken@contoso.com"))
-    for n, email in enumerate(["TAKEN@contoso.com", "held@contoso.com", "new@contoso.com", ""]):
+    emails = ["TAKEN@contoso.com", "held@contoso.com", "new@contoso.com", "", "Elsewhere@contoso.com"]
+    for n, email in enumerate(emails):
         scim.post("/Users", entra_user(f"u{n}@contoso.com", email=email))
-    ids = list(ScimUser.objects.values_list("scim_id", flat=True))
+    ids = list(ScimUser.objects.filter(integration=scim.integration).values_list("scim_id", flat=True))
     connector = ScimConnector(scim.integration)
     records = connector.users_by_id(ids)
     ScimUser.objects.filter(scim_id=linked["id"]).update(given_name="Renamed", active=False)
@@ -260,3 +274,5 @@ def test_scim_r4_the_narrow_load_of_one_request_plans_as_the_full_load_would(sci
     full = plan(snapshot, rules, load_current(scim.integration).current, threshold=NO_HOLD)
     assert narrow == full
     assert narrow.disables and narrow.updates  # the linked user is renamed and disabled
+    assert any("comes from Okta" in i.message for i in CreationIssue.objects.all()) or any(
+        "comes from Okta" in i.message for i in narrow.issues_open)
