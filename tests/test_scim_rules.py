@@ -276,3 +276,13 @@ def test_scim_r4_the_narrow_load_of_one_request_plans_as_the_full_load_would(sci
     assert narrow.disables and narrow.updates  # the linked user is renamed and disabled
     assert any("comes from Okta" in i.message for i in CreationIssue.objects.all()) or any(
         "comes from Okta" in i.message for i in narrow.issues_open)
+
+
+def test_scim_the_narrow_load_fills_every_field_of_current():
+    """scim.sync.load_for builds provisioning.planner.Current itself: a field added there must be loaded there
+    too (and checked in the test above), or SCIM requests would plan without it."""
+    import dataclasses
+
+    from provisioning.planner import Current
+
+    assert {f.name for f in dataclasses.fields(Current)} == {"users", "links", "open_issues", "held_elsewhere"}
