@@ -9,9 +9,11 @@ from rest_framework.test import APIClient
 from directory.models import Integration
 from notifications.services import NotificationKind, notify
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
+from provisioning import services
 from provisioning.api.authentication import issue_api_token
 from provisioning.models import Mapping, SyncRun
 from tests.fixtures_browser import activated_site_admin, agent_integration, ou, person, push_directory, staff_user
+from tests.fixtures_entra import entra_integration_values
 
 SALES, IT = ou(1, "Sales"), ou(2, "IT")
 PEOPLE = [person(1, SALES), person(2, SALES), person(3, IT)]
@@ -112,6 +114,31 @@ def test_r10_link_off_via_api(boss, corp):
 def test_r17_force_resync_via_api(boss, corp):
     response = boss.post(f"/api/integrations/{corp.pk}/resync/")
     assert response.status_code == 202 and SyncRun.objects.get(pk=response.json()["id"]).trigger == "force"
+    assert response.json()["full"] is True
+
+
+def test_r17_incremental_resync_via_api_runs_the_delta_sync(db, settings, django_capture_on_commit_callbacks,
+                                                              fake_entra, client_org):
+    settings.TASKS_RUN_INLINE = True
+    au = fake_entra.add_au("Sales")
+    fake_entra.add_user("Ann", "Lee", mail="ann@contoso.com", aus=[au])
+    integration = Integration.objects.create(client=client_org, name="Contoso Entra",
+                                             **entra_integration_values(fake_entra))
+    services.run_sync(integration, "force")
+    Mapping.objects.create(folder=integration.folders.get(external_id=au.id), permission_level=level())
+    assert services.run_sync(integration, "force").counts["created"] == 1
+    fake_entra.add_user("Bob", "Ray", mail="bob@contoso.com", aus=[au])
+    fake_entra.requests_seen.clear()
+    boss = api_for(staff_user("boss", superuser=True), django_capture_on_commit_callbacks)
+
+    response = boss.post(f"/api/integrations/{integration.pk}/resync/", {"incremental": True}, format="json")
+
+    assert response.status_code == 202 and response.json()["full"] is False
+    run = boss.get(f"/api/runs/{response.json()['id']}/").json()
+    assert run["status"] == "succeeded" and run["counts"]["created"] == 1, run
+    assert fake_entra.requests_to("/users/delta") and not fake_entra.requests_to("/members/microsoft.graph.user")
+    assert "incremental" in boss.post(f"/api/integrations/{integration.pk}/resync/", {"incremental": "maybe"},
+                                      format="json").json()
 
 
 def test_r22_held_disables_applied_via_api(boss, corp):

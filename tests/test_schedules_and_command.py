@@ -6,10 +6,13 @@ import pytest
 from django.core.management import CommandError, call_command
 from django_q.models import Schedule
 
+from directory.models import Folder, Integration
+from passportal.models import PortalUser
 from provisioning import services
-from provisioning.models import SyncRun
+from provisioning.models import Mapping, SyncRun
 from provisioning.schedules import ensure_schedules
-from tests.engine_helpers import folders, integration_with
+from tests.engine_helpers import folders, integration_with, site_level
+from tests.fixtures_entra import entra_integration_values
 
 
 def test_r17_schedules_exist_after_migrate_with_the_documented_cadence(db):
@@ -60,3 +63,55 @@ def test_resync_queues_a_run_per_integration_of_a_client(client_org, capsys):
     out = capsys.readouterr().out
     assert "queued as run" in out and "/ A:" in out and "/ B:" in out
     assert set(SyncRun.objects.values_list("integration_id", flat=True)) == {a.pk, b.pk}
+
+
+@pytest.fixture
+def entra_sales(fake_entra, client_org):
+    """An Entra integration on the Graph stand-in, its AU mapped and provisioned by full runs (delta links stored)."""
+    au = fake_entra.add_au("Sales")
+    ann = fake_entra.add_user("Ann", "Lee", mail="ann@contoso.com", aus=[au])
+    integration = Integration.objects.create(client=client_org, name="Contoso Entra",
+                                             **entra_integration_values(fake_entra))
+    assert services.run_sync(integration, "force").status == "succeeded"
+    Mapping.objects.create(folder=Folder.objects.get(integration=integration, external_id=au.id),
+                           permission_level=site_level())
+    first = services.run_sync(integration, "force")
+    assert first.counts["created"] == 1, first.error
+    integration.refresh_from_db()
+    assert integration.delta_state, "a full run stores the delta links the incremental runs follow"
+    return {"integration": integration, "au": au, "ann": ann}
+
+
+def test_r17_resync_incremental_runs_the_delta_sync_now(fake_entra, entra_sales, capsys):
+    integration = entra_sales["integration"]
+    fake_entra.rename_user(entra_sales["ann"], "Anna", "Lee")
+    fake_entra.add_user("Bob", "Ray", mail="bob@contoso.com", aus=[entra_sales["au"]])
+    fake_entra.requests_seen.clear()
+
+    call_command("resync", "--integration", str(integration.pk), "--incremental", "--wait")
+
+    out = capsys.readouterr().out
+    assert "only what changed in Entra ID since the last run" in out and "Succeeded" in out, out
+    run = SyncRun.objects.filter(integration=integration).latest("pk")
+    assert (run.trigger, run.full, run.counts["created"], run.counts["updated"]) == ("command", False, 1, 1)
+    assert PortalUser.objects.get(email="ann@contoso.com").first_name == "Anna"
+    # The delta path: the stored delta links were followed, no AU's members were listed.
+    followed = fake_entra.requests_to("/users/delta")
+    assert followed and all("$deltatoken=" in r.query and "latest" not in r.query for r in followed)
+    assert not fake_entra.requests_to("/members/microsoft.graph.user")
+    assert Integration.objects.get(pk=integration.pk).delta_state != integration.delta_state  # new links kept
+
+
+def test_r17_resync_incremental_says_when_it_reads_everything(client_org, capsys):
+    ad = integration_with(client_org, folders("Sales"), name="AD")
+    call_command("resync", "--integration", str(ad.pk), "--incremental")
+    out = capsys.readouterr().out
+    assert "Active Directory has no incremental read, it is read in full" in out and "queued as run" in out
+    assert SyncRun.objects.get(integration=ad).full is False  # asked for; the AD read is whole either way
+
+
+def test_r17_resync_incremental_and_dry_run_together_are_refused(client_org):
+    ad = integration_with(client_org, folders("Sales"), name="AD")
+    with pytest.raises(CommandError, match="--dry-run previews a full read"):
+        call_command("resync", "--integration", str(ad.pk), "--incremental", "--dry-run")
+    assert not SyncRun.objects.exists()

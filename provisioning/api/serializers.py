@@ -227,6 +227,12 @@ class EnabledSerializer(serializers.Serializer):
     enabled = serializers.BooleanField()
 
 
+class ResyncSerializer(serializers.Serializer):
+    incremental = serializers.BooleanField(
+        default=False, help_text="Run the incremental sync the 5-minute schedule runs instead of a full one: Entra ID "
+                                 "reads only what changed since the last run; Active Directory is always read in full.")
+
+
 class NotificationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Notification

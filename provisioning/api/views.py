@@ -48,11 +48,14 @@ class IntegrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
         client = self.request.query_params.get("client")
         return queryset.filter(client_id=client) if client and client.isdigit() else queryset
 
-    @extend_schema(request=None, responses={202: s.SyncRunSerializer})
+    @extend_schema(request=s.ResyncSerializer, responses={202: s.SyncRunSerializer})
     @action(detail=True, methods=["post"])
     def resync(self, request, pk=None):
-        """Force Re-sync: a full sync now (R17); returns the run that does it."""
-        run = services.request_sync(self.get_object(), SyncTrigger.FORCE, full=True, started_by=request.user)
+        """Force Re-sync: a full sync now, or with `incremental` the delta sync; returns the run that does it."""
+        serializer = s.ResyncSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        full = not serializer.validated_data["incremental"]
+        run = services.request_sync(self.get_object(), SyncTrigger.FORCE, full=full, started_by=request.user)
         return Response(s.SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=s.EnabledSerializer, responses={200: s.SyncRunSerializer})
