@@ -73,3 +73,54 @@ def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
             f"WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)}"
         )
         cursor.execute("DROP TABLE bulk_update_rows")
+
+
+def update_rows_where_unchanged(
+    model: type[models.Model], guarded: Sequence[str], rows: Sequence[Sequence[object]], *,
+    also_set: Sequence[str] = (), where: str = "",
+) -> set[int]:
+    """Compare-and-set many rows in a fixed number of statements; returns the pks that were written.
+
+    Each row is (pk, *new values of `guarded`, *old values of `guarded`, *values of `also_set`). A row is
+    written only where every guarded column still holds its old value (and `where`, a condition on the
+    table's own columns, holds): a value someone changed since the caller read it is left as they set it.
+    Both databases run it the same way: the rows go into a temporary table, then one UPDATE ... FROM.
+    """
+    if not rows:
+        return set()
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    pk = model._meta.pk
+    guarded_fields = [model._meta.get_field(name) for name in guarded]
+    set_fields = [model._meta.get_field(name) for name in also_set]
+
+    def column_type(field) -> str:
+        return field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
+
+    temp_columns = [("pk", pk), *((f"new_{f.column}", f) for f in guarded_fields),
+                    *((f"old_{f.column}", f) for f in guarded_fields), *((f"set_{f.column}", f) for f in set_fields)]
+    definitions = ", ".join(f"{quote(name)} {column_type(field)}" for name, field in temp_columns)
+    same = "IS NOT DISTINCT FROM" if connection.vendor == "postgresql" else "IS"
+    assignments = ", ".join([*(f"{quote(f.column)} = v.{quote('new_' + f.column)}" for f in guarded_fields),
+                             *(f"{quote(f.column)} = v.{quote('set_' + f.column)}" for f in set_fields)])
+    conditions = " AND ".join([f"{table}.{quote(pk.column)} = v.pk",
+                               *(f"{table}.{quote(f.column)} {same} v.{quote('old_' + f.column)}"
+                                 for f in guarded_fields), *([where] if where else [])])
+    # Table and column names come from model metadata and `where` from our own code, never from input.
+    update = f"UPDATE {table} SET {assignments} FROM cas_rows v WHERE {conditions} RETURNING {table}.{quote(pk.column)}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS cas_rows")
+        cursor.execute(f"CREATE TEMPORARY TABLE cas_rows ({definitions})")
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy("COPY cas_rows FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(temp_columns))
+            fields = [field for _, field in temp_columns]
+            cursor.executemany(f"INSERT INTO cas_rows VALUES ({marks})", [  # noqa: S608
+                [f.get_db_prep_value(v, connection) for f, v in zip(fields, row, strict=True)] for row in rows])
+        cursor.execute(update)
+        written = {row[0] for row in cursor.fetchall()}
+        cursor.execute("DROP TABLE cas_rows")
+    return written

@@ -21,12 +21,12 @@ from django.utils import timezone
 from directory.models import Integration
 from notifications.models import Notification, NotificationKind
 from notifications.services import resolve
-from passportal.bulk import allocate_ids, copy_rows, update_rows, use_copy
+from passportal.bulk import allocate_ids, copy_rows, update_rows, update_rows_where_unchanged, use_copy
 from passportal.models import GroupMembership, MembershipSource, PortalUser, UserStatus
 
 from . import topics
 from .models import CreationIssue, DirectoryLink, Mapping, SyncRun
-from .planner import Current, Disable, LinkState, MappingRule, Plan, Seen, UserState
+from .planner import LINK_OFF, Current, Disable, LinkState, MappingRule, Plan, Seen, UserState
 
 BATCH = 2000
 ISSUE_NOTIFICATIONS_PER_RUN = 100
@@ -150,7 +150,8 @@ def disable_users(disables: Sequence[Disable], *, run_id: int, at: datetime) -> 
     done = 0
     for reason, ids in by_reason.items():
         for part in chunks(ids):
-            done += PortalUser.objects.filter(pk__in=list(part)).update(
+            # Compare-and-set: a user another run or a held decision disabled meanwhile keeps that reason.
+            done += PortalUser.objects.filter(pk__in=list(part), disabled_reason__in=("", LINK_OFF)).update(
                 disabled_reason=reason, status=UserStatus.DISABLED, disabled_at=at, disabled_by_run_id=run_id,
                 updated_at=at,
             )
@@ -181,13 +182,16 @@ def apply_plan(run: SyncRun, integration: Integration, plan: Plan, loaded: Loade
 
     _create_links(run, integration, plan, user_for_external, directory_id, now)
 
-    # Field updates (R6, R7, R11).
-    _apply_updates(plan, now)
+    # Field updates (R6, R7, R11), only where staff did not change the row during the run.
+    left_as_staff_set = _apply_updates(plan, now)
 
     # Enabled state (R8-R10) and groups (R12, R13).
     disable_users(plan.disables, run_id=run.pk, at=now)
-    for part in chunks([r.user_id for r in plan.reenables]):
-        PortalUser.objects.filter(pk__in=list(part)).update(
+    reenable_by_reason: dict[str, list[int]] = defaultdict(list)
+    for r in plan.reenables:
+        reenable_by_reason[r.previous_reason].append(r.user_id)
+    for reason, part in ((reason, part) for reason, ids in reenable_by_reason.items() for part in chunks(ids)):
+        PortalUser.objects.filter(pk__in=list(part), disabled_reason=reason).update(
             disabled_reason="", disabled_at=None, disabled_by_run_id=None, status=_status_after_reenable(),
             updated_at=now,
         )
@@ -202,6 +206,10 @@ def apply_plan(run: SyncRun, integration: Integration, plan: Plan, loaded: Loade
             ).delete()
 
     _record_links_seen(run, integration, plan, loaded, set(user_for_external), now)
+    if left_as_staff_set:
+        # Their links must not look in step with the directory: the next run plans them again.
+        for part in chunks(sorted(left_as_staff_set)):
+            DirectoryLink.objects.filter(portal_user_id__in=list(part)).update(state_hash="")
     _record_issues(run, integration, plan, now)
     if plan.held_disables:
         Notification.objects.create(
@@ -215,7 +223,11 @@ def apply_plan(run: SyncRun, integration: Integration, plan: Plan, loaded: Loade
         # In the same transaction as the users (a transactional outbox): a worker killed between the
         # commit and an on-commit hook would otherwise leave created users who never get their email.
         _queue_activation(created_ids)
-    return Applied(counts=plan.counts)
+    counts = plan.counts
+    if left_as_staff_set:
+        counts = {**counts, "updated": counts["updated"] - len(left_as_staff_set),
+                  "left_as_staff_set": len(left_as_staff_set)}
+    return Applied(counts=counts)
 
 
 def _create_users(plan: Plan, client_id: int, now) -> list[int]:
@@ -285,21 +297,31 @@ def _queue_activation(user_ids: list[int]) -> None:
     queue_activation_emails(user_ids, just_created=True)
 
 
-def _apply_updates(plan: Plan, now) -> None:
+def _apply_updates(plan: Plan, now) -> set[int]:
+    """Write the planned field changes where the row still holds what the plan was computed from.
+
+    A user staff edited while the run was planning (a level set by hand, a name corrected) is left as
+    staff set it; returns those users' ids, so the run can say so and the next run looks at them again.
+    """
     if not plan.updates:
-        return
+        return set()
     by_fields: dict[tuple[str, ...], list[tuple]] = defaultdict(list)
     for update in plan.updates:
         fields = tuple(sorted(update.changes))
-        by_fields[fields].append((update.user_id, *(update.changes[f][1] for f in fields), now))
+        by_fields[fields].append((update.user_id, *(update.changes[f][1] for f in fields),
+                                  *(update.changes[f][0] for f in fields), now))
+    written: set[int] = set()
     for fields, rows in by_fields.items():
-        update_rows(PortalUser, [*fields, "updated_at"], rows)
-    email_changed = [u.user_id for u in plan.updates if "email" in u.changes
+        where = "NOT permission_level_set_by_hand" if "permission_level_id" in fields else ""
+        written |= update_rows_where_unchanged(PortalUser, fields, rows, also_set=["updated_at"], where=where)
+    left = {u.user_id for u in plan.updates} - written
+    email_changed = [u.user_id for u in plan.updates if "email" in u.changes and u.user_id in written
                      and str(u.changes["email"][0]).lower() != str(u.changes["email"][1]).lower()]
     if email_changed:
         from passportal.activation import void_tokens_for
 
         void_tokens_for(email_changed)
+    return left
 
 
 def _record_links_seen(run, integration, plan: Plan, loaded: Loaded, new_ext: set[str], now) -> None:

@@ -90,6 +90,7 @@ RUN_COUNT_LABELS = [
     ("disabled", "disabled"), ("reenabled", "re-enabled"), ("issues_opened", "creation issues opened"),
     ("issues_closed", "creation issues closed"), ("held", "disables held"),
     ("groups_added", "group memberships added"), ("groups_removed", "group memberships removed"),
+    ("left_as_staff_set", "users changed by staff during the run, left as staff set them"),
 ]
 
 
