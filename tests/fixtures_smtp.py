@@ -6,6 +6,7 @@ that does not exist) and can be stopped and started again on the same port (a ma
 
 from __future__ import annotations
 
+import asyncio
 import email
 import logging
 import socket
@@ -50,6 +51,7 @@ class RecordingHandler:
         self._lock = threading.Lock()
         self.delivered: list[Delivered] = []
         self.refused: dict[str, str] = {}
+        self.delay_seconds = 0.0  # a slow server, so a test can act while a batch is being sent
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         answer = self.refused.get(address.lower())
@@ -59,6 +61,8 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         message = email.message_from_bytes(envelope.content, policy=policy.default)
         with self._lock:
             self.delivered.append(Delivered(envelope.mail_from, tuple(envelope.rcpt_tos), message, tuple(session.peer)))
