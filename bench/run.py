@@ -61,10 +61,30 @@ def fmt(value: float | None, unit: str = "") -> str:
     return f"{value:.0f}"
 
 
+def verdict(row: dict, samples: list[dict], goal: dict) -> str:
+    """met / missed against the case's goal (bench/cases.py), from the medians."""
+    misses = []
+    if "seconds" in goal and not row["seconds"] <= goal["seconds"]:
+        misses.append("time")
+    if "ratio" in goal and not (row["ratio"] is not None and row["ratio"] <= goal["ratio"]):
+        misses.append("ratio")
+    if "peak_mb" in goal and not row["peak_mb"] < goal["peak_mb"]:
+        misses.append("memory")
+    if "statements" in goal:
+        base, per_1000 = goal["statements"]
+        changed = statistics.median(sum(s.get("counts", {}).values()) for s in samples)
+        if not row["statements"] <= base + per_1000 * changed / 1000:
+            misses.append("statements")
+    if not goal:
+        return "-"
+    return "met" if not misses else "MISSED (" + ", ".join(misses) + ")"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", action="append", choices=["portal", "ad", "entra", "email", "scaleout"])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--case", action="append", help="only these cases of the groups (e.g. nochange)")
     args = parser.parse_args()
     groups = args.only or ["portal", "ad", "entra", "email", "scaleout"]
 
@@ -72,29 +92,43 @@ def main() -> None:
 
     rows = []
     for group in groups:
-        for spec in cases.CASES[group]:
-            samples = [run_case(group, spec["case"], **spec.get("params", {})) for _ in range(args.repeat)]
-            floor = [run_case(group, spec["floor"], **spec.get("params", {})) for _ in range(args.repeat)] \
-                if spec.get("floor") else []
+        specs = [s for s in cases.CASES[group] if not args.case or s["case"] in args.case]
+        if group in cases.PREPARE and specs:
+            prepare = cases.PREPARE[group]
+            done = run_case(group, prepare["case"], **prepare.get("params", {}))
+            print(f"{group}: prepared in {done['seconds']:.0f} s (not timed)", file=sys.stderr, flush=True)
+        for spec in specs:
+            samples, floor = [], []
+            # Interleaved, so a case and its floor see the same load on the machine.
+            for _ in range(args.repeat):
+                samples.append(run_case(group, spec["case"], **spec.get("params", {})))
+                if spec.get("floor"):
+                    floor.append(run_case(group, spec["floor"], **spec.get("params", {})))
             row = {
                 "case": spec["label"],
                 "seconds": median_of(samples, "seconds"),
                 "statements": median_of(samples, "statements"),
+                "copies": median_of(samples, "copies"),
                 "peak_mb": median_of(samples, "peak_mb"),
                 "floor": spec.get("floor_label", ""),
                 "floor_seconds": median_of(floor, "seconds") if floor else None,
                 "target": spec.get("target", ""),
+                "samples": [round(s["seconds"], 3) for s in samples],
+                "floor_samples": [round(s["seconds"], 3) for s in floor],
             }
             row["ratio"] = (row["seconds"] / row["floor_seconds"]) if row["floor_seconds"] else None
+            row["verdict"] = verdict(row, samples, spec.get("goal", {}))
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
 
     print()
-    print(f"{'case':52} {'median':>9} {'stmts':>7} {'peak':>7}  {'floor':38} {'floor t':>9} {'ratio':>6}  target")
+    print(f"{'case':52} {'median':>9} {'stmts':>7} {'peak':>7}  {'floor':38} {'floor t':>9} {'ratio':>6}  "
+          "target: verdict")
     for r in rows:
         ratio = f"{r['ratio']:.2f}x" if r["ratio"] else "-"
         print(f"{r['case']:52} {fmt(r['seconds'], 's'):>9} {fmt(r['statements']):>7} {fmt(r['peak_mb'], 'MB'):>7}  "
-              f"{r['floor']:38} {fmt(r['floor_seconds'], 's'):>9} {ratio:>6}  {r['target']}")
+              f"{r['floor']:38} {fmt(r['floor_seconds'], 's'):>9} {ratio:>6}  {r['target']}: {r['verdict']}")
+    print("statements include COPY; times are medians of samples in fresh processes, case and floor interleaved")
 
 
 if __name__ == "__main__":
