@@ -16,6 +16,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, TextField, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from directory.connectors import DirectoryError, connector_for
@@ -28,6 +30,7 @@ from passportal.models import PermissionLevel, PortalUser, SecurityGroup
 
 from . import topics
 from .applier import Loaded, apply_plan, disable_users, load_current, load_mappings
+from .client_lock import client_apply_lock, client_state_version
 from .models import DirectoryLink, HeldResolution, SyncRun, SyncStatus, SyncTrigger
 from .planner import Disable, MappingRule, Plan, Threshold, plan
 
@@ -102,8 +105,9 @@ def _fail_stale_runs(integration_id: int) -> None:
     limit = timezone.now() - stale_after()
     SyncRun.objects.filter(
         integration_id=integration_id, status=SyncStatus.RUNNING, heartbeat_at__lt=limit
-    ).update(status=SyncStatus.FAILED, finished_at=timezone.now(),
-             error="The worker running this sync stopped (no heartbeat); the next run completes the work.")
+    ).update(status=SyncStatus.FAILED, finished_at=timezone.now(), error=Concat(
+        Value("The worker running this sync stopped while "), F("phase"),
+        Value(" (no heartbeat); a later run took over and completes the work."), output_field=TextField()))
 
 
 def _claim(run_id: int) -> bool:
@@ -136,7 +140,10 @@ def execute_run(run_id: int) -> SyncRun:
         _execute(run)
     except Exception as exc:  # recorded on the run and raised to the bell; the task itself must not retry
         log.exception("sync run %s of integration %s failed", run.pk, run.integration_id)
-        _finish_failed(run, f"Unexpected error: {type(exc).__name__}: {exc}")
+        stage = SyncRun.objects.filter(pk=run.pk).values_list("phase", flat=True).first() or "starting"
+        _finish_failed(run, f"Could not save the changes (while {stage}): {type(exc).__name__}: {exc}",
+                       cause="could not save")
+        _retry_once(run)
     follow_up = SyncRun.objects.filter(
         integration_id=run.integration_id, status=SyncStatus.QUEUED, dry_run=False
     ).first()
@@ -172,11 +179,17 @@ def _plan_and_apply(run: SyncRun, snapshot: Snapshot) -> None:
     if snapshot.folders_complete and snapshot.complete:
         record_folders(integration, snapshot.folders)
     _progress(run, "planning", 0, len(snapshot.users))
+    version = client_state_version(integration.client_id)
     loaded = load_current(integration)
-    result = plan(snapshot, load_mappings(integration), loaded.current,
-                  link_enabled=True, threshold=_threshold(integration))
+    rules = load_mappings(integration)
+    result = plan(snapshot, rules, loaded.current, link_enabled=True, threshold=_threshold(integration))
     _progress(run, "applying", 0, len(snapshot.users))
-    _apply(run, integration, result, loaded, snapshot.directory_id)
+    with client_apply_lock(integration.client_id):
+        if client_state_version(integration.client_id) != version:
+            # Another run of this client (or staff) wrote while this one planned: plan again, under the lock.
+            loaded = load_current(integration)
+            result = plan(snapshot, rules, loaded.current, link_enabled=True, threshold=_threshold(integration))
+        _apply(run, integration, result, loaded, snapshot.directory_id)
     if snapshot.complete:
         resolve([topics.sync_failed(integration.pk)])  # the directory was read again: earlier failures are settled
 
@@ -242,13 +255,23 @@ def _apply(run: SyncRun, integration: Integration, result: Plan, loaded: Loaded,
     )
 
 
-def _finish_failed(run: SyncRun, message: str, *, permanent: bool = False) -> None:
+def _retry_once(run: SyncRun) -> None:
+    """A run that failed for a reason that is not the directory's is tried again, once."""
+    previous = (SyncRun.objects.filter(integration_id=run.integration_id, dry_run=False, pk__lt=run.pk)
+                .order_by("-pk").values_list("status", "error").first())
+    if previous and previous[0] == SyncStatus.FAILED and previous[1].startswith("Could not save"):
+        return  # this run was already the retry: the next schedule or staff take it from here
+    request_sync(run.integration, run.trigger, full=run.full, started_by=run.started_by)
+
+
+def _finish_failed(run: SyncRun, message: str, *, permanent: bool = False, cause: str = "") -> None:
     """R21: a run that could not read the whole directory changes nobody and says why."""
     SyncRun.objects.filter(pk=run.pk).update(
-        status=SyncStatus.FAILED, phase="failed", finished_at=timezone.now(), error=message
+        # The phase stays as it was: the run's page shows where it stopped.
+        status=SyncStatus.FAILED, finished_at=timezone.now(), error=message
     )
     integration = run.integration
-    kind = "credentials refused" if permanent else "directory unreachable"
+    kind = cause or ("credentials refused" if permanent else "directory unreachable")
     notify(
         NotificationKind.SYNC_FAILED, integration=integration,
         title=f"{integration.client.name} / {integration.name}: sync failed ({kind})",
