@@ -140,11 +140,19 @@ def seeded(server) -> bool:
     try:
         conn.search(bench_base_dn(server), "(objectClass=organizationalUnit)", BASE, attributes=["description"])
         entries = list(conn.entries)  # read before unbind, which empties them
+        if not entries or SEED_MARK not in (entries[0].description.values or []):
+            return False
+        # A copy saved before seeds were checked may be marked complete and still miss users: count them.
+        users, ous = count_seeded(conn, bench_base_dn(server))
     except LDAPNoSuchObjectResult:
         return False
     finally:
         conn.unbind()
-    return bool(entries) and SEED_MARK in (entries[0].description.values or [])
+    if (users, ous) != (USERS, OUS + 1):
+        print(f"the seeded copy holds {users} users and {ous} OUs, expected {USERS} and {OUS + 1}: seeding again",
+              file=sys.stderr)
+        return False
+    return True
 
 
 def case_seed(params: dict) -> dict:
@@ -177,19 +185,23 @@ def case_seed(params: dict) -> dict:
     errors: list[str] = []
 
     def add_share(share: int) -> None:
-        conn = Connection(admin.server, server.admin_bind_dn, server.admin_password, client_strategy=ASYNC,
-                          auto_bind=True, receive_timeout=600)
-        numbers = list(range(share, USERS, SEED_CONNECTIONS))
-        for start_at in range(0, len(numbers), SEED_WINDOW):
-            ids = []
-            for n in numbers[start_at:start_at + SEED_WINDOW]:
-                dn, attrs = attributes(n)
-                ids.append(conn.add(dn, ["top", "person", "organizationalPerson", "user"], attrs))
-            for message_id in ids:
-                _, result = conn.get_response(message_id, timeout=600)
-                if result["result"] != 0:
-                    errors.append(f"{result['description']}: {result['message']}")
-        conn.unbind()
+        # Any failure is recorded, never lost with the thread: a seed that lost users must not be kept.
+        try:
+            conn = Connection(admin.server, server.admin_bind_dn, server.admin_password, client_strategy=ASYNC,
+                              auto_bind=True, receive_timeout=600)
+            numbers = list(range(share, USERS, SEED_CONNECTIONS))
+            for start_at in range(0, len(numbers), SEED_WINDOW):
+                ids = []
+                for n in numbers[start_at:start_at + SEED_WINDOW]:
+                    dn, attrs = attributes(n)
+                    ids.append(conn.add(dn, ["top", "person", "organizationalPerson", "user"], attrs))
+                for message_id in ids:
+                    _, result = conn.get_response(message_id, timeout=600)
+                    if result["result"] != 0:
+                        errors.append(f"{result['description']}: {result['message']}")
+            conn.unbind()
+        except Exception as exc:  # reported below, with the seed refused
+            errors.append(f"seeding connection {share} stopped: {type(exc).__name__}: {exc}")
 
     threads = [threading.Thread(target=add_share, args=(s,)) for s in range(SEED_CONNECTIONS)]
     for thread in threads:
@@ -197,11 +209,29 @@ def case_seed(params: dict) -> dict:
     for thread in threads:
         thread.join()
     if errors:
-        raise SystemExit(f"seeding {base} failed ({len(errors)} errors), first: {errors[0]}")
+        raise SystemExit(f"seeding {base} failed ({len(errors)} errors; nothing saved), first: {errors[0]}")
+    users, ous = count_seeded(admin, base)
+    if (users, ous) != (USERS, OUS + 1):
+        raise SystemExit(f"seeding {base} left {users} users and {ous} OUs, expected {USERS} and {OUS + 1}: "
+                         "nothing saved, the next bench run seeds again")
     admin.modify(base, {"description": [(MODIFY_REPLACE, [SEED_MARK])]})
     admin.unbind()
     server.save_seeded_copy()
     return {"seconds": time.perf_counter() - start, "seeded": True}
+
+
+def count_seeded(conn, base: str) -> tuple[int, int]:
+    """(users, OUs) under base, counted by a paged read: what a seed must have before it is kept."""
+    from ldap3 import SUBTREE
+
+    counts = []
+    for search_filter in ("(&(objectCategory=person)(objectClass=user))", "(objectClass=organizationalUnit)"):
+        found = 0
+        for item in conn.extend.standard.paged_search(base, search_filter, SUBTREE, attributes=["objectGUID"],
+                                                      paged_size=PAGE_SIZE, generator=True):
+            found += item.get("type") == "searchResEntry"
+        counts.append(found)
+    return counts[0], counts[1]
 
 
 def ensure_seeded() -> None:
@@ -248,11 +278,31 @@ def case_initial(params: dict) -> dict:
     return result
 
 
-def case_nochange(params: dict) -> dict:
+def case_after_initial(params: dict) -> dict:
+    """Not timed: the initial run the no-change case follows, in a process of its own."""
     integration = setup()
-    timed_run(integration, {})
     result: dict = {}
     timed_run(integration, result)
+    if result["counts"].get("created") != USERS:
+        raise SystemExit(f"expected {USERS} users created, got {result['counts']}")
+    return result
+
+
+def case_nochange(params: dict) -> dict:
+    """A worker's no-change run: a fresh process, after the initial run made in another one."""
+    done = subprocess.run([sys.executable, __file__, "after_initial", "{}"], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the initial run before the no-change run failed:\n{done.stdout[-2000:]}\n"
+                         f"{done.stderr[-4000:]}")
+    setup_django(fresh=False)
+    from directory.models import Integration
+
+    integration = Integration.objects.get(name="Bench AD")
+    result: dict = {}
+    timed_run(integration, result)
+    if result["counts"]:
+        raise SystemExit(f"a run with nothing changed changed something: {result['counts']}")
     return result
 
 
@@ -279,8 +329,11 @@ def case_floor(params: dict) -> dict:
                     entries.append((item["dn"], item["raw_attributes"]))
         conn.unbind()
     result["entries"] = len(entries)
+    if len(entries) != USERS + OUS + 1:
+        raise SystemExit(f"the floor read {len(entries)} entries, expected {USERS} users and {OUS + 1} OUs")
     return result
 
 
 if __name__ == "__main__":
-    dispatch({"seed": case_seed, "initial": case_initial, "nochange": case_nochange, "floor": case_floor})
+    dispatch({"seed": case_seed, "initial": case_initial, "after_initial": case_after_initial,
+              "nochange": case_nochange, "floor": case_floor})
