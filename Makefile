@@ -12,7 +12,7 @@ $(VENV)/.installed-run: requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed-run requirements-dev.txt
+$(VENV)/.installed-dev: $(VENV)/.installed-run requirements-dev.txt agent/requirements.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 

@@ -4,3 +4,11 @@ from django.dispatch import Signal
 
 # Sent after an agent upload is committed. Keyword arguments: integration, upload.
 agent_upload_committed = Signal()
+
+# Sent when an agent reports that its read of AD failed. Keyword arguments: integration, message, permanent, host.
+# The receiver records the failed run and answers with it.
+agent_read_failed = Signal()
+
+# Sent on each poll of an agent. Keyword argument: integration. A receiver answers True when the portal wants a
+# fresh read from the agent now (a Force Re-sync or single-user resync is waiting for it).
+agent_polled = Signal()

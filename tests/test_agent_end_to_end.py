@@ -1,7 +1,9 @@
-"""`manage.py ad_agent` end to end: a real Samba DC, the live portal (Django's live server), real HTTPS.
+"""The standalone agent end to end: a real Samba DC, the live portal (Django's live server), real HTTPS.
 
-The live server speaks plain HTTP, which the agent refuses without --insecure (the token would travel in
-clear): a TLS relay with a throwaway CA (trustme) stands in front of it, as a reverse proxy would.
+The agent runs as an operator runs it: its own process, in an environment holding only its own requirements
+(tests/agent_env.py), so nothing of the portal is importable there. The live server speaks plain HTTP, which
+the agent refuses without --insecure (the token would travel in clear): a TLS relay with a throwaway CA
+(trustme) stands in front of it, as a reverse proxy would.
 """
 
 from __future__ import annotations
@@ -25,17 +27,14 @@ from pathlib import Path
 import pytest
 import trustme
 
+from agent.config import AgentConfig, ConfigError, load_config
+from agent.portal import PortalClient, PortalDown, push_snapshot, user_payload
 from directory.connectors.base import FolderRecord, Snapshot, UserRecord, full_snapshot
-from directory.management.commands.ad_agent import (
-    AgentConfig,
-    PortalClient,
-    PortalDown,
-    load_config,
-    push_snapshot,
-    user_payload,
-)
 from directory.models import AdMode, AgentUpload, Integration, IntegrationKind, UploadStatus
 from directory.uploads import UploadConnector
+from tests import agent_env
+
+agent_python = agent_env.agent_python  # a fixture: the agent's own environment
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,30 +70,39 @@ def https_portal(live_server, tmp_path) -> Iterator[HttpsPortal]:
         relay.server_close()
 
 
-def run_agent(samba_dc, base_dn: str, portal: HttpsPortal | str, token: str, tmp_path: Path, *extra: str):
-    """The agent as an operator runs it: its own process, the token in the environment, the bind password in a
-    file only its owner reads; over HTTPS (an HttpsPortal), or a plain URL for the cases that need one."""
+def agent_environ(**extra: str) -> dict[str, str]:
+    """The agent's environment: the machine's, without anything that would let it find the portal's code."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "DJANGO", "VIRTUAL_ENV"))}
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def run_agent(agent_python: Path, samba_dc, base_dn: str, portal: HttpsPortal | str, token: str, tmp_path: Path,
+              *extra: str):
+    """The agent as an operator runs it: its own process and environment, the token in the environment, the bind
+    password in a file only its owner reads; over HTTPS (an HttpsPortal), or a plain URL for the cases that need
+    one."""
     ca_file = tmp_path / "corp-ca.pem"
     ca_file.write_text(samba_dc.ca_pem)
     password_file = tmp_path / "bind-password"
     password_file.write_text(samba_dc.admin_password + "\n")
     password_file.chmod(0o600)
-    env = {**os.environ, "AGENT_TOKEN": token, "LOG_LEVEL": "DEBUG"}
+    env = agent_environ(AGENT_TOKEN=token, LOG_LEVEL="DEBUG")
     if isinstance(portal, HttpsPortal):
         extra = ("--portal-ca-file", str(portal.ca_file), *extra)
         portal = portal.url
-    command = [sys.executable, "manage.py", "ad_agent", "--once", "--portal", portal,
+    once = () if "--check" in extra else ("--once",)
+    command = [str(agent_python), "-m", "agent", *once, "--portal", portal,
                "--bind-password-file", str(password_file),
                "--ldap-url", "ldaps://127.0.0.2:636", "--ldap-url", samba_dc.ldaps_url, "--base-dn", base_dn,
                "--bind-dn", samba_dc.admin_bind_dn, "--ca-file", str(ca_file), "--retries", "2",
                "--retry-delay", "0.1", *extra]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.mark.samba
 @pytest.mark.django_db(transaction=True)
-def test_r17_ad_agent_once_fills_the_integrations_folders_and_users(samba_dc, samba_ou, https_portal, client_org,
-                                                                    tmp_path):
+def test_r17_ad_agent_once_fills_the_integrations_folders_and_users(agent_python, samba_dc, samba_ou, https_portal,
+                                                                    client_org, tmp_path):
     sales = samba_dc.make_ou("Sales", samba_ou)
     emea = samba_dc.make_ou("EMEA", sales)
     users = {i: samba_dc.add_user(emea if i % 2 else sales, samba_dc.unique_sam(f"ag{i}"), f"Agent{i}", "User",
@@ -103,7 +111,8 @@ def test_r17_ad_agent_once_fills_the_integrations_folders_and_users(samba_dc, sa
     guids = set(users.values())
     integration, token = agent_integration(client_org)
 
-    result = run_agent(samba_dc, samba_ou, https_portal, token, tmp_path, "--chunk-size", "2", "--page-size", "2")
+    result = run_agent(agent_python, samba_dc, samba_ou, https_portal, token, tmp_path, "--chunk-size", "2",
+                       "--page-size", "2")
 
     assert result.returncode == 0, result.stderr
     assert "Pushed 3 OUs and 5 users of corp.example.test" in result.stdout
@@ -126,12 +135,12 @@ def test_r17_ad_agent_once_fills_the_integrations_folders_and_users(samba_dc, sa
 
 @pytest.mark.samba
 @pytest.mark.django_db(transaction=True)
-def test_r26_ad_agent_with_a_wrong_token_is_told_401_and_pushes_nothing(samba_dc, samba_ou, https_portal,
-                                                                        client_org, tmp_path):
+def test_r26_ad_agent_with_a_wrong_token_is_told_401_and_pushes_nothing(agent_python, samba_dc, samba_ou,
+                                                                        https_portal, client_org, tmp_path):
     integration, _ = agent_integration(client_org)
     samba_dc.add_user(samba_ou, samba_dc.unique_sam("wt"), "Wrong", "Token", "wt@corp.example.test")
 
-    result = run_agent(samba_dc, samba_ou, https_portal, "pat_guessed-token", tmp_path)
+    result = run_agent(agent_python, samba_dc, samba_ou, https_portal, "pat_guessed-token", tmp_path)
 
     assert result.returncode != 0
     assert "refused the agent token (401)" in result.stderr
@@ -141,19 +150,19 @@ def test_r26_ad_agent_with_a_wrong_token_is_told_401_and_pushes_nothing(samba_dc
 
 @pytest.mark.samba
 @pytest.mark.django_db(transaction=True)
-def test_r17_without_once_the_agent_pushes_at_start_and_again_every_interval(samba_dc, samba_ou, https_portal,
-                                                                             client_org, tmp_path):
+def test_r17_without_once_the_agent_pushes_at_start_and_again_every_interval(agent_python, samba_dc, samba_ou,
+                                                                             https_portal, client_org, tmp_path):
     integration, token = agent_integration(client_org)
     samba_dc.add_user(samba_ou, samba_dc.unique_sam("loop"), "Loop", "User", "loop@corp.example.test")
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text(samba_dc.ca_pem)
-    env = {**os.environ, "AGENT_TOKEN": token, "LDAP_BIND_PASSWORD": samba_dc.admin_password,
-           "LDAP_CA_FILE": str(ca_file), "PORTAL_CA_FILE": str(https_portal.ca_file), "PYTHONUNBUFFERED": "1"}
+    env = agent_environ(AGENT_TOKEN=token, LDAP_BIND_PASSWORD=samba_dc.admin_password, LDAP_CA_FILE=str(ca_file),
+                        PORTAL_CA_FILE=str(https_portal.ca_file))
     # An interval of about a second stands in for the 6 hours.
     agent = subprocess.Popen(
-        [sys.executable, "manage.py", "ad_agent", "--portal", https_portal.url, "--ldap-url", samba_dc.ldaps_url,
+        [str(agent_python), "-m", "agent", "--portal", https_portal.url, "--ldap-url", samba_dc.ldaps_url,
          "--base-dn", samba_ou, "--bind-dn", samba_dc.admin_bind_dn, "--interval-hours", "0.0003"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     pushes = []
     try:
@@ -343,9 +352,7 @@ def test_agent_settings_come_from_flags_then_environment_then_the_config_file(tm
 
 
 def test_missing_agent_settings_are_named():
-    from django.core.management.base import CommandError
-
-    with pytest.raises(CommandError) as missing:
+    with pytest.raises(ConfigError) as missing:
         load_config({"portal": "https://p.example"}, {}, None)
     assert "--token (or AGENT_TOKEN)" in str(missing.value) and "--bind-password" in str(missing.value)
 
@@ -354,6 +361,7 @@ def test_missing_agent_settings_are_named():
 
 
 def agent_command(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """`manage.py ad_agent --once ...`: the wrapper over the standalone agent, on the portal's own host."""
     return subprocess.run([sys.executable, "manage.py", "ad_agent", "--once", *args], cwd=ROOT,
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=60, check=False)
 
@@ -415,8 +423,6 @@ def test_r25_the_bind_password_is_refused_on_the_command_line_where_ps_shows_it(
 
 
 def test_r25_the_bind_password_comes_from_a_file_or_the_environment(tmp_path):
-    from django.core.management.base import CommandError
-
     flags = {"portal": "https://p.test", "token": "pat_x", "ldap_url": ["ldaps://dc"], "base_dn": "DC=x",
              "bind_dn": "cn=r"}
     password_file = tmp_path / "bind-password"
@@ -426,19 +432,19 @@ def test_r25_the_bind_password_comes_from_a_file_or_the_environment(tmp_path):
     assert load_config(flags, {"LDAP_BIND_PASSWORD_FILE": str(password_file), "LDAP_BIND_PASSWORD": "other"},
                        None).ldap.bind_password == "  spaces kept "  # a file, when named, wins
     assert load_config(flags, {"LDAP_BIND_PASSWORD": "from-env"}, None).ldap.bind_password == "from-env"
-    with pytest.raises(CommandError, match=r"Cannot read the bind password file .*missing: No such file"):
+    with pytest.raises(ConfigError, match=r"Cannot read the bind password file .*missing: No such file"):
         load_config({**flags, "bind_password_file": str(tmp_path / "missing")}, {}, None)
 
 
 @pytest.mark.samba
 @pytest.mark.django_db(transaction=True)
-def test_r25_with_insecure_the_agent_pushes_over_http_and_says_what_travels_in_clear(samba_dc, samba_ou,
-                                                                                    live_server, client_org,
-                                                                                    tmp_path):
+def test_r25_with_insecure_the_agent_pushes_over_http_and_says_what_travels_in_clear(agent_python, samba_dc,
+                                                                                    samba_ou, live_server,
+                                                                                    client_org, tmp_path):
     integration, token = agent_integration(client_org)
     samba_dc.add_user(samba_ou, samba_dc.unique_sam("ins"), "In", "Secure", "insecure@corp.example.test")
 
-    result = run_agent(samba_dc, samba_ou, live_server.url, token, tmp_path, "--insecure")
+    result = run_agent(agent_python, samba_dc, samba_ou, live_server.url, token, tmp_path, "--insecure")
 
     assert result.returncode == 0, result.stderr
     assert f"WARNING (--insecure): the portal address {live_server.url} is plain http://" in result.stderr

@@ -57,3 +57,27 @@ class StartedUploadSerializer(UploadSerializer):
         return {"chunk_bytes": settings.AGENT_CHUNK_MAX_BYTES, "chunk_records": MAX_RECORDS_PER_CHUNK,
                 "upload_records": settings.AGENT_UPLOAD_MAX_RECORDS, "upload_bytes": settings.AGENT_UPLOAD_MAX_BYTES,
                 "requests_per_minute": settings.AGENT_REQUESTS_PER_MINUTE}
+
+
+class AgentHealthSerializer(serializers.Serializer):
+    """What every poll and failure report says about the agent (a push says it when its upload starts)."""
+
+    agent_version = serializers.CharField(max_length=50, allow_blank=True, required=False, default="")
+    host = serializers.CharField(max_length=255, allow_blank=True, required=False, default="")
+    last_read_seconds = serializers.FloatField(min_value=0, allow_null=True, required=False, default=None)
+
+
+class PollReplySerializer(serializers.Serializer):
+    read_now = serializers.BooleanField(help_text="A Force Re-sync or single-user resync waits for a fresh read.")
+    mapped_folder_ids = serializers.ListField(child=serializers.CharField(),
+                                              help_text="objectGUIDs of the OUs mapped in the portal (--check).")
+
+
+class FailureSerializer(AgentHealthSerializer):
+    stage = serializers.ChoiceField(choices=["read"], help_text="What failed: the read of AD.")
+    message = serializers.CharField(max_length=2000, help_text="Why, as the agent saw it; never a secret.")
+    permanent = serializers.BooleanField(default=False, help_text="Credentials refused: a person must act.")
+
+
+class FailureReplySerializer(serializers.Serializer):
+    run_id = serializers.IntegerField(help_text="The failed run the portal recorded.")

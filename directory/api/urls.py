@@ -9,4 +9,6 @@ urlpatterns = [
     path("uploads/<int:upload_id>/folders/", views.FolderChunkView.as_view(), name="upload-folders"),
     path("uploads/<int:upload_id>/users/", views.UserChunkView.as_view(), name="upload-users"),
     path("uploads/<int:upload_id>/commit/", views.CommitView.as_view(), name="upload-commit"),
+    path("poll/", views.PollView.as_view(), name="poll"),
+    path("failures/", views.FailureView.as_view(), name="failures"),
 ]

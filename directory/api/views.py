@@ -12,12 +12,17 @@ from rest_framework.views import APIView
 
 from directory import uploads
 from directory.models import AdMode, AgentUpload, Integration, IntegrationKind
+from directory.signals import agent_polled, agent_read_failed
 
 from . import limits
 from .authentication import AgentTokenAuthentication, IsAgent
 from .serializers import (
+    AgentHealthSerializer,
     ChunkSerializer,
     CommitSerializer,
+    FailureReplySerializer,
+    FailureSerializer,
+    PollReplySerializer,
     StartedUploadSerializer,
     StartUploadSerializer,
     UploadSerializer,
@@ -127,3 +132,29 @@ class CommitView(AgentView):
         body["folders_created"] = result.folders.created
         body["folders_gone"] = result.folders.gone
         return Response(body)
+
+
+class PollView(AgentView):
+    @extend_schema(request=AgentHealthSerializer, responses={200: PollReplySerializer},
+                   summary="The agent is alive; the reply says whether the portal wants a fresh read now")
+    def post(self, request: Request) -> Response:
+        data = self.body(request, AgentHealthSerializer)
+        integration: Integration = request.auth
+        integration.touch_agent(data["agent_version"])
+        # The engine decides whether a read is wanted (a run waiting for the agent); directory never imports it.
+        read_now = any(answer for _, answer in agent_polled.send(sender=Integration, integration=integration))
+        mapped = integration.folders.filter(mapping__isnull=False).values_list("external_id", flat=True)
+        return Response({"read_now": read_now, "mapped_folder_ids": sorted(mapped)})
+
+
+class FailureView(AgentView):
+    @extend_schema(request=FailureSerializer, responses={201: FailureReplySerializer},
+                   summary="The agent could not read AD: recorded as a failed run, with a notification")
+    def post(self, request: Request) -> Response:
+        data = self.body(request, FailureSerializer)
+        integration: Integration = request.auth
+        integration.touch_agent(data["agent_version"])
+        answers = agent_read_failed.send(sender=Integration, integration=integration, message=data["message"],
+                                         permanent=data["permanent"], host=data["host"])
+        runs = [run for _, run in answers if run is not None]
+        return Response({"run_id": runs[0].pk if runs else None}, status=status.HTTP_201_CREATED)

@@ -1,89 +1,29 @@
-"""The connector seam: plain records a directory read produces, and the interface every source meets.
+"""The connector seam: the interface every source meets, over the plain records of `adread.records`.
 
 Connectors never import models (ARCHITECTURE, rule 1): they take plain settings and return these
 frozen records. A read that does not complete raises; it never returns a partial result as whole.
+The records and errors live in `adread` (no Django in it) because the standalone on-prem agent reads AD
+with the same code; they are re-exported here, so the portal keeps importing them from this module.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Collection
 from typing import Protocol
 
+from adread.records import (
+    DirectoryAuthError,
+    DirectoryError,
+    DirectoryUnavailable,
+    FolderRecord,
+    Snapshot,
+    UserRecord,
+    canonical_guid,
+    full_snapshot,
+)
 
-class DirectoryError(Exception):
-    """A directory could not be read. The message says which server and what it said."""
-
-    permanent = False
-
-
-class DirectoryUnavailable(DirectoryError):
-    """Network, timeout, throttling beyond retries, a page missing: try again later."""
-
-
-class DirectoryAuthError(DirectoryError):
-    """Credentials or permissions refused: a person must fix the integration's settings."""
-
-    permanent = True
-
-
-def canonical_guid(value: bytes | str) -> str:
-    """AD objectGUID (16 little-endian bytes) or GUID text -> lowercase canonical text (R3, R4)."""
-    if isinstance(value, bytes | bytearray):
-        return str(uuid.UUID(bytes_le=bytes(value)))
-    if _CANONICAL.match(value):
-        return value  # already canonical, as Graph sends ids: skip the parse (20,000 per read)
-    return str(uuid.UUID(value.strip().strip("{}")))
-
-
-_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
-
-
-@dataclass(frozen=True)
-class FolderRecord:
-    id: str  # OU objectGUID or AU id, canonical lowercase GUID text
-    name: str
-    kind: str  # "ou" or "au"
-    parent_id: str | None = None  # OUs only: the OU directly above, if it is under the base
-    path: str = ""  # a display path ("Corp/Sales/EMEA") or the DN
-
-
-@dataclass(frozen=True)
-class UserRecord:
-    id: str  # objectGUID or Entra object id, canonical lowercase GUID text
-    first_name: str
-    last_name: str
-    email: str  # "" when the directory has none
-    enabled: bool
-    folder_ids: frozenset[str]  # AD: the one OU that directly holds the user; Entra: every AU it is in
-    display_name: str = ""
-    upn: str = ""
-    dn: str = ""  # AD only, for display; never an identity
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What one read saw.
-
-    Full read (incremental=False): `users` are every user (enabled or not) in `read_folder_ids`; a
-    known user missing from it is out of scope, or deleted when the connector could tell and lists it in
-    `removed_user_ids`. Incremental read (incremental=True): `users`
-    are only those that changed (each with all its current folders), `removed_user_ids` those the
-    directory reports deleted; nobody else may be touched. complete=False says the read did not
-    cover what it meant to (R21): the planner then changes nobody's enabled state.
-    """
-
-    directory_id: str
-    folders: tuple[FolderRecord, ...]
-    users: tuple[UserRecord, ...]
-    complete: bool
-    incremental: bool = False
-    read_folder_ids: frozenset[str] = frozenset()
-    removed_user_ids: frozenset[str] = frozenset()
-    folders_complete: bool = True  # False when the folder list was not re-read (incremental)
-    notes: tuple[str, ...] = field(default=())
+__all__ = ["Connector", "DirectoryAuthError", "DirectoryError", "DirectoryUnavailable", "FindsDeletedUsers",
+           "FolderRecord", "Snapshot", "UserRecord", "canonical_guid", "full_snapshot"]
 
 
 class Connector(Protocol):
@@ -113,14 +53,3 @@ class FindsDeletedUsers(Connector, Protocol):
 
     def read_snapshot(self, folder_ids: Collection[str], *, incremental: bool = False,
                       known_user_ids: Collection[str] = ()) -> Snapshot: ...
-
-
-def full_snapshot(directory_id: str, folders: Iterable[FolderRecord], users: Iterable[UserRecord],
-                  read_folder_ids: Collection[str]) -> Snapshot:
-    return Snapshot(
-        directory_id=directory_id,
-        folders=tuple(folders),
-        users=tuple(users),
-        complete=True,
-        read_folder_ids=frozenset(read_folder_ids),
-    )

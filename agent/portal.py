@@ -1,0 +1,172 @@
+"""The portal's agent API over HTTPS with the agent token: push a snapshot in chunks, poll, report a failure.
+
+While the portal is down the client retries with exponential backoff, and waits as long as a 429 or 503
+asks (Retry-After, at most 5 minutes). Chunks are cut by their encoded size to fit the limits the portal
+states when an upload starts. The token never appears in a message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import requests
+
+from adread.records import FolderRecord, Snapshot, UserRecord
+
+from . import AGENT_VERSION
+from .config import MAX_CHUNK_SIZE, AgentConfig
+
+# Request body limit of a portal that does not state its limits: Django's DATA_UPLOAD_MAX_MEMORY_SIZE.
+FALLBACK_CHUNK_BYTES = 2_621_440
+LONGEST_RETRY_AFTER = 300.0  # seconds; a portal asking for longer is asked again sooner
+MESSAGE_LIMIT = 2000  # characters of a failure report's message (the portal keeps it on the run)
+
+log = logging.getLogger("passportal.agent")
+
+
+class PortalRefused(Exception):
+    """The portal answered with a 4xx: retrying will not help (bad token, bad record, ...)."""
+
+
+class PortalDown(Exception):
+    """The portal could not be reached, or answered 5xx/429, after every retry."""
+
+
+def backoff_delays(first: float, attempts: int, cap: float = 300.0) -> Iterator[float]:
+    """Waits between attempts: first, 2x, 4x, ... capped (attempts - 1 of them)."""
+    for n in range(attempts - 1):
+        yield min(first * (2 ** n), cap)
+
+
+def health(last_read_seconds: float | None) -> dict[str, Any]:
+    """What every push and poll tells the portal about this agent: version, host, how long the last read took."""
+    return {"agent_version": AGENT_VERSION, "host": socket.gethostname()[:255],
+            "last_read_seconds": None if last_read_seconds is None else round(last_read_seconds, 3)}
+
+
+class PortalClient:
+    """POSTs JSON to /api/agent/ with the agent token; retries while the portal is down."""
+
+    def __init__(self, config: AgentConfig, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.config = config
+        self.sleep = sleep
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {config.token}"
+        self.session.headers["User-Agent"] = AGENT_VERSION
+
+    def post(self, path: str, body: dict[str, Any] | bytes, *, retries: int | None = None) -> dict[str, Any]:
+        """POST JSON (a dict, or a body already encoded to fit the portal's size limit); the reply's JSON."""
+        url = f"{self.config.portal}/api/agent/{path}"
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        attempts = retries or self.config.retries
+        delays = backoff_delays(self.config.retry_delay, attempts)
+        while True:
+            asked_wait = 0.0
+            try:
+                # verify on each request: requests lets REQUESTS_CA_BUNDLE override a session's verify, which
+                # would ignore --portal-ca-file.
+                response = self.session.post(url, data=data, headers={"Content-Type": "application/json"},
+                                             verify=self.config.portal_verify, timeout=120)
+            except requests.RequestException as exc:
+                problem = f"cannot reach {self.config.portal} ({type(exc).__name__})"
+            else:
+                if response.status_code < 400:
+                    return response.json()
+                detail = _detail(response)
+                if response.status_code not in (429, 502, 503, 504) and response.status_code < 500:
+                    if response.status_code == 401:
+                        raise PortalRefused(f"{self.config.portal} refused the agent token (401): {detail}")
+                    raise PortalRefused(f"{self.config.portal} refused {path} ({response.status_code}): {detail}")
+                problem = f"{self.config.portal} answered {response.status_code}: {detail}"
+                asked_wait = _retry_after(response)
+            delay = next(delays, None)
+            if delay is None:
+                raise PortalDown(f"{problem}; gave up after {attempts} attempts")
+            delay = max(delay, asked_wait)  # sooner would only be refused again (429, 503)
+            log.warning("%s; retrying in %.0f s", problem, delay)
+            self.sleep(delay)
+
+    def poll(self, last_read_seconds: float | None) -> dict[str, Any]:
+        """Tell the portal the agent is alive; the reply says whether someone asked for a read now.
+
+        One attempt only: the next poll comes soon anyway, and a long backoff would delay the regular push.
+        """
+        return self.post("poll/", health(last_read_seconds), retries=1)
+
+    def report_failure(self, stage: str, message: str, *, permanent: bool) -> dict[str, Any]:
+        """Tell the portal a read failed, so it records a failed run and raises its notification (R21, R24)."""
+        for secret in self.config.secrets():  # an LDAP error never carries them, but a message must not either
+            message = message.replace(secret, "(hidden)")
+        return self.post("failures/", {"stage": stage, "message": message[:MESSAGE_LIMIT], "permanent": permanent,
+                                       **health(None)})
+
+
+def _retry_after(response: requests.Response) -> float:
+    """The seconds a 429 or 503 asks the agent to wait (0 if it does not say), at most LONGEST_RETRY_AFTER."""
+    try:
+        return min(max(float(response.headers.get("Retry-After", 0)), 0.0), LONGEST_RETRY_AFTER)
+    except ValueError:  # an HTTP date: not what the portal sends; the backoff decides
+        return 0.0
+
+
+def _detail(response: requests.Response) -> str:
+    try:
+        return str(response.json().get("detail", ""))[:500]
+    except ValueError:
+        return response.text[:200]
+
+
+_HEAD, _TAIL = b'{"records":[', b"]}"
+
+
+def chunk_bodies(payloads: Iterable[dict[str, Any]], max_records: int, max_bytes: int) -> Iterator[bytes]:
+    """Request bodies {"records": [...]} of at most max_records records and max_bytes bytes each, in order.
+
+    Sized by the encoded bytes, not by counting records: long names and DNs make some records far
+    larger than others, and the portal refuses a body over its limit (413).
+    """
+    parts: list[bytes] = []
+    size = len(_HEAD) + len(_TAIL)
+    for payload in payloads:
+        part = json.dumps(payload, separators=(",", ":")).encode()
+        if len(_HEAD) + len(part) + len(_TAIL) > max_bytes:
+            raise PortalRefused(f"record {payload.get('id')} alone is {len(part):,} bytes, over the portal's limit "
+                                f"of {max_bytes:,} bytes per request (AGENT_CHUNK_MAX_BYTES on the portal)")
+        if parts and (len(parts) == max_records or size + 1 + len(part) > max_bytes):
+            yield _HEAD + b",".join(parts) + _TAIL
+            parts, size = [], len(_HEAD) + len(_TAIL)
+        size += len(part) + (1 if parts else 0)  # the comma before every record but the first
+        parts.append(part)
+    if parts:
+        yield _HEAD + b",".join(parts) + _TAIL
+
+
+def folder_payload(folder: FolderRecord) -> dict[str, Any]:
+    return {"id": folder.id, "name": folder.name, "path": folder.path, "parent_id": folder.parent_id}
+
+
+def user_payload(user: UserRecord) -> dict[str, Any]:
+    return {"id": user.id, "first_name": user.first_name, "last_name": user.last_name, "email": user.email,
+            "enabled": user.enabled, "folder_ids": sorted(user.folder_ids), "display_name": user.display_name,
+            "upn": user.upn, "dn": user.dn}
+
+
+def push_snapshot(client: PortalClient, snapshot: Snapshot, chunk_size: int,
+                  read_seconds: float | None = None) -> dict[str, Any]:
+    """Start an upload, send folders then users in chunks, commit with the counts. Returns the commit reply."""
+    upload = client.post("uploads/", {"directory_id": snapshot.directory_id, **health(read_seconds)})
+    upload_id = upload["upload_id"]
+    limits = upload.get("limits", {})
+    max_records = min(chunk_size, limits.get("chunk_records", MAX_CHUNK_SIZE))
+    max_bytes = limits.get("chunk_bytes", FALLBACK_CHUNK_BYTES)
+    for body in chunk_bodies(map(folder_payload, snapshot.folders), max_records, max_bytes):
+        client.post(f"uploads/{upload_id}/folders/", body)
+    for body in chunk_bodies(map(user_payload, snapshot.users), max_records, max_bytes):
+        client.post(f"uploads/{upload_id}/users/", body)
+    return client.post(f"uploads/{upload_id}/commit/",
+                       {"folder_count": len(snapshot.folders), "user_count": len(snapshot.users)})

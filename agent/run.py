@@ -1,0 +1,110 @@
+"""What the agent does: push one full read, check a configuration, and run as a service (push and poll).
+
+A read that fails is reported to the portal (it records a failed run and raises a notification) before the
+agent gives up or tries again. As a service the agent pushes at start and every `interval_hours` (6), and
+between pushes polls the portal every `poll_seconds` (60): a poll says the agent is alive and brings back a
+request for a read now (Force Re-sync, or a single user's resync), so the portal never needs a way in.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from adread.ldap import LdapConnector
+from adread.records import DirectoryError
+
+from .config import AgentConfig
+from .portal import PortalClient, PortalDown, PortalRefused, push_snapshot
+
+log = logging.getLogger("passportal.agent")
+LONGEST_FAILURE_WAIT = 1800.0  # seconds between attempts after failures, at most
+
+
+@dataclass(frozen=True)
+class Pushed:
+    message: str
+    read_seconds: float
+
+
+def run_once(config: AgentConfig, client: PortalClient) -> Pushed:
+    """Read the whole base DN and push it. A failed read is reported to the portal, then raised."""
+    connector = LdapConnector(config.ldap)
+    started = time.monotonic()
+    try:
+        snapshot = connector.read_snapshot(())
+    except DirectoryError as exc:
+        _report(client, exc)
+        raise
+    read_seconds = time.monotonic() - started
+    reply = push_snapshot(client, snapshot, config.chunk_size, read_seconds)
+    return Pushed(f"Pushed {len(snapshot.folders)} OUs and {len(snapshot.users)} users of {snapshot.directory_id} "
+                  f"(read from {connector.last_read.server} in {read_seconds:.1f} s) as upload {reply['upload_id']}.",
+                  read_seconds)
+
+
+def _report(client: PortalClient, exc: DirectoryError) -> None:
+    try:
+        client.report_failure("read", str(exc), permanent=exc.permanent)
+    except (PortalRefused, PortalDown) as report_failed:
+        # The portal will still notice: it hears nothing, and raises its "not heard from" notification.
+        log.warning("Could not tell the portal that the read failed: %s", report_failed)
+
+
+def check(config: AgentConfig, client: PortalClient | None, out: Callable[[str], None]) -> None:
+    """Connect, bind, count the users of each mapped OU (every OU if the portal cannot say which), print.
+
+    Raises DirectoryError when AD cannot be read. Sends no upload.
+    """
+    mapped: set[str] | None = None
+    if client is not None:
+        try:
+            mapped = set(client.poll(None).get("mapped_folder_ids", []))
+        except (PortalRefused, PortalDown) as exc:
+            out(f"The portal could not be asked which OUs are mapped ({exc}); counting every OU.")
+    connector = LdapConnector(config.ldap)
+    snapshot = connector.read_snapshot(())
+    out(f"Connected to {connector.last_read.server} and bound as {config.ldap.bind_dn}: {len(snapshot.folders)} OUs "
+        f"and {len(snapshot.users)} users under {config.ldap.base_dn}.")
+    users = Counter(folder for user in snapshot.users for folder in user.folder_ids)
+    enabled = Counter(folder for user in snapshot.users if user.enabled for folder in user.folder_ids)
+    shown = [f for f in snapshot.folders if mapped is None or f.id in mapped]
+    if mapped is not None:
+        out(f"{len(mapped)} OUs are mapped in the portal" + (":" if shown else "; none of them was found here."))
+    for folder in shown:
+        out(f"  {folder.path}: {users[folder.id]} users ({enabled[folder.id]} enabled)")
+    missing = (mapped or set()) - {f.id for f in snapshot.folders}
+    if missing and shown:
+        out(f"  {len(missing)} mapped OUs were not found under {config.ldap.base_dn}.")
+
+
+def serve(config: AgentConfig, client: PortalClient, out: Callable[[str], None],
+          sleep: Callable[[float], None] = time.sleep) -> None:
+    """Push at start and every interval; poll in between, and read at once when the portal asks. Never returns."""
+    interval = config.interval_hours * 3600
+    next_push = time.monotonic()
+    failures = 0
+    read_seconds: float | None = None
+    asked = False
+    while True:
+        if asked or time.monotonic() >= next_push:
+            try:
+                pushed = run_once(config, client)
+                out(pushed.message)
+                read_seconds, failures = pushed.read_seconds, 0
+                next_push = time.monotonic() + interval
+            except (DirectoryError, PortalRefused, PortalDown) as exc:
+                failures += 1
+                # Tried again soon, never later than the next regular push.
+                wait = min(config.retry_delay * (2 ** min(failures, 10)), LONGEST_FAILURE_WAIT, interval)
+                next_push = time.monotonic() + wait
+                log.error("Push failed: %s; next attempt in %.0f s", exc, wait)
+        sleep(max(min(config.poll_seconds, next_push - time.monotonic()), 0.0))
+        try:
+            asked = bool(client.poll(read_seconds).get("read_now"))
+        except (PortalRefused, PortalDown) as exc:
+            asked = False
+            log.warning("Poll failed: %s", exc)
