@@ -7,12 +7,15 @@ from django.utils.html import format_html
 from provisioning.wording import STAFF, disable_reason
 
 from .activation import queue_activation_emails
+from .forms import PortalUserAdminForm
 from .models import Client, DisabledReason, GroupMembership, PermissionLevel, PortalUser, SecurityGroup, UserKind
 from .text import validate_one_line
 
 admin.site.site_header = "Auto-provisioning portal"
 admin.site.site_title = "Auto-provisioning portal"
 admin.site.index_title = "MSP administration"
+# Every change list pages by the one page size the portal's own lists use (a client's users run to thousands).
+admin.ModelAdmin.list_per_page = settings.LIST_PAGE_SIZE
 
 
 class ClientForm(forms.ModelForm):
@@ -126,6 +129,7 @@ class PortalUserAdmin(admin.ModelAdmin):
     inlines = [GroupMembershipInline]
     actions = ["resend_activation"]
     change_form_template = "admin/passportal/portaluser/change_form.html"
+    form = PortalUserAdminForm  # refuses a save over a row a sync changed since the page was opened
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # Where the user came from (integration, folders, last seen), Resync (R28), staff disable/enable (R8).

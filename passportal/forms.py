@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import password_validation
+from django.utils import timezone
 
 from .models import PortalUser
 
@@ -49,3 +50,37 @@ class SignInForm(forms.Form):
     password = forms.CharField(label="Password", strip=False,
                                widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
     organisation = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+class PortalUserAdminForm(forms.ModelForm):
+    """The admin's portal user form: a save over a row that changed since the page was opened is refused.
+
+    A sync (or another staff member) may change the user while this page is open; saving the form as
+    it was rendered would write the old values back, and lock an old level against the mappings.
+    """
+
+    seen_version = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = PortalUser
+        # The fields staff may type; the admin shows the rest read-only.
+        fields = ["client", "first_name", "last_name", "email", "disabled_by_staff", "permission_level",
+                  "permission_level_set_by_hand"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["seen_version"].initial = self.instance.updated_at.isoformat()
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk:
+            now = PortalUser.objects.filter(pk=self.instance.pk).values_list("updated_at", flat=True).first()
+            if now is not None and cleaned.get("seen_version") != now.isoformat():
+                changed_at = timezone.localtime(now).strftime("%H:%M:%S")
+                raise forms.ValidationError(
+                    f"This user changed since you opened the page (at {changed_at}, by a sync or another staff "
+                    "member). Nothing was saved: reload the page, review the user and save again.",
+                    code="stale",
+                )
+        return cleaned

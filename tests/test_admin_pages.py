@@ -59,7 +59,7 @@ def test_r11_a_level_changed_by_staff_is_marked_hand_set(staff_client, vault_dat
         reverse("admin:passportal_portaluser_change", args=[user.pk]),
         {"client": user.client_id, "first_name": "Ann", "last_name": "", "email": user.email,
          "disabled_by_staff": "", "permission_level": level.pk, "permission_level_set_by_hand": "",
-         "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"},
+         "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0", "seen_version": user.updated_at.isoformat()},
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     user.refresh_from_db()

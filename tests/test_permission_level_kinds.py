@@ -25,7 +25,9 @@ def level(kind: str, name: str) -> PermissionLevel:
 def admin_form_data(user: PortalUser, level_pk: int | None) -> dict:
     return {"client": user.client_id, "first_name": user.first_name, "last_name": user.last_name,
             "email": user.email, "disabled_by_staff": "", "permission_level": level_pk or "",
-            "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"}
+            "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
+            # What the page carried when it was opened (a save over a newer row is refused).
+            "seen_version": user.updated_at.isoformat() if user.pk else ""}
 
 
 @pytest.fixture

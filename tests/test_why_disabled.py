@@ -93,7 +93,7 @@ def test_r8_a_staff_disable_ticked_in_the_admin_form_records_who_and_when(staff_
     response = staff_client.post(reverse("admin:passportal_portaluser_change", args=[ann.pk]), {
         "client": ann.client_id, "first_name": ann.first_name, "last_name": ann.last_name, "email": ann.email,
         "disabled_by_staff": "on", "permission_level": ann.permission_level_id,
-        "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"})
+        "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0", "seen_version": ann.updated_at.isoformat()})
     assert response.status_code == 302
     ann = user(1)
     assert ann.status == "disabled" and ann.staff_disabled_by.username == "boss" and ann.staff_disabled_at
