@@ -230,6 +230,10 @@ if env.str("Q_REDIS_URL", default=""):
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = env.str("Q_REDIS_URL")
 
+# One page size for every list that can hold many users: the admin's change lists (passportal/admin.py), a
+# run's and a confirmation's list of changes, and the API's lists.
+LIST_PAGE_SIZE = 100
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "provisioning.api.authentication.HashedTokenAuthentication",  # tokens stored as digests (R25)
@@ -238,7 +242,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-    "PAGE_SIZE": 100,
+    "PAGE_SIZE": LIST_PAGE_SIZE,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Auto-provisioning portal API",
@@ -292,6 +296,10 @@ AGENT_UPLOAD_MAX_RECORDS = env.int("AGENT_UPLOAD_MAX_RECORDS", default=500_000) 
 AGENT_UPLOAD_MAX_BYTES = env.int("AGENT_UPLOAD_MAX_BYTES", default=512 * 1024 * 1024)  # their JSON, stored
 AGENT_UPLOAD_EXPIRE_MINUTES = env.int("AGENT_UPLOAD_EXPIRE_MINUTES", default=60)  # an open upload with no chunk
 AGENT_REQUESTS_PER_MINUTE = env.int("AGENT_REQUESTS_PER_MINUTE", default=120)  # per integration, then 429
+# An agent integration with no complete upload for this long raises a notification (twice the agent's 6 hours), and
+# a Force Re-sync or single-user resync the agent has not answered this long fails as "agent not responding".
+AGENT_QUIET_AFTER_HOURS = env.float("AGENT_QUIET_AFTER_HOURS", default=12.0)
+AGENT_REQUEST_TIMEOUT_MINUTES = env.float("AGENT_REQUEST_TIMEOUT_MINUTES", default=15.0)
 
 # SCIM (scim/): a rotated token keeps working this long; SCIM disables are counted over this window for the
 # mass-disable brake (the integration's threshold, as for a run).
