@@ -1,13 +1,23 @@
-"""R17: an agent's committed upload starts its integration's run."""
+"""What the engine does when the on-prem agent speaks: an upload starts a run (R17), a failed read is a failed
+run (R21, R24), and a poll is told whether a fresh read is wanted (see agent_runs)."""
 
 from django.dispatch import receiver
 
-from directory.signals import agent_upload_committed
+from directory.signals import agent_polled, agent_read_failed, agent_upload_committed
 
-from .models import SyncTrigger
-from .services import request_sync
+from . import agent_runs
 
 
 @receiver(agent_upload_committed, dispatch_uid="provisioning-agent-upload")
 def start_run_after_agent_upload(sender, integration, **kwargs) -> None:
-    request_sync(integration, SyncTrigger.AGENT, full=True)
+    agent_runs.upload_arrived(integration)
+
+
+@receiver(agent_read_failed, dispatch_uid="provisioning-agent-read-failed")
+def record_agent_read_failure(sender, integration, message, permanent, host="", **kwargs):
+    return agent_runs.read_failed(integration, message, permanent=permanent, host=host)
+
+
+@receiver(agent_polled, dispatch_uid="provisioning-agent-polled")
+def tell_agent_whether_to_read(sender, integration, **kwargs) -> bool:
+    return agent_runs.agent_is_asked(integration)

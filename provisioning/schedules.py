@@ -6,6 +6,8 @@ from datetime import datetime, time, timedelta
 
 from django.utils import timezone
 
+AGENT_CHECK_SCHEDULE_NAME = "provisioning: on-prem agents that do not answer or push, every 5 minutes"
+
 
 def next_local(at: time) -> datetime:
     now = timezone.localtime()
@@ -36,4 +38,9 @@ def ensure_schedules() -> list[str]:
             # Keep next_run as it is: a Force Re-sync or a restart must not move the nightly run (R17).
             Schedule.objects.filter(pk=existing.pk).update(**defaults)
         names.append(name)
+    # On-prem agents are not read by the portal: it checks that they answer and push (agent_runs).
+    Schedule.objects.update_or_create(name=AGENT_CHECK_SCHEDULE_NAME, defaults={
+        "func": "provisioning.tasks.check_agents_task", "schedule_type": Schedule.MINUTES, "minutes": 5,
+        "repeats": -1})
+    names.append(AGENT_CHECK_SCHEDULE_NAME)
     return names

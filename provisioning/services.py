@@ -28,7 +28,7 @@ from notifications.models import NotificationKind
 from notifications.services import notify, resolve
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
 
-from . import topics
+from . import agent_runs, topics
 from .applier import Loaded, apply_plan, disable_users, load_current, load_mappings
 from .client_lock import client_apply_lock, client_state_version
 from .models import DirectoryLink, HeldResolution, SyncRun, SyncStatus, SyncTrigger
@@ -49,7 +49,13 @@ def stale_after() -> timedelta:
 def request_sync(
     integration: Integration, trigger: str, *, full: bool = True, started_by=None, enqueue: bool = True
 ) -> SyncRun:
-    """Queue a run, or fold into the one already waiting (R23). Returns the run that will do the work."""
+    """Queue a run, or fold into the one already waiting (R23). Returns the run that will do the work.
+
+    A Force Re-sync or single-user resync of an agent integration, handed to the workers (`enqueue`), waits for
+    the agent's fresh read instead; `run_sync`, which executes at once in this process, uses the last upload.
+    """
+    if enqueue and trigger in agent_runs.FRESH_READ_TRIGGERS and agent_runs.is_agent(integration):
+        return agent_runs.ask_agent(integration, trigger, full=full, started_by=started_by)
     for _ in range(3):
         waiting = SyncRun.objects.filter(integration=integration, status=SyncStatus.QUEUED, dry_run=False).first()
         if waiting is not None:
@@ -114,7 +120,9 @@ def _claim(run_id: int) -> bool:
     now = timezone.now()
     try:
         with transaction.atomic():
-            return SyncRun.objects.filter(pk=run_id, status=SyncStatus.QUEUED).update(
+            # A run waiting for the on-prem agent's fresh read starts only once that read has arrived.
+            return SyncRun.objects.filter(pk=run_id, status=SyncStatus.QUEUED).exclude(
+                phase=agent_runs.WAITING_FOR_AGENT).update(
                 status=SyncStatus.RUNNING, started_at=now, heartbeat_at=now, phase="starting"
             ) == 1
     except IntegrityError:
