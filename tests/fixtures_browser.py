@@ -7,6 +7,7 @@ Browser tests use the real Samba AD DC (tests/fixtures_samba.py).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import uuid
@@ -92,17 +93,19 @@ CHROME_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev
                "--no-first-run", "--window-size=1400,1000"]
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Iterator:
-    """One headless chromium for the whole session (Debian's chromium and chromedriver)."""
+@contextlib.contextmanager
+def headless_chromium(*extra_args: str, console: bool = False) -> Iterator:
+    """Debian's chromium and chromedriver, with a fresh profile; `console` keeps its console messages readable."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     profile = tempfile.mkdtemp(prefix="portal-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for arg in [*CHROME_ARGS, f"--user-data-dir={profile}"]:
+    for arg in [*CHROME_ARGS, f"--user-data-dir={profile}", *extra_args]:
         options.add_argument(arg)
+    if console:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
                               options=options)
     driver.implicitly_wait(0)
@@ -111,6 +114,13 @@ def chromium() -> Iterator:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator:
+    """One headless chromium for the whole session."""
+    with headless_chromium() as driver:
+        yield driver
 
 
 # ---------------------------------------------------------------- the test client

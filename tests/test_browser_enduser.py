@@ -4,8 +4,6 @@ sign-in and "My account" (R18, R8); over plain HTTP and over HTTPS with DEBUG of
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -15,7 +13,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from directory.models import Folder
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
 from provisioning.models import Mapping
-from tests.fixtures_browser import CHROME_ARGS, agent_integration, ou, person, push_directory
+from tests.fixtures_browser import agent_integration, headless_chromium, ou, person, push_directory
 from tests.https_live_server import https_live_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -113,21 +111,8 @@ def test_r8_a_disabled_user_is_told_neutrally_in_the_browser(chromium, live_serv
 @pytest.fixture
 def chromium_trusting_any_certificate():
     """A chromium of its own for the HTTPS test: the server's certificate comes from a throwaway CA."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="portal-chromium-tls-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for arg in [*CHROME_ARGS, f"--user-data-dir={profile}", "--ignore-certificate-errors"]:
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
-                              options=options)
-    try:
+    with headless_chromium("--ignore-certificate-errors") as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_r18_activation_and_sign_in_work_over_https_with_debug_off_and_secure_cookies(

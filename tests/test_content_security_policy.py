@@ -8,8 +8,6 @@ whether in the page or among what it loaded: the pages, the API docs included, m
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -26,7 +24,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from passportal.csp import policy_header
 from passportal.models import Client, PortalUser
 from provisioning.models import SyncRun
-from tests.fixtures_browser import CHROME_ARGS, STAFF_PASSWORD, agent_integration, ou, person, staff_user
+from tests.fixtures_browser import STAFF_PASSWORD, agent_integration, headless_chromium, ou, person, staff_user
 
 # ---------------------------------------------------------------- the header, on every kind of response
 
@@ -64,22 +62,8 @@ def test_the_favicon_is_served_at_the_root(client):
 @pytest.fixture(scope="module")
 def chromium_with_console() -> Iterator:
     """A headless chromium whose console messages the test can read (goog:loggingPrefs browser ALL)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="portal-chromium-csp-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for arg in [*CHROME_ARGS, f"--user-data-dir={profile}"]:
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
-                              options=options)
-    try:
+    with headless_chromium(console=True) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 # The attributes whose address the browser fetches by itself. A link (<a href>) is only followed when a person
