@@ -129,11 +129,18 @@ def _claim(run_id: int) -> bool:
         return False  # another run of this integration is running; it picks this one up when done
 
 
+# A run's progress counts its steps (read, plan, apply): the apply writes every user in one transaction, so a
+# count of users applied could not be seen from outside it before the end; the steps can.
+STEPS = 3
+
+
 def _progress(run: SyncRun, phase: str, done: int = 0, total: int = 0) -> None:
+    """Record the step a run has reached (`done` steps of `total` finished), for its page and the API."""
     run.phase, run.progress_done, run.progress_total = phase, done, total
     SyncRun.objects.filter(pk=run.pk).update(
         phase=phase, progress_done=done, progress_total=total, heartbeat_at=timezone.now()
     )
+    log.debug("sync run %s: %s (step %s of %s)", run.pk, phase, done + 1, total)
 
 
 def execute_run(run_id: int) -> SyncRun:
@@ -164,13 +171,13 @@ def execute_run(run_id: int) -> SyncRun:
 def _execute(run: SyncRun) -> None:
     integration = run.integration
     if not integration.link_enabled:
-        _progress(run, "link off: disabling")
+        _progress(run, "link off: disabling", 0, 1)
         loaded = load_current(integration)
         result = plan(_empty_snapshot(integration), {}, loaded.current, link_enabled=False)
         _apply(run, integration, result, loaded, integration.directory_id)
         return
 
-    _progress(run, "reading the directory")
+    _progress(run, "reading the directory", 0, STEPS)
     try:
         snapshot, connector = _read(integration, full=run.full)
     except DirectoryError as exc:
@@ -186,12 +193,12 @@ def _plan_and_apply(run: SyncRun, snapshot: Snapshot) -> None:
     integration = run.integration
     if snapshot.folders_complete and snapshot.complete:
         record_folders(integration, snapshot.folders)
-    _progress(run, "planning", 0, len(snapshot.users))
+    _progress(run, "planning", 1, STEPS)
     version = client_state_version(integration.client_id)
     loaded = load_current(integration)
     rules = load_mappings(integration)
     result = plan(snapshot, rules, loaded.current, link_enabled=True, threshold=_threshold(integration))
-    _progress(run, "applying", 0, len(snapshot.users))
+    _progress(run, "applying the changes", 2, STEPS)
     with client_apply_lock(integration.client_id):
         if client_state_version(integration.client_id) != version:
             # Another run of this client (or staff) wrote while this one planned: plan again, under the lock.

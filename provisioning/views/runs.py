@@ -17,9 +17,28 @@ from .rows import change_rows
 FINISHED = (SyncStatus.SUCCEEDED, SyncStatus.FAILED, SyncStatus.HELD)
 
 
+def progress_text(run: SyncRun) -> str:
+    """Where a run is: "Planning: step 2 of 3" while it runs, where it stopped if it failed, "Done" at the end."""
+    phase = run.phase or ""
+    if run.status == SyncStatus.QUEUED:
+        return _sentence(phase) if phase else "Waiting for a worker"
+    step = f": step {min(run.progress_done + 1, run.progress_total)} of {run.progress_total}" \
+        if run.progress_total else ""
+    if run.status == SyncStatus.RUNNING:
+        return _sentence(phase or "starting") + step
+    if run.status == SyncStatus.FAILED:
+        return f"Stopped while {phase}{step}" if phase and phase not in ("failed", "done") else "Stopped"
+    return "Done"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def run_state(run: SyncRun) -> dict:
     return {
         "id": run.pk, "status": run.status, "status_display": run_outcome(run), "phase": run.phase,
+        "progress_display": progress_text(run),
         "progress_done": run.progress_done, "progress_total": run.progress_total, "counts": run.counts,
         "finished": run.status in FINISHED, "error": run.error,
         "held_waiting": run.status == SyncStatus.HELD and not run.held_resolution,

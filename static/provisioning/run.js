@@ -4,6 +4,7 @@ document.addEventListener("DOMContentLoaded", () => {
   if (!panel || panel.dataset.finished === "1") return;
   const status = document.getElementById("run-status");
   const phase = document.getElementById("run-phase");
+  const bar = document.getElementById("run-progress-bar");
   const poll = async () => {
     try {
       const response = await fetch(panel.dataset.statusUrl, { headers: { Accept: "application/json" } });
@@ -11,7 +12,10 @@ document.addEventListener("DOMContentLoaded", () => {
         const state = await response.json();
         status.textContent = state.status_display;
         status.dataset.status = state.status;
-        phase.textContent = state.phase + (state.progress_total ? ` (${state.progress_done} / ${state.progress_total})` : "");
+        phase.textContent = state.progress_display;
+        phase.dataset.step = state.progress_done;
+        phase.dataset.steps = state.progress_total;
+        if (bar && state.progress_total) { bar.max = state.progress_total; bar.value = state.progress_done; }
         if (state.finished) { window.location.reload(); return; }
       }
     } catch (error) { /* a dropped request: try again at the next tick */ }
