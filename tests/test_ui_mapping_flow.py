@@ -175,12 +175,13 @@ def test_r15_bad_input_gets_a_message_on_the_field(admin_client_logged, corp):
     assert "Technician is a Pro-User level" in page  # refused on the field, saying why (R11)
 
 
-def test_r15_preview_list_is_paged(admin_client_logged, site_client):
+def test_r15_preview_list_is_paged(admin_client_logged, site_client, settings):
+    size = settings.LIST_PAGE_SIZE  # the one page size of every list of users (tests/test_ui_paging.py)
     big = ou(1, "Big")
-    integration = agent_integration(site_client, [big], [person(n, big) for n in range(1, 61)])
+    integration = agent_integration(site_client, [big], [person(n, big) for n in range(1, 2 * size + 11)])
     confirm = apply(admin_client_logged, integration, [big], site_level()).url
     first = admin_client_logged.get(confirm).content.decode()
-    assert counts_on(first)["to create"] == 60 and "page 1 of 3" in first
+    assert counts_on(first)["to create"] == 2 * size + 10 and "page 1 of 3" in first
     third = admin_client_logged.get(confirm + "?page=3").content.decode()
     assert third.count('class="change-create"') == 10
 

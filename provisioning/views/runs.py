@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import JsonResponse
@@ -51,12 +52,13 @@ def run_detail(request, pk: int):
                                                    "held_decided_by"), pk=pk)
     kind = run.integration.kind
     rows = change_rows(run.changes, client_id=run.integration.client_id, directory_kind=kind)
-    paged = Paginator(rows, 50).get_page(request.GET.get("page"))
+    paged = Paginator(rows, settings.LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     held = change_rows({"held": run.changes.get("held", [])}, directory_kind=kind)
+    held_page = Paginator(held, settings.LIST_PAGE_SIZE).get_page(request.GET.get("held_page"))
     counts = labelled_counts(run.counts, preview=run.dry_run)
     return page(request, "provisioning/run.html", f"Sync run {run.pk}: {run.integration.name}", run=run,
                 state=run_state(run), finished=run.status in FINISHED, counts=counts, page_obj=paged,
-                held=held, held_waiting=run.status == SyncStatus.HELD and not run.held_resolution,
+                held_page=held_page, held_waiting=run.status == SyncStatus.HELD and not run.held_resolution,
                 may_decide=request.user.has_perm("provisioning.change_syncrun"))
 
 

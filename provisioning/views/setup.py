@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -21,8 +22,6 @@ from ..planner import MappingRule
 from ..wording import labelled_counts
 from .common import integration_or_refusal, page, require_perms
 from .rows import change_rows, folder_rows
-
-CHANGES_PER_PAGE = 25
 
 
 def _session_key(run_id: int) -> str:
@@ -129,7 +128,7 @@ def confirm(request, pk: int, run_id: int):
         return redirect("provisioning:run", pk=run.pk)
 
     rows = change_rows(preview_run.changes, directory_kind=integration.kind)
-    paged = Paginator(rows, CHANGES_PER_PAGE).get_page(request.GET.get("page"))
+    paged = Paginator(rows, settings.LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     counts = labelled_counts(preview_run.counts, preview=True)
     folders = Folder.objects.filter(pk__in=proposal["folders"] + proposal["remove"]).order_by("path")
     level = PermissionLevel.objects.filter(pk=proposal["level"]).first() if proposal["level"] else None
