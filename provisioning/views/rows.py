@@ -9,6 +9,7 @@ from passportal.models import PortalUser
 
 from .. import wording
 from ..models import IssueReason
+from .folder_counts import FolderCounts
 
 
 @dataclass
@@ -17,14 +18,27 @@ class FolderRow:
     depth: int
     level: str = ""
     groups: str = ""
+    parent_pk: int | None = None  # the row above it in the tree, so the filter can keep the path to a match
+    users: int | None = None  # users directly in it, when the portal knows (views/folder_counts.py)
+    linked: int | None = None  # portal users its last sync linked, when only that is known
 
     @property
     def mapped(self) -> bool:
         return bool(self.level)
 
+    @property
+    def users_text(self) -> str:
+        if self.users is not None:
+            return _how_many(self.users, "user")
+        return _how_many(self.linked, "portal user") if self.linked is not None else ""
 
-def folder_rows(integration: Integration) -> list[FolderRow]:
-    """OUs as a tree (depth-first, by name), AUs as a list; each with its mapping, if it has one."""
+
+def _how_many(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def folder_rows(integration: Integration, counts: FolderCounts | None = None) -> list[FolderRow]:
+    """OUs as a tree (depth-first, by name), AUs as a list; each with its mapping, if it has one, and its users."""
     folders = list(
         integration.folders.filter(gone=False).select_related("mapping__permission_level")
         .prefetch_related("mapping__security_groups")
@@ -38,19 +52,25 @@ def folder_rows(integration: Integration) -> list[FolderRow]:
 
     def walk(parent: int | None, depth: int) -> None:
         for folder in sorted(children.get(parent, []), key=lambda f: (f.name.lower(), f.pk)):
-            rows.append(_row(folder, depth))
+            rows.append(_row(folder, depth, parent, counts or FolderCounts()))
             walk(folder.pk, depth + 1)
 
     walk(None, 0)
     return rows
 
 
-def _row(folder: Folder, depth: int) -> FolderRow:
+def _row(folder: Folder, depth: int, parent: int | None, counts: FolderCounts) -> FolderRow:
+    row = FolderRow(folder, depth, parent_pk=parent)
+    if counts.known:
+        row.users = counts.users.get(folder.external_id, 0)
     mapping = getattr(folder, "mapping", None)
     if mapping is None:
-        return FolderRow(folder, depth)
-    groups = ", ".join(sorted(g.name for g in mapping.security_groups.all()))
-    return FolderRow(folder, depth, level=mapping.permission_level.name, groups=groups)
+        return row
+    if not counts.known:
+        row.linked = counts.linked.get(folder.external_id, 0)
+    row.level = mapping.permission_level.name
+    row.groups = ", ".join(sorted(g.name for g in mapping.security_groups.all()))
+    return row
 
 
 @dataclass

@@ -21,6 +21,7 @@ from ..models import Mapping, SyncRun, SyncTrigger
 from ..planner import MappingRule
 from ..wording import labelled_counts
 from .common import integration_or_refusal, page, require_perms
+from .folder_counts import folder_counts
 from .rows import change_rows, folder_rows
 
 
@@ -73,9 +74,11 @@ def setup(request, pk: int):
         form.add_error(None, "The directory could not be read, so nothing can be applied now. Try again later.")
 
     selected = {str(v) for v in (form["folders"].value() or [])}
+    counts = folder_counts(integration)
     return page(request, "provisioning/setup.html", f"User Auto-Provisioning Setup: {integration.name}",
-                integration=integration, client=integration.client, form=form, rows=folder_rows(integration),
-                selected=selected, max_folders=100)
+                integration=integration, client=integration.client, form=form,
+                rows=folder_rows(integration, counts), counts=counts, selected=selected, max_folders=100,
+                has_groups=form.fields["security_groups"].queryset.exists())
 
 
 def _preview(request, integration: Integration, rules: dict, proposal: dict):
