@@ -110,6 +110,14 @@ def counts_in_words(counts: Mapping[str, int], *, preview: bool = False) -> str:
     return ", ".join(f"{label}: {n}" for label, n in shown)
 
 
+# ---------------------------------------------------------------- Entra ID
+
+# The application permissions (admin-consented) an Entra ID app registration needs: users, administrative units
+# and their members, and /organization (the tenant check). The Add Domain page lists these; the README names the
+# same three, and a test holds them together (docs/notes/entra-graph.md, "Permissions").
+ENTRA_APP_PERMISSIONS = ("User.Read.All", "AdministrativeUnit.Read.All", "Organization.Read.All")
+
+
 # ---------------------------------------------------------------- reasons
 
 DIRECTORY_NAMES = {"ad": "Active Directory", "entra": "Entra ID", "demo": "the demo directory",

@@ -17,7 +17,7 @@ from passportal.models import Client
 from .. import services
 from ..forms import AddDomainForm
 from ..models import SyncRun, SyncTrigger
-from ..wording import labelled_counts
+from ..wording import ENTRA_APP_PERMISSIONS, labelled_counts
 from .common import integration_or_refusal, page, refused, require_perms
 
 
@@ -61,6 +61,10 @@ def link(request, pk: int):
     if refusal is not None:
         return refusal
     turn_on = (request.POST if request.method == "POST" else request.GET).get("enabled") == "1"
+    if request.method == "POST" and "cancel" in request.POST:
+        state = "on" if integration.link_enabled else "off"
+        messages.info(request, f"Cancelled: the link of {integration.name} stays {state}; nothing was changed.")
+        return redirect("provisioning:user-mapping", integration.client_id)
     if request.method == "POST":
         run = services.set_link(integration, turn_on, by=request.user)
         state = "on" if turn_on else "off"
@@ -94,6 +98,9 @@ def add_domain(request, client_id: int):
     client = get_object_or_404(Client, pk=client_id)
     if (refusal := refused(request, client)) is not None:
         return refusal
+    if request.method == "POST" and "cancel" in request.POST:
+        messages.info(request, "Cancelled: no domain was added; nothing was changed.")
+        return redirect("provisioning:user-mapping", client.pk)
     form = AddDomainForm(client, data=request.POST or None)
     if request.method == "POST" and form.is_valid():
         integration = form.save()
@@ -101,4 +108,4 @@ def add_domain(request, client_id: int):
                                   "Use its cog to set up auto-provisioning.")
         return redirect(reverse("provisioning:user-mapping", args=[client.pk]))
     return page(request, "provisioning/add_domain.html", f"Add Entra ID Domain: {client.name}", client=client,
-                form=form)
+                form=form, permissions=ENTRA_APP_PERMISSIONS)
