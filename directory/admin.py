@@ -61,19 +61,27 @@ class IntegrationAdmin(admin.ModelAdmin):
                        "agent_last_contact", "agent_version", "tenant_guid", "tenant_domains", "created_at",
                        "updated_at"]
     fieldsets = [
-        # The TLS warning sits here, for every kind: LDAPS and Graph both use tls_verify and tls_ca_pem.
-        ("General", {"fields": ["client", "name", "kind", "link_enabled", "tls_warning", "disable_threshold_percent",
+        ("General", {"fields": ["client", "name", "kind", "link_enabled", "disable_threshold_percent",
                                 "disable_threshold_minimum", "created_at", "updated_at"]}),
         ("Active Directory", {
             "fields": ["ad_mode", "ldap_urls", "base_dn", "bind_dn", "bind_password_state", "new_bind_password",
-                       "tls_mode", "tls_ca_pem", "tls_verify", "page_size", "agent_token_state",
-                       "agent_last_contact", "agent_version"],
+                       "tls_mode", "page_size", "agent_token_state", "agent_last_contact", "agent_version"],
             "description": "Agent mode: the on-prem agent reads AD and pushes it (it needs an agent token). "
                            "Direct mode: the portal reads the DCs itself with the settings below.",
         }),
-        ("Entra ID", {"fields": ["entra_role", "tenant", "app_client_id", "client_secret_state",
-                                 "new_client_secret", "login_host", "graph_base_url", "tenant_guid",
-                                 "tenant_domains"]}),
+        ("Entra ID", {
+            "fields": ["entra_role", "tenant", "app_client_id", "client_secret_state", "new_client_secret",
+                       "entra_cloud", "login_host", "graph_base_url", "graph_scope", "tenant_guid", "tenant_domains"],
+            "description": "The cloud sets the login host, Graph base URL and token scope together, from Microsoft's "
+                           "published values. Choose Custom only for a proxy or private endpoint, and type all three.",
+        }),
+        # One section for both kinds: LDAPS/StartTLS and the Entra login and Graph hosts use the same two fields.
+        ("Connection security", {
+            "fields": ["tls_warning", "tls_verify", "tls_ca_pem"],
+            "description": "How the portal checks the certificate of the domain controllers (Active Directory) or "
+                           "of the login and Graph hosts (Entra ID). Leave the CA certificate blank to trust the "
+                           "system's certificate authorities.",
+        }),
     ]
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):

@@ -14,8 +14,9 @@ from django.db.models import Q
 
 from notifications.services import NotificationKind, notify
 
+from .clouds import CUSTOM
 from .connectors.base import DirectoryAuthError, DirectoryError
-from .connectors.entra import EntraConnector, EntraSettings, TenantInfo, entra_settings
+from .connectors.entra import EntraConnector, EntraSettings, ScopeRefused, TenantInfo, entra_settings
 from .models import Integration, IntegrationKind
 
 
@@ -51,6 +52,9 @@ def check_entra_integration(integration: Integration) -> TenantInfo:
     settings = replace(entra_settings(integration), tenant_guid="", delta_state={})
     try:
         tenant = resolve_tenant(settings)
+    except ScopeRefused as exc:  # said on the field that chose the scope
+        field = "graph_scope" if integration.entra_cloud == CUSTOM else "entra_cloud"
+        raise ValidationError({field: str(exc)}) from exc
     except DirectoryAuthError as exc:
         raise ValidationError(str(exc), code="entra_refused") from exc
     except DirectoryError as exc:

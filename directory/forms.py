@@ -7,12 +7,39 @@ from django.db import models
 from django.forms.models import construct_instance
 
 from . import validators
-from .models import AdMode, Integration, IntegrationKind
+from .clouds import CUSTOM, DEFAULT_CLOUD, ENDPOINT_FIELDS
+from .models import AdMode, EntraCloud, Integration, IntegrationKind
 
 SECRET_HELP = ("Write-only: the stored value is never shown. Leave blank to keep it; type a new one to replace it. "
-               "Changing where it is sent (servers, login host, Graph URL, tenant, TLS settings) clears it.")
+               "Changing where it is sent (servers, cloud, login host, Graph URL, token scope, tenant, TLS settings) "
+               "clears it.")
 # The box in which each stored secret is typed again.
 SECRET_INPUTS = {"bind_password": "new_bind_password", "client_secret": "new_client_secret"}
+
+
+def apply_cloud(form: forms.ModelForm, data: dict) -> None:
+    """The cloud sets the login host, Graph base URL and token scope; Custom takes them as typed.
+
+    With a Microsoft cloud, only a field changed on this page counts as typed: the others still show the
+    previous cloud's values, which simply follow the new one. A problem is said on the field at fault.
+    """
+    if any(name in form.errors for name in ENDPOINT_FIELDS):
+        return  # each says already what is wrong with it
+    cloud = data.get("entra_cloud") or DEFAULT_CLOUD
+    data["entra_cloud"] = cloud
+    names = ENDPOINT_FIELDS if cloud == CUSTOM else [n for n in ENDPOINT_FIELDS if n in form.changed_data]
+    stored = {name: getattr(form.instance, name) for name in ENDPOINT_FIELDS}
+    try:
+        data.update(validators.cloud_endpoints(cloud, {n: data.get(n, "") for n in names}, stored))
+    except forms.ValidationError as error:
+        for name, messages in error.message_dict.items():
+            form.add_error(name, messages)
+
+
+def cloud_choices(form: forms.ModelForm) -> None:
+    """The cloud select lists the clouds only (no empty choice: every integration is in one)."""
+    if "entra_cloud" in form.fields:
+        form.fields["entra_cloud"].choices = EntraCloud.choices
 
 
 class SecretField(forms.CharField):
@@ -43,11 +70,16 @@ class IntegrationForm(forms.ModelForm):
         # Secrets, agent token state and what the tenant check finds are never form fields.
         fields = ["client", "name", "kind", "link_enabled", "disable_threshold_percent", "disable_threshold_minimum",
                   "ad_mode", "ldap_urls", "base_dn", "bind_dn", "tls_mode", "tls_ca_pem", "tls_verify", "page_size",
-                  "entra_role", "tenant", "app_client_id", "login_host", "graph_base_url"]
+                  "entra_role", "tenant", "app_client_id", "entra_cloud", "login_host", "graph_base_url",
+                  "graph_scope"]
         widgets = {
             "ldap_urls": forms.Textarea(attrs={"rows": 3, "placeholder": "ldaps://dc1.corp.example.com:636"}),
             "tls_ca_pem": forms.Textarea(attrs={"rows": 6, "placeholder": "-----BEGIN CERTIFICATE-----"}),
         }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        cloud_choices(self)
 
     def clean_ldap_urls(self) -> str:
         return validators.clean_ldap_urls(self.cleaned_data.get("ldap_urls", ""))
@@ -70,6 +102,9 @@ class IntegrationForm(forms.ModelForm):
     def clean_graph_base_url(self) -> str:
         return validators.clean_graph_base_url(self.cleaned_data.get("graph_base_url", ""))
 
+    def clean_graph_scope(self) -> str:
+        return validators.clean_graph_scope(self.cleaned_data.get("graph_scope", ""))
+
     # Secrets stored for endpoints this request changes (R26): not used for the new ones, cleared on save.
     moved_secrets: tuple[str, ...] = ()
 
@@ -82,6 +117,8 @@ class IntegrationForm(forms.ModelForm):
 
     def clean(self) -> dict:
         data = super().clean()
+        if data.get("kind") == IntegrationKind.ENTRA:
+            apply_cloud(self, data)  # before comparing destinations: the cloud may have moved all three
         self.moved_secrets = tuple(s for s in self.instance.moved_secrets(data) if not data.get(SECRET_INPUTS[s]))
         kind = data.get("kind")
         if kind == IntegrationKind.ACTIVE_DIRECTORY:

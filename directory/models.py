@@ -13,6 +13,8 @@ from django.utils import timezone
 from passportal.crypto import EncryptedTextField, hash_token
 from passportal.models import Client
 
+from .clouds import CLOUDS, CUSTOM, DEFAULT_CLOUD
+
 
 class IntegrationKind(models.TextChoices):
     ACTIVE_DIRECTORY = "ad", "Active Directory"
@@ -24,6 +26,14 @@ class IntegrationKind(models.TextChoices):
 class EntraRole(models.TextChoices):
     PRIMARY = "primary", "Primary Entra ID"
     ADDITIONAL = "additional", "Additional Entra ID domain"
+
+
+# One choice per Microsoft cloud (directory/clouds.py holds their values), and Custom.
+EntraCloud = models.TextChoices(
+    "EntraCloud",
+    [(cloud.key.upper(), (cloud.key, cloud.label)) for cloud in CLOUDS.values()]
+    + [("CUSTOM", (CUSTOM, "Custom: a proxy or private endpoint (login host, Graph URL and token scope typed below)"))],
+)
 
 
 class AdMode(models.TextChoices):
@@ -42,7 +52,8 @@ class TlsMode(models.TextChoices):
 # staff API both ask Integration.moved_secrets, so the list lives here only.
 SECRET_DESTINATIONS: dict[str, tuple[str, ...]] = {
     "bind_password": ("ldap_urls", "tls_mode", "tls_verify", "tls_ca_pem"),
-    "client_secret": ("login_host", "graph_base_url", "tenant", "tls_verify", "tls_ca_pem"),
+    "client_secret": ("entra_cloud", "login_host", "graph_base_url", "graph_scope", "tenant", "tls_verify",
+                      "tls_ca_pem"),
 }
 
 
@@ -84,8 +95,18 @@ class Integration(models.Model):
     tenant = models.CharField("Tenant (GUID or verified domain)", max_length=255, blank=True)
     app_client_id = models.CharField("Application (client) id", max_length=64, blank=True)
     client_secret = EncryptedTextField(blank=True)
-    login_host = models.CharField(max_length=255, default="login.microsoftonline.com", blank=True)
-    graph_base_url = models.URLField(default="https://graph.microsoft.com/v1.0", blank=True)
+    # A Microsoft cloud sets the login host, Graph base URL and token scope together; Custom takes all three.
+    # db_default too: a row written by code that predates these columns (a rolling deploy) still gets a value.
+    entra_cloud = models.CharField("Cloud", max_length=12, choices=EntraCloud.choices, default=DEFAULT_CLOUD,
+                                   db_default=DEFAULT_CLOUD, blank=True)
+    login_host = models.CharField(max_length=255, default="login.microsoftonline.com", blank=True,
+                                  help_text="Set by the cloud; typed only for Custom (a host alone, no https://).")
+    graph_base_url = models.URLField(default="https://graph.microsoft.com/v1.0", blank=True,
+                                     help_text="Set by the cloud; typed only for Custom.")
+    graph_scope = models.CharField(
+        "Token scope", max_length=255, blank=True, default="", db_default="",
+        help_text="Set by the cloud; typed only for Custom: the Graph resource the token is for, e.g. "
+                  "https://graph.microsoft.com/.default, when the Graph URL is a proxy with a host of its own.")
     tenant_guid = models.CharField(max_length=36, blank=True, db_index=True)
     tenant_domains = models.JSONField(default=list, blank=True)
     delta_state = models.JSONField(

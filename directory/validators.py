@@ -18,7 +18,8 @@ from django.core.exceptions import ValidationError
 from ldap3.core.exceptions import LDAPInvalidDnError
 from ldap3.utils.dn import parse_dn
 
-from .connectors.entra import graph_url_problem, login_host_problem
+from .clouds import CLOUDS, CUSTOM, ENDPOINT_FIELDS
+from .connectors.entra import graph_url_problem, login_host_problem, scope_problem
 from .models import TlsMode
 
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
@@ -111,8 +112,8 @@ def clean_tenant(value: str) -> str:
 
 
 def clean_login_host(value: str) -> str:
-    """A Microsoft login host (or one the operator allowed); blank means login.microsoftonline.com."""
-    host = (value or "").strip()
+    """A bare Microsoft login host (or one the operator allowed), lowercase; blank means the cloud's."""
+    host = (value or "").strip().lower()
     if host and (problem := login_host_problem(host)):
         raise ValidationError(problem)
     return host
@@ -126,6 +127,56 @@ def clean_graph_base_url(value: str) -> str:
     return url
 
 
+def clean_graph_scope(value: str) -> str:
+    """https://<a Graph resource>/.default (or a host the operator allowed); blank means the cloud's."""
+    scope = (value or "").strip()
+    if scope and (problem := scope_problem(scope)):
+        raise ValidationError(problem)
+    return scope
+
+
+_ENDPOINT_LABELS = {"login_host": "login host", "graph_base_url": "Graph base URL", "graph_scope": "token scope"}
+_CHECKS = {"login_host": login_host_problem, "graph_base_url": graph_url_problem, "graph_scope": scope_problem}
+
+
+def _same(name: str, a: str, b: str) -> bool:
+    a, b = (a or "").strip(), (b or "").strip()
+    if name == "graph_base_url":
+        return a.rstrip("/").lower() == b.rstrip("/").lower()
+    return a.lower() == b.lower()
+
+
+def cloud_endpoints(cloud: str, typed: Mapping[str, str], stored: Mapping[str, str]) -> dict[str, str]:
+    """The login host, Graph base URL and token scope an Entra integration uses, by field.
+
+    A Microsoft cloud gives all three: a value typed for one of them must be that cloud's (Custom is the
+    choice for other values), so nobody believes a host is used that is not. Custom takes the typed values
+    (or the stored ones), all three required and each checked. Raises ValidationError by field.
+    """
+    if cloud in CLOUDS:
+        own = CLOUDS[cloud].endpoints()
+        wrong = {name: f"The cloud {CLOUDS[cloud].label} sets the {_ENDPOINT_LABELS[name]} to {own[name]}: choose "
+                       "Custom to use another one." for name, value in typed.items()
+                 if name in own and value and not _same(name, value, own[name])}
+        if wrong:
+            raise ValidationError(wrong)
+        return own
+    if cloud != CUSTOM:
+        raise ValidationError({"entra_cloud": "Choose the cloud the tenant is in."})
+    values = {name: str(typed.get(name) if name in typed else stored.get(name) or "").strip()
+              for name in ENDPOINT_FIELDS}
+    problems = {}
+    for name, value in values.items():
+        if not value:
+            problems[name] = f"A custom cloud needs its {_ENDPOINT_LABELS[name]} typed here."
+        elif problem := _CHECKS[name](value):
+            problems[name] = problem
+    if problems:
+        raise ValidationError(problems)
+    values["login_host"] = values["login_host"].lower()
+    return values
+
+
 # What to say when a secret is missing: never typed, or stored for endpoints that just changed (R26).
 _SECRET_MISSING = {
     "bind_password": "Direct mode needs the bind password.",
@@ -134,8 +185,8 @@ _SECRET_MISSING = {
 _SECRET_MOVED = {
     "bind_password": "The LDAP URLs or TLS settings changed, so the stored bind password is not sent there: "
                      "type it again.",
-    "client_secret": "The login host, Graph base URL, tenant or TLS settings changed, so the stored client secret "
-                     "is not sent there: type it again.",
+    "client_secret": "The cloud, login host, Graph base URL, token scope, tenant or TLS settings changed, so the "
+                     "stored client secret is not sent there: type it again.",
 }
 
 

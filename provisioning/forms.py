@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 
 from directory import validators
 from directory.entra_tenant import check_entra_integration
+from directory.forms import apply_cloud, cloud_choices
 from directory.models import EntraRole, Folder, Integration, IntegrationKind
 from passportal.levels import validate_level_for_client
 from passportal.models import Client, PermissionLevel, SecurityGroup
@@ -74,7 +75,8 @@ class AddDomainForm(forms.ModelForm):
 
     class Meta:
         model = Integration
-        fields = ["name", "tenant", "app_client_id", "client_secret", "login_host", "graph_base_url", "tls_ca_pem"]
+        fields = ["name", "tenant", "app_client_id", "client_secret", "entra_cloud", "login_host", "graph_base_url",
+                  "graph_scope", "tls_ca_pem"]
         help_texts = {
             "tenant": "The tenant's GUID or one of its verified domains, e.g. contoso.onmicrosoft.com.",
             "tls_ca_pem": "Only for a private Microsoft endpoint; leave empty for Microsoft's own.",
@@ -88,6 +90,7 @@ class AddDomainForm(forms.ModelForm):
         for name in ("tenant", "app_client_id"):
             self.fields[name].required = True
         self.fields["tls_ca_pem"].required = False
+        cloud_choices(self)
 
     # Checked on their own fields before the tenant check: it would only say "login refused".
     def clean_tenant(self) -> str:
@@ -96,17 +99,28 @@ class AddDomainForm(forms.ModelForm):
     def clean_tls_ca_pem(self) -> str:
         return validators.clean_ca_pem(self.cleaned_data.get("tls_ca_pem", ""))
 
+    def clean_login_host(self) -> str:
+        return validators.clean_login_host(self.cleaned_data.get("login_host", ""))
+
+    def clean_graph_base_url(self) -> str:
+        return validators.clean_graph_base_url(self.cleaned_data.get("graph_base_url", ""))
+
+    def clean_graph_scope(self) -> str:
+        return validators.clean_graph_scope(self.cleaned_data.get("graph_scope", ""))
+
     def clean(self):
         cleaned = super().clean()
+        apply_cloud(self, cleaned)  # the cloud sets login host, Graph URL and scope (Custom: as typed)
         if self.errors:
             return cleaned
-        if not cleaned.get("graph_base_url"):
-            cleaned["graph_base_url"] = Integration._meta.get_field("graph_base_url").default
-        for name in ("tenant", "app_client_id", "client_secret", "login_host", "graph_base_url", "tls_ca_pem"):
+        for name in ("tenant", "app_client_id", "client_secret", "entra_cloud", "login_host", "graph_base_url",
+                     "graph_scope", "tls_ca_pem"):
             setattr(self.instance, name, cleaned.get(name) or getattr(self.instance, name))
         try:
             check_entra_integration(self.instance)
         except ValidationError as exc:
-            field = "client_secret" if exc.code == "entra_refused" else "tenant"
-            self.add_error(field, exc.messages)
+            if hasattr(exc, "error_dict"):  # already says which field
+                self.add_error(None, exc)
+            else:
+                self.add_error("client_secret" if exc.code == "entra_refused" else "tenant", exc.messages)
         return cleaned

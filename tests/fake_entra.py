@@ -14,6 +14,10 @@ Use it through the `fake_entra` fixture (tests/fixtures_entra.py) or directly::
                         ca_pem=server.ca_pem, tenant=tenant.guid (or a domain),
                         client_id=server.app.client_id, client_secret=server.app.secret
 
+Each tenant belongs to one of Microsoft's clouds (`add_tenant(..., cloud="usgov")`): a token is issued only
+for the Graph resource of that cloud, as Entra ID does. `proxy_graph_base_url` serves the same Graph under a
+host that is no Graph resource, as a proxy or private endpoint does, so a scope must be given explicitly.
+
 State is a plain in-memory model (tenants with domains and apps, AUs, users, groups, devices,
 memberships) plus a change sequence that backs the delta queries. Tests mutate it through the
 methods below; every mutation is recorded so `/users/delta` and `/directory/administrativeUnits/delta`
@@ -46,7 +50,14 @@ USER_DEFAULT_PROPERTIES = (
     "preferredLanguage", "surname", "userPrincipalName", "id",
 )
 AU_DEFAULT_PROPERTIES = ("id", "displayName", "description", "visibility")
-GRAPH_RESOURCES = ("https://graph.microsoft.com",)
+# The Graph resource of each Microsoft cloud (a token is only issued for the resource of its tenant's cloud)
+# and the cloud_instance_name its discovery document names.
+CLOUD_RESOURCES = {
+    "global": ("https://graph.microsoft.com", "microsoftonline.com"),
+    "usgov": ("https://graph.microsoft.us", "microsoftonline.us"),
+    "usgov_dod": ("https://dod-graph.microsoft.us", "microsoftonline.us"),
+    "china": ("https://microsoftgraph.chinacloudapi.cn", "partner.microsoftonline.cn"),
+}
 
 
 # --------------------------------------------------------------------------------------------- model
@@ -114,6 +125,7 @@ class FakeTenant:
     guid: str
     display_name: str
     domains: list[str]
+    cloud: str = "global"  # a key of CLOUD_RESOURCES: tokens are issued for that cloud's Graph resource only
     apps: dict[str, FakeApp] = field(default_factory=dict)
     aus: dict[str, FakeAU] = field(default_factory=dict)
     users: dict[str, FakeUser] = field(default_factory=dict)
@@ -200,11 +212,18 @@ class FakeEntraServer:
     def graph_resource(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
+    @property
+    def proxy_graph_base_url(self) -> str:
+        """The same Graph under a host name that is no Graph resource, as a proxy or private endpoint is:
+        a token asked for with this host as its scope is refused (AADSTS500011)."""
+        return f"https://localhost:{self.port}/v1.0"
+
     def reset(self) -> None:
         """Fresh state: tenant "Contoso" (contoso.onmicrosoft.com, contoso.com) with one app; no faults."""
         with self._lock:
             self.tenants: dict[str, FakeTenant] = {}
             self.tokens: dict[str, tuple[str, str]] = {}  # access token -> (tenant guid, client id)
+            self.issued_scopes: list[str] = []  # the scope of every token issued, in order
             self.faults: list[Fault] = []
             self.requests_seen: list[LoggedRequest] = []
             self.page_size = 999  # the most items one page carries, whatever $top asks (tests lower it)
@@ -217,8 +236,13 @@ class FakeEntraServer:
             self.app = self.add_app(self.tenant)
 
     # ---- tenants and apps
-    def add_tenant(self, display_name: str, domains: list[str], guid: str | None = None) -> FakeTenant:
-        tenant = FakeTenant(guid=guid or str(uuid.uuid4()), display_name=display_name, domains=list(domains))
+    def add_tenant(self, display_name: str, domains: list[str], guid: str | None = None, *,
+                   cloud: str = "global") -> FakeTenant:
+        """A tenant in one of Microsoft's clouds ("global", "usgov", "usgov_dod", "china")."""
+        if cloud not in CLOUD_RESOURCES:
+            raise ValueError(f"no cloud {cloud!r}: one of {', '.join(CLOUD_RESOURCES)}")
+        tenant = FakeTenant(guid=guid or str(uuid.uuid4()), display_name=display_name, domains=list(domains),
+                            cloud=cloud)
         with self._lock:
             self.tenants[tenant.guid] = tenant
         return tenant
@@ -473,7 +497,7 @@ class FakeEntraServer:
             "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
             "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
             "tenant_region_scope": "EU",
-            "cloud_instance_name": "microsoftonline.com",
+            "cloud_instance_name": CLOUD_RESOURCES[tenant.cloud][1],
         }
 
     def _token(self, tenant_name: str, form: dict[str, str], headers: dict[str, str]
@@ -511,12 +535,19 @@ class FakeEntraServer:
                                        "is not valid. Client credential flows must have a scope value with "
                                        "/.default suffixed to the resource identifier.")
         resource = scopes[0][: -len("/.default")]
-        if resource not in (*GRAPH_RESOURCES, self.graph_resource):
+        if resource not in self._resources_of(tenant):
             return 400, {}, _aad_error("invalid_resource", 500011, f"The resource principal named {resource} "
                                        f"was not found in the tenant named {tenant.display_name}.")
         token = "fake-at." + secrets.token_urlsafe(32)
         self.tokens[token] = (tenant.guid, app.client_id)
+        self.issued_scopes.append(scopes[0])
         return 200, {}, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
+
+    def _resources_of(self, tenant: FakeTenant) -> tuple[str, ...]:
+        """The Graph resource of the tenant's cloud; a global tenant also the stand-in's own address, as a scope
+        derived from the Graph URL names it."""
+        own = CLOUD_RESOURCES[tenant.cloud][0]
+        return (own, self.graph_resource) if tenant.cloud == "global" else (own,)
 
     # ---- Graph
     def _graph(self, method: str, path: str, params: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:

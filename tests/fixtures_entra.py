@@ -52,15 +52,18 @@ def entra_connector_for(server: FakeEntraServer, **overrides: Any) -> EntraConne
 
 
 def entra_integration_values(server: FakeEntraServer, **overrides: Any) -> dict[str, Any]:
-    """Field values for an Integration(kind="entra") pointed at the stand-in."""
+    """Field values for an Integration(kind="entra") pointed at the stand-in: a custom cloud, as any host that
+    is not Microsoft's (a proxy, say) must be."""
     values: dict[str, Any] = {
         "kind": "entra",
         "entra_role": "primary",
         "tenant": server.tenant.domains[0],
         "app_client_id": server.app.client_id,
         "client_secret": server.app.secret,
+        "entra_cloud": "custom",
         "login_host": server.login_host,
         "graph_base_url": server.graph_base_url,
+        "graph_scope": f"{server.graph_resource}/.default",
         "tls_ca_pem": server.ca_pem,
         "tls_verify": True,
     }

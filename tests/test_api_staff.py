@@ -181,8 +181,9 @@ def test_r25_secrets_are_write_only(boss, client_org):
 def test_r5_entra_integration_of_a_tenant_already_linked_is_refused(boss, vault, fake_entra):
     body = {"client": vault.pk, "name": "Entra", "kind": "entra", "entra_role": "primary",
             "tenant": fake_entra.tenant.domains[0], "app_client_id": fake_entra.app.client_id,
-            "client_secret": fake_entra.app.secret, "login_host": fake_entra.login_host,
-            "graph_base_url": fake_entra.graph_base_url, "tls_ca_pem": fake_entra.ca_pem}
+            "client_secret": fake_entra.app.secret, "entra_cloud": "custom", "login_host": fake_entra.login_host,
+            "graph_base_url": fake_entra.graph_base_url, "graph_scope": f"{fake_entra.graph_resource}/.default",
+            "tls_ca_pem": fake_entra.ca_pem}
     first = boss.post("/api/integrations/", body, format="json")
     assert first.status_code == 201 and first.json()["tenant_guid"] == fake_entra.tenant.guid
     assert "client_secret" not in first.json()

@@ -115,10 +115,13 @@ def test_r26_changing_login_host_clears_client_secret(staff, entra, fake_entra):
         assert _sent("typed-for-the-trap", trap.received) and not _sent(stored, trap.received)
 
 
-@pytest.mark.parametrize("field", ["login_host", "graph_base_url", "tenant", "tls_verify", "tls_ca_pem"])
+@pytest.mark.parametrize("field", ["entra_cloud", "login_host", "graph_base_url", "graph_scope", "tenant",
+                                   "tls_verify", "tls_ca_pem"])
 def test_r26_each_field_that_decides_where_the_client_secret_goes_clears_it(staff, entra, fake_entra, field,
                                                                           settings):
     elsewhere = {
+        "entra_cloud": "usgov",  # Microsoft's US Government cloud: its own login host, Graph and scope
+        "graph_scope": "https://graph.microsoft.us/.default",
         "login_host": f"localhost:{fake_entra.port}",
         "graph_base_url": f"https://127.0.0.1:{fake_entra.port}/beta",
         "tenant": fake_entra.tenant.domains[1],

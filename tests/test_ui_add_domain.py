@@ -13,8 +13,9 @@ from provisioning.models import SyncRun
 
 def domain_form(server, **overrides) -> dict:
     values = {"name": "Contoso Entra", "tenant": server.tenant.domains[0], "app_client_id": server.app.client_id,
-              "client_secret": server.app.secret, "login_host": server.login_host,
-              "graph_base_url": server.graph_base_url, "tls_ca_pem": server.ca_pem}
+              "client_secret": server.app.secret, "entra_cloud": "custom", "login_host": server.login_host,
+              "graph_base_url": server.graph_base_url, "graph_scope": f"{server.graph_resource}/.default",
+              "tls_ca_pem": server.ca_pem}
     values.update(overrides)
     return values
 

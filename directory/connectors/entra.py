@@ -30,6 +30,7 @@ import msal
 import requests
 from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
 
+from ..clouds import CLOUDS, DEFAULT_CLOUD
 from .base import (
     DirectoryAuthError,
     DirectoryError,
@@ -74,6 +75,9 @@ class EntraSettings:
     client_secret: str = field(repr=False)
     login_host: str = DEFAULT_LOGIN_HOST
     graph_base_url: str = DEFAULT_GRAPH_BASE_URL
+    # The token's scope (its Graph resource). Blank: the Graph base URL's own host, as for Microsoft's clouds;
+    # set when Graph is reached through a host that is not the resource (a proxy, a private endpoint).
+    scope: str = ""
     ca_pem: str = ""  # CA bundle to trust for the login and Graph hosts; blank = system CAs
     verify: bool = True
     delta_state: Mapping[str, Any] = field(default_factory=dict)
@@ -85,6 +89,8 @@ class EntraSettings:
 
     @property
     def graph_scope(self) -> str:
+        if self.scope.strip():
+            return self.scope.strip()
         parts = urlsplit(self.graph_base_url)
         return f"{parts.scheme}://{parts.netloc}/.default"
 
@@ -107,9 +113,10 @@ _AADSTS_MESSAGES: dict[int, str] = {
             "and that the app is registered or consented in this tenant",
     90002: "tenant {tenant} was not found (AADSTS90002): check the tenant GUID or domain and the login host",
     900023: "tenant {tenant!r} is not a tenant GUID or a domain name (AADSTS900023)",
-    1002012: "the token scope was refused (AADSTS1002012): the Graph base URL must name the Graph resource",
-    700022: "the token scope was refused (AADSTS700022)",
-    500011: "the Graph resource was not found in tenant {tenant} (AADSTS500011): check the Graph base URL",
+    1002012: "the token scope was refused (AADSTS1002012): it must name the Graph resource and end in /.default",
+    700022: "the token scope was refused (AADSTS700022): it must name one resource",
+    500011: "the Graph resource was not found in tenant {tenant} (AADSTS500011): check the cloud (the tenant "
+            "belongs to one cloud only) or, for a custom cloud, the token scope",
     90055: "the Microsoft login service is throttling this app (AADSTS90055): try again later",
 }
 _ERROR_MESSAGES: dict[str, str] = {
@@ -121,6 +128,7 @@ _ERROR_MESSAGES: dict[str, str] = {
     "invalid_resource": "the Graph resource was not found in tenant {tenant}",
 }
 _TRANSIENT_TOKEN_ERRORS = {"temporarily_unavailable", "server_error"}
+_SCOPE_ERRORS = ({"invalid_scope", "invalid_resource"}, {500011, 1002012, 700022})
 
 
 def token_error_message(error: str, codes: Collection[int], *, tenant: str, client_id: str) -> str:
@@ -190,6 +198,10 @@ class GraphGaveUp(DirectoryUnavailable):
     read would wait out the same outage, only to fail the run anyway, and name the wrong request."""
 
 
+class ScopeRefused(DirectoryAuthError):
+    """The login service refused the token scope: the cloud (or a custom cloud's scope) does not fit the tenant."""
+
+
 class _NoDeltaLink(Exception):
     """Graph ended a delta round without a delta link: the next incremental run reads everything."""
 
@@ -224,6 +236,28 @@ def login_host_problem(login_host: str) -> str:
     if not _host_allowed(parts.hostname, port, LOGIN_HOSTS):
         return (f"{value} is not a Microsoft login host: use login.microsoftonline.com, or your national cloud's "
                 f"(login.microsoftonline.us, login.chinacloudapi.cn); {_ASK_OPERATOR}.")
+    return ""
+
+
+def scope_problem(scope: str) -> str:
+    """Why a token may not be asked for with this scope, in plain words; "" when it may.
+
+    The scope decides which resource the client secret buys a token for, and that token goes to the Graph
+    host: only Graph's own resources (or a host the operator allowed) may be named, never another service's.
+    """
+    value = scope.strip()
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    example = "write the Graph resource followed by /.default, e.g. https://graph.microsoft.com/.default"
+    if parts.scheme != "https" or not parts.hostname or parts.path != "/.default" or parts.query or parts.fragment \
+            or parts.username is not None or port == 0:
+        return f"{value[:80]!r} is not a token scope: {example}."
+    if not _host_allowed(parts.hostname, port, GRAPH_HOSTS):
+        return (f"{parts.netloc} is not a Microsoft Graph resource: use your cloud's Graph (graph.microsoft.com, "
+                f"graph.microsoft.us, dod-graph.microsoft.us, microsoftgraph.chinacloudapi.cn); {_ASK_OPERATOR}.")
     return ""
 
 
@@ -326,7 +360,8 @@ class EntraConnector:
             raise DirectoryAuthError("Entra ID login: the application (client) id is empty.")
         # Checked again here, not only when the settings were typed: a row saved before these rules existed
         # must not send its secret to a host nobody allowed.
-        if problem := login_host_problem(s.login_host) or graph_url_problem(s.graph_base_url):
+        if problem := login_host_problem(s.login_host) or graph_url_problem(s.graph_base_url) or \
+                scope_problem(s.graph_scope):
             raise DirectoryAuthError(f"Entra ID login refused: {problem}")
         authority = f"https://{s.login_host}/{tenant}"
         msal_http = _TimeoutSession(s.timeout_seconds, self._verify)
@@ -393,6 +428,8 @@ class EntraConnector:
         message = token_error_message(error, codes, tenant=self.settings.tenant, client_id=self.settings.client_id)
         if error in _TRANSIENT_TOKEN_ERRORS or 90055 in codes:
             raise DirectoryUnavailable(message)
+        if error in _SCOPE_ERRORS[0] or _SCOPE_ERRORS[1] & set(codes):
+            raise ScopeRefused(message)
         raise DirectoryAuthError(message)
 
     # ---- Graph requests
@@ -734,6 +771,7 @@ def entra_settings(integration: Any, **overrides: Any) -> EntraSettings:
         "client_secret": integration.client_secret or "",
         "login_host": (integration.login_host or DEFAULT_LOGIN_HOST).strip(),
         "graph_base_url": (integration.graph_base_url or DEFAULT_GRAPH_BASE_URL).strip(),
+        "scope": _scope_of(integration),
         "ca_pem": integration.tls_ca_pem or "",
         "verify": bool(integration.tls_verify),
         "delta_state": dict(integration.delta_state or {}),
@@ -744,6 +782,14 @@ def entra_settings(integration: Any, **overrides: Any) -> EntraSettings:
     }
     values.update(overrides)
     return EntraSettings(**values)
+
+
+def _scope_of(integration: Any) -> str:
+    """The token scope: the cloud's own, or the one typed for a custom cloud (blank: from the Graph URL)."""
+    cloud = CLOUDS.get(getattr(integration, "entra_cloud", "") or DEFAULT_CLOUD)
+    if cloud is not None:
+        return cloud.graph_scope
+    return (getattr(integration, "graph_scope", "") or "").strip()
 
 
 def _is_tenant_name(value: str) -> bool:

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from directory import validators
+from directory.clouds import DEFAULT_CLOUD, ENDPOINT_FIELDS
 from directory.entra_tenant import check_entra_integration
 from directory.models import SECRET_DESTINATIONS, AdMode, Folder, Integration, IntegrationKind
 from notifications.models import Notification
@@ -43,8 +44,8 @@ class IntegrationSerializer(serializers.ModelSerializer):
             "id", "client", "name", "kind", "link_enabled", "disable_threshold_percent", "disable_threshold_minimum",
             "ad_mode", "ldap_urls", "base_dn", "bind_dn", "bind_password", "has_bind_password", "tls_mode",
             "tls_ca_pem", "tls_verify", "page_size", "agent_last_contact", "agent_version",
-            "entra_role", "tenant", "app_client_id", "client_secret", "has_client_secret", "login_host",
-            "graph_base_url", "tenant_guid", "tenant_domains", "created_at",
+            "entra_role", "tenant", "app_client_id", "client_secret", "has_client_secret", "entra_cloud", "login_host",
+            "graph_base_url", "graph_scope", "tenant_guid", "tenant_domains", "created_at",
         ]
         read_only_fields = ["link_enabled", "agent_last_contact", "agent_version", "tenant_guid", "tenant_domains",
                             "created_at"]
@@ -77,7 +78,13 @@ class IntegrationSerializer(serializers.ModelSerializer):
     def validate_graph_base_url(self, value: str) -> str:
         return validators.clean_graph_base_url(value)
 
+    def validate_graph_scope(self, value: str) -> str:
+        return validators.clean_graph_scope(value)
+
     def validate(self, attrs: dict) -> dict:
+        kind = attrs.get("kind") or getattr(self.instance, "kind", "")
+        if kind == IntegrationKind.ENTRA:
+            self._apply_cloud(attrs)  # before comparing destinations: the cloud may have moved all three
         moved = self._clear_moved_secrets(attrs)
         values = {**self._current_values(), **attrs}
         kind = values.get("kind")
@@ -88,6 +95,17 @@ class IntegrationSerializer(serializers.ModelSerializer):
         elif kind == IntegrationKind.ACTIVE_DIRECTORY:
             self._check_active_directory(values, moved)
         return attrs
+
+    def _apply_cloud(self, attrs: dict) -> None:
+        """The cloud sets the login host, Graph base URL and token scope; Custom takes them as sent (or stored)."""
+        cloud = attrs.get("entra_cloud") or getattr(self.instance, "entra_cloud", "") or DEFAULT_CLOUD
+        typed = {name: attrs[name] for name in ENDPOINT_FIELDS if name in attrs}
+        stored = {name: getattr(self.instance, name) for name in ENDPOINT_FIELDS} if self.instance else {}
+        try:
+            attrs.update(validators.cloud_endpoints(cloud, typed, stored))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        attrs["entra_cloud"] = cloud
 
     def _clear_moved_secrets(self, attrs: dict) -> list[str]:
         """Blank keeps a stored secret; a change of where it goes clears it unless typed again here (R26)."""
@@ -114,6 +132,8 @@ class IntegrationSerializer(serializers.ModelSerializer):
         try:
             check_entra_integration(candidate)  # R5: resolves the tenant and refuses one linked twice
         except DjangoValidationError as exc:
+            if hasattr(exc, "error_dict"):  # already says which field
+                raise serializers.ValidationError(exc.message_dict) from exc
             field = "client_secret" if exc.code == "entra_refused" else "tenant"
             raise serializers.ValidationError({field: exc.messages}) from exc
         attrs["tenant_guid"] = candidate.tenant_guid
