@@ -397,6 +397,8 @@ def preview(
     result = plan(snapshot, rules, loaded.current, link_enabled=integration.link_enabled,
                   threshold=_threshold(integration))
     changes = describe(result, loaded)
+    if agent_runs.is_agent(integration) and integration.link_enabled:
+        changes["source"] = agent_runs.source_of_last_upload(integration)  # said plainly: not AD as it is now
     SyncRun.objects.filter(pk=run.pk).update(
         status=SyncStatus.SUCCEEDED, phase="done", finished_at=timezone.now(), counts=result.counts, changes=changes
     )
@@ -469,6 +471,11 @@ def resync_user(user: PortalUser, *, by=None) -> list[SyncRun]:
     runs = []
     for link in user.directory_links.select_related("integration__client"):
         integration = link.integration
+        from_agent = agent_runs.is_agent(integration) and integration.link_enabled
+        if from_agent:
+            # The portal holds only the agent's last upload: this run applies the rules to the user from it, and the
+            # agent is asked to read AD again (a full read, which includes this user); the run says both.
+            request_sync(integration, SyncTrigger.USER, started_by=by)
         run = SyncRun.objects.create(integration=integration, trigger=SyncTrigger.USER, portal_user=user,
                                      started_by=by, dry_run=False, status=SyncStatus.SUCCEEDED,
                                      started_at=timezone.now())
@@ -490,6 +497,10 @@ def resync_user(user: PortalUser, *, by=None) -> list[SyncRun]:
         loaded = load_current(integration, only_external_ids=[link.external_id])
         result = plan(snapshot, load_mappings(integration), loaded.current, threshold=Threshold(100, 1 << 30))
         _apply(run, integration, result, loaded, integration.directory_id)
+        if from_agent:
+            run.refresh_from_db()
+            SyncRun.objects.filter(pk=run.pk).update(
+                changes={**run.changes, "source": agent_runs.source_of_user_resync(integration)})
         run.refresh_from_db()
         runs.append(run)
     return runs

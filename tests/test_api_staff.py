@@ -160,6 +160,9 @@ def test_r28_resync_user_and_r8_staff_enable_via_api(boss, corp):
     user = PortalUser.objects.get(email="user1@corp.test")
     runs = boss.post(f"/api/users/{user.pk}/resync/").json()
     assert len(runs) == 1 and runs[0]["trigger"] == "user" and runs[0]["status"] == "succeeded"
+    # An agent integration: the run says it applied the agent's last upload, and the agent is asked for a fresh read.
+    assert "not from Active Directory as it is now" in runs[0]["changes"]["source"]
+    assert SyncRun.objects.get(status="queued").phase == "waiting for the on-prem agent"
     assert boss.post(f"/api/users/{user.pk}/enabled/", {"enabled": False}, format="json").json()["status"] == "disabled"
     assert boss.post(f"/api/users/{user.pk}/enabled/", {"enabled": "maybe"}, format="json").status_code == 400
     assert boss.post(f"/api/users/{user.pk}/enabled/", {"enabled": True}, format="json").json()["status"] == "pending"

@@ -32,7 +32,9 @@ def resync_user(request, pk: int):
         if run.status == SyncStatus.FAILED:
             messages.error(request, f"Resync from {run.integration.name} failed: {run.error}")
         else:
-            messages.success(request, f"Resynced from {run.integration.name}: {counts_in_words(run.counts)}.")
+            source = run.changes.get("source", "")  # an agent integration: what was read, and what was asked
+            messages.success(request, f"Resynced from {run.integration.name}: {counts_in_words(run.counts)}."
+                                      + (f" {source}" if source else ""))
     return _back(user)
 
 

@@ -82,6 +82,8 @@ class Command(BaseCommand):
             self.stderr.write(f"{label}: cannot read the directory: {exc}")
             return 1
         self.stdout.write(f"{label}: dry run, nothing changed; {counts_in_words(result.plan.counts, preview=True)}")
+        if result.changes.get("source"):  # an agent integration: what the preview was computed from
+            self.stdout.write(f"  {result.changes['source']}")
         # The same rows, in the same words, as the confirmation page shows.
         for row in change_rows(result.changes, directory_kind=item.kind):
             self.stdout.write(f"  {row.action:<15} {row.user}{': ' + row.detail if row.detail else ''}")
