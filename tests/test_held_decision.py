@@ -78,7 +78,7 @@ def test_r22_the_decision_shows_on_the_run_page_the_overview_and_user_mapping(st
     overview = staff_client.get(reverse("provisioning:overview")).content.decode()
     row = overview.split(f'data-integration="{integration.pk}"')[1].split("</tr>")[0]
     assert f"Succeeded; {decision}" in row and "Held:" not in row and "would be disabled" not in row
-    assert '<td class="held">0</td>' in row
+    assert '<td class="held" data-label="Held disables">0</td>' in row
     mapping = staff_client.get(reverse("provisioning:user-mapping", args=[integration.client_id])).content.decode()
     assert f"Succeeded; {decision}" in mapping
     state = staff_client.get(reverse("provisioning:run-status", args=[held_run.pk])).json()
