@@ -1,0 +1,256 @@
+"""A run that could change nothing finishes without reading or planning, and only then (issue 19, section 3).
+
+The short cut: the latest complete run planned nothing from the same agent upload and the same portal
+state (services._finish_if_unchanged, applier.inputs_digest). These tests prove it records what a full run
+would, and that each thing the planner reads defeats it: a new upload that differs, mappings, levels,
+groups, links, issues, other integrations' links, folders, thresholds and staff edits of users.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from directory import uploads
+from directory.models import AdMode, Folder, Integration, IntegrationKind
+from passportal.models import GroupMembership, MembershipSource, PermissionLevel, PortalUser, SecurityGroup
+from provisioning import services
+from provisioning.applier import inputs_digest, load_current
+from provisioning.models import CreationIssue, DirectoryLink, Mapping, SyncRun
+from tests.engine_helpers import site_level
+
+SALES, IT = str(uuid.UUID(int=901)), str(uuid.UUID(int=902))
+FOLDERS = [{"id": SALES, "name": "Sales", "path": "Corp/Sales", "parent_id": None},
+           {"id": IT, "name": "IT", "path": "Corp/IT", "parent_id": None}]
+
+
+def person(n: int, folder: str = SALES, **changes) -> dict:
+    record = {"id": str(uuid.UUID(int=n)), "first_name": f"First{n}", "last_name": "Lee",
+              "email": f"user{n}@corp.test", "enabled": True, "folder_ids": [folder],
+              "display_name": f"First{n} Lee", "upn": f"user{n}@corp.test", "dn": f"CN=First{n} Lee,DC=corp,DC=test"}
+    return {**record, **changes}
+
+
+PEOPLE = [person(1), person(2), person(3, IT), person(4, email="")]  # the last one: a creation issue
+
+
+def push(integration: Integration, people=None, folders=None) -> None:
+    upload = uploads.start_upload(integration, directory_id="corp.test", agent_version="test")
+    uploads.add_folders(upload, folders or FOLDERS)
+    people = PEOPLE if people is None else people
+    if people:
+        uploads.add_users(upload, people)
+    uploads.commit_upload(upload, folder_count=len(folders or FOLDERS), user_count=len(people))
+
+
+def run(integration: Integration) -> tuple[SyncRun, bool]:
+    """Run as a worker does; returns the run and whether it read the upload (False: it took the short cut)."""
+    integration.refresh_from_db()
+    with CaptureQueriesContext(connection) as queries:
+        finished = services.run_sync(integration, "agent")
+    assert finished.status in ("succeeded", "held"), finished.error
+    read = any('"directory_agentuploadrecord"."data"' in q["sql"] for q in queries.captured_queries)
+    return finished, read
+
+
+@pytest.fixture
+def steady(client_org):
+    """An agent integration with both OUs mapped, whose latest run planned nothing from the latest upload."""
+    integration = Integration.objects.create(client=client_org, name="Corp AD", kind=IntegrationKind.ACTIVE_DIRECTORY,
+                                             ad_mode=AdMode.AGENT)
+    push(integration)
+    group = SecurityGroup.objects.create(client=client_org, name="Everyone")
+    for external_id in (SALES, IT):
+        mapping = Mapping.objects.create(folder=Folder.objects.get(integration=integration, external_id=external_id),
+                                         permission_level=site_level())
+        mapping.security_groups.add(group)
+    first, _ = run(integration)
+    assert first.counts["created"] == 3 and first.counts["issues_opened"] == 1
+    push(integration)
+    second, read = run(integration)
+    assert read and not any(second.counts.values())
+    assert second.changes["digests"]["read"] and second.changes["digests"]["inputs"]
+    return integration
+
+
+def test_an_unchanged_push_finishes_without_reading_and_records_what_a_full_run_records(steady):
+    full = SyncRun.objects.filter(integration=steady).order_by("-pk").first()
+    folders_seen = dict(Folder.objects.filter(integration=steady).values_list("external_id", "last_seen"))
+    users = list(PortalUser.objects.order_by("pk").values())
+    push(steady)
+
+    short, read = run(steady)
+
+    assert not read
+    assert short.status == full.status == "succeeded"
+    assert short.counts == full.counts
+    assert short.changes == full.changes
+    assert list(PortalUser.objects.order_by("pk").values()) == users
+    after = dict(Folder.objects.filter(integration=steady).values_list("external_id", "last_seen"))
+    assert all(after[f] > folders_seen[f] for f in (SALES, IT)), "the folders were seen, as a full run records"
+    again, read = run(steady)  # and the steady state stays short
+    assert not read and not any(again.counts.values())
+
+
+def test_a_run_that_changed_something_is_never_a_short_cut_for_the_next(steady):
+    push(steady, [*PEOPLE[:3], person(5)])
+    created, read = run(steady)
+    assert read and created.counts["created"] == 1 and "digests" not in created.changes
+    push(steady, [*PEOPLE[:3], person(5)])
+    after, read = run(steady)
+    assert read, "the run after a change plans in full (its plan is empty), only the one after it may be short"
+    assert "digests" in after.changes
+
+
+def _staff_rename(integration):
+    PortalUser.objects.filter(email="user1@corp.test").update(first_name="Edited")
+
+
+def _staff_email(integration):
+    PortalUser.objects.filter(email="user1@corp.test").update(email="other@corp.test")
+
+
+def _staff_disable(integration):
+    user = PortalUser.objects.get(email="user1@corp.test")
+    services.staff_set_enabled(user, False)
+
+
+def _staff_level(integration):
+    PortalUser.objects.filter(email="user1@corp.test").update(
+        permission_level=PermissionLevel.objects.get(user_kind="site", name="Site Admin"),
+        permission_level_set_by_hand=True)
+
+
+def _staff_removes_group(integration):
+    GroupMembership.objects.filter(user__email="user1@corp.test", source=MembershipSource.MAPPING).delete()
+
+
+def _staff_adds_user(integration):
+    PortalUser.objects.create(client=integration.client, first_name="New", last_name="Hire",
+                              email="user5@corp.test", permission_level=site_level())
+
+
+def _mapping_removed(integration):
+    Mapping.objects.filter(folder__external_id=IT).delete()
+
+
+def _mapping_level(integration):
+    Mapping.objects.filter(folder__external_id=IT).update(
+        permission_level=PermissionLevel.objects.get(user_kind="site", name="Site Admin"))
+
+
+def _level_rank(integration):
+    PermissionLevel.objects.filter(user_kind="site", name="Site User").update(rank=999)
+
+
+def _mapping_group(integration):
+    group = SecurityGroup.objects.create(client=integration.client, name="Sales team")
+    Mapping.objects.get(folder__external_id=SALES).security_groups.add(group)
+
+
+def _link_removed(integration):
+    DirectoryLink.objects.filter(integration=integration, external_id=PEOPLE[0]["id"]).delete()
+
+
+def _link_state_forgotten(integration):
+    DirectoryLink.objects.filter(integration=integration, external_id=PEOPLE[0]["id"]).update(state_hash="")
+
+
+def _issue_closed(integration):
+    CreationIssue.objects.filter(integration=integration).delete()
+
+
+def _held_elsewhere(integration):
+    other = Integration.objects.create(client=integration.client, name="Other AD",
+                                       kind=IntegrationKind.ACTIVE_DIRECTORY, ad_mode=AdMode.AGENT)
+    DirectoryLink.objects.filter(integration=integration, external_id=PEOPLE[0]["id"]).update(integration=other)
+
+
+def _folder_renamed(integration):
+    Folder.objects.filter(integration=integration, external_id=SALES).update(path="Corp/Sales (old)")
+
+
+def _threshold(integration):
+    Integration.objects.filter(pk=integration.pk).update(disable_threshold_percent=50)
+
+
+def _upload_differs(integration):
+    push(integration, [person(1, first_name="Renamed"), *PEOPLE[1:]])
+
+
+def _upload_reordered(integration):
+    push(integration, list(reversed(PEOPLE)))
+
+
+def _upload_user_moved(integration):
+    push(integration, [person(1, IT), *PEOPLE[1:]])
+
+
+CHANGES = [_staff_rename, _staff_email, _staff_disable, _staff_level, _staff_removes_group, _staff_adds_user,
+           _mapping_removed, _mapping_level, _level_rank, _mapping_group, _link_removed, _link_state_forgotten,
+           _issue_closed, _held_elsewhere, _folder_renamed, _threshold, _upload_differs, _upload_reordered,
+           _upload_user_moved]
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=[c.__name__.strip("_") for c in CHANGES])
+def test_each_thing_the_planner_reads_defeats_the_short_cut(steady, change):
+    before = inputs_digest(steady)
+    push(steady)  # the agent's next push, unchanged unless the change is the upload itself
+    change(steady)
+    steady.refresh_from_db()
+    changed = inputs_digest(steady)
+
+    _, read = run(steady)
+
+    assert read, f"{change.__name__}: the run must read and plan in full"
+    assert (changed != before) != change.__name__.startswith("_upload"), "the portal's state, or the read, differs"
+
+
+def test_an_unchanged_push_after_a_held_run_is_planned_again(steady):
+    Integration.objects.filter(pk=steady.pk).update(disable_threshold_percent=1, disable_threshold_minimum=1)
+    push(steady, PEOPLE[2:])  # two of three provisioned users gone: over the threshold, held
+    held, read = run(steady)
+    assert read and held.status == "held"
+    push(steady, PEOPLE[2:])
+    again, read = run(steady)
+    assert read and again.status == "held", "held disables are held again, never skipped"
+
+
+def test_load_current_reads_users_with_their_mapping_groups_in_one_query(steady):
+    user = PortalUser.objects.get(email="user1@corp.test")
+    staff_group = SecurityGroup.objects.create(client=steady.client, name="Staff added")
+    GroupMembership.objects.create(user=user, group=staff_group, source=MembershipSource.STAFF)
+    lonely = PortalUser.objects.create(client=steady.client, first_name="No", last_name="Groups",
+                                       email="nogroups@corp.test")
+    everyone = SecurityGroup.objects.get(name="Everyone")
+
+    current = load_current(steady).current
+
+    assert current.users[user.pk].mapping_group_ids == frozenset({everyone.pk}), "staff grants are not mapping's"
+    assert current.users[lonely.pk].mapping_group_ids == frozenset()
+    assert set(current.users) == set(PortalUser.objects.filter(client=steady.client).values_list("pk", flat=True))
+
+
+def test_cyclic_gc_is_paused_while_runs_execute_and_resumed_when_the_last_ends():
+    assert gc.isenabled()
+    started, release = threading.Event(), threading.Event()
+
+    def other_run():
+        with services._cyclic_gc_paused():
+            started.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=other_run)
+    with services._cyclic_gc_paused():
+        assert not gc.isenabled()
+        thread.start()
+        started.wait(5)
+    assert not gc.isenabled(), "another run still executes"
+    release.set()
+    thread.join()
+    assert gc.isenabled()
