@@ -177,12 +177,16 @@ class FolderKind(models.TextChoices):
     OU = "ou", "Organizational unit"
     AU = "au", "Administrative unit"
     SCIM_GROUP = "sg", "SCIM group"
+    # Directory groups (G1): AD groups with the security bit, Entra security and mail-enabled security groups,
+    # and Microsoft 365 groups, shown as such. Members are counted through nested groups (G2).
+    GROUP = "gr", "Security group"
+    M365_GROUP = "mg", "Microsoft 365 group"
 
 
 class Folder(models.Model):
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="folders")
     kind = models.CharField(max_length=2, choices=FolderKind.choices)
-    external_id = models.CharField(max_length=64, help_text="OU objectGUID or AU id (R19).")
+    external_id = models.CharField(max_length=64, help_text="OU objectGUID, AU id or group id (R19).")
     name = models.CharField(max_length=500)
     parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
     path = models.CharField(max_length=2000, blank=True, help_text="Display path, e.g. Corp/Sales/EMEA or the DN.")

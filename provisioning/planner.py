@@ -31,6 +31,13 @@ INVALID_EMAIL = "invalid_email"
 EMAIL_TAKEN = "email_taken"
 DUPLICATE_EMAIL = "duplicate_email"
 
+# Folder kinds that are directory groups (G1): AD and Entra security groups, Microsoft 365 groups. A mapped
+# group a complete read did not see fails the run (G4): an empty or unreadable group must never look like
+# "everybody left", which an OU's users falling out of scope (R19) would. SCIM groups ("sg") are pushed, not
+# read, so a deleted one is a gone folder as before; their users' reasons still name them.
+GROUP_KINDS = frozenset({"gr", "mg"})
+NAMED_GROUP_KINDS = GROUP_KINDS | {"sg"}
+
 
 # ---------------------------------------------------------------- input
 
@@ -42,6 +49,8 @@ class MappingRule:
     level_rank: int
     group_ids: frozenset[int] = frozenset()
     folder_path: str = ""
+    folder_kind: str = ""  # "ou", "au", "gr", "mg", "sg": groups fail a read that lost them (G4)
+    folder_name: str = ""  # how a reason names the group: "removed from group Sales-Team"
 
 
 class UserState(NamedTuple):
@@ -59,7 +68,11 @@ class UserState(NamedTuple):
 
 
 class LinkState(NamedTuple):
-    """A directory identity of this integration already linked to a portal user."""
+    """A directory identity of this integration already linked to a portal user.
+
+    `folder_ids` (where it was last seen) is loaded only when a group is mapped: a reason names the groups a
+    user was removed from (G4).
+    """
 
     external_id: str
     user_id: int
@@ -96,6 +109,7 @@ class NewUser:
     level_id: int | None
     group_ids: frozenset[int]
     folder_ids: frozenset[str]
+    via: tuple[str, ...] = ()  # through which folders, and for groups which chain, the user is in scope (G5)
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,7 @@ class Disable:
     # Disabled by staff already: the directory's reason is recorded (it still holds once staff lift
     # theirs), but nobody's state changes, so it is not counted or listed as a disable.
     already_disabled: bool = False
+    detail: str = ""  # what a person reads beside the reason: "removed from group Sales-Team" (G4)
 
 
 @dataclass(frozen=True)
@@ -167,6 +182,9 @@ class Plan:
     hold_reason: str = ""
     seen: list[Seen] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Set when the read cannot be trusted to decide anything (a mapped group it could not see, G4): the run
+    # fails with this message and changes nobody (R21). Nothing else in the plan is filled then.
+    failure: str = ""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -245,8 +263,14 @@ def plan(
         _plan_link_off(current, result)
         return result
 
+    failure = unreadable_groups(snapshot, mappings)
+    if failure:
+        result.failure = failure
+        return result
+
     live_folders = _live_mapped_folders(snapshot, mappings)
     grants = _Grants(live_folders, mappings)
+    vias = _Vias(live_folders, mappings)
     records = _unique_records(snapshot.users, result)
     removed = set(snapshot.removed_user_ids) - set(records)
     may_change_enabled_state = snapshot.complete
@@ -293,13 +317,15 @@ def plan(
                 _want_disabled(user, external_id, DELETED, result, may_change_enabled_state)
             elif not snapshot.incremental and snapshot.complete:
                 # A full read that did not list a known user: moved out of every mapped folder, or gone.
-                _want_disabled(user, external_id, OUT_OF_SCOPE, result, may_change_enabled_state)
+                _want_disabled(user, external_id, OUT_OF_SCOPE, result, may_change_enabled_state,
+                               detail=_removed_from(link.folder_ids, frozenset(), mappings))
                 _plan_groups(user, frozenset(), result)
             continue
         scoped = external_id in in_scope
-        result.seen.append(Seen(external_id, record.folder_ids, scoped, _state(record)))
+        result.seen.append(Seen(external_id, record.folder_ids, scoped, _state(record, vias)))
         if not scoped:
-            _want_disabled(user, external_id, OUT_OF_SCOPE, result, may_change_enabled_state)
+            _want_disabled(user, external_id, OUT_OF_SCOPE, result, may_change_enabled_state,
+                           detail=_removed_from(link.folder_ids, record.folder_ids, mappings))
             _plan_groups(user, frozenset(), result)
             continue
         _, level, groups = grants(record)
@@ -336,7 +362,7 @@ def plan(
             raise_issue(record, reason, why)
             continue
         _, level, groups = grants(record)
-        result.seen.append(Seen(external_id, record.folder_ids, True, _state(record)))
+        result.seen.append(Seen(external_id, record.folder_ids, True, _state(record, vias)))
         if owner.user_id is not None:
             user = current.users[owner.user_id]
             result.adoptions.append(Adoption(external_id, user.id, keeps_level=user.level_id is not None))
@@ -347,7 +373,7 @@ def plan(
             result.creates.append(NewUser(
                 external_id=external_id, first_name=clean_name(record.first_name),
                 last_name=clean_name(record.last_name), email=email, level_id=level,
-                group_ids=groups, folder_ids=record.folder_ids,
+                group_ids=groups, folder_ids=record.folder_ids, via=vias(record),
             ))
 
     # Issues whose cause is gone close by themselves (R7).
@@ -373,6 +399,33 @@ class _Owner:
     external_id: str  # "" when the holder is an identity of another integration
     user_id: int | None  # the portal user that will hold the email (None: to be created)
     elsewhere: str = ""  # the other integration whose identity holds it
+
+
+def unreadable_groups(snapshot: Snapshot, mappings: Mapping[str, MappingRule]) -> str:
+    """G4: a mapped group a complete read did not see fails the read, naming it; "" when every one was seen.
+
+    Deleted, or hidden from the account that reads: the read cannot tell which, and neither may empty the
+    scope. Staff remove the mapping of a group that is gone for good.
+    """
+    if not (snapshot.complete and snapshot.folders_complete and not snapshot.incremental):
+        return ""
+    present = {f.id for f in snapshot.folders}
+    missing = sorted((m.folder_name or m.folder_path or m.folder_id for m in mappings.values()
+                      if m.folder_kind in GROUP_KINDS and m.folder_id not in present), key=str.lower)
+    if not missing:
+        return ""
+    which = f"group {missing[0]}" if len(missing) == 1 else f"groups {', '.join(missing)}"
+    return (f"The mapped {which} could not be read: deleted, or the account the portal reads with can no longer "
+            "see it. Nobody was changed. If the group is gone for good, remove its mapping.")
+
+
+def _removed_from(before: frozenset[str], now: frozenset[str], mappings: Mapping[str, MappingRule]) -> str:
+    """G4: "removed from group Sales-Team", for the mapped groups a user was in last time and is in no more."""
+    names = sorted({m.folder_name or m.folder_path for f in before - now
+                    if (m := mappings.get(f)) is not None and m.folder_kind in NAMED_GROUP_KINDS}, key=str.lower)
+    if not names:
+        return ""
+    return f"removed from group{'s' if len(names) > 1 else ''} {', '.join(names)}"
 
 
 def _live_mapped_folders(snapshot: Snapshot, mappings: Mapping[str, MappingRule]) -> frozenset[str]:
@@ -488,14 +541,45 @@ def _groups(rules: list[MappingRule]) -> frozenset[int]:
     return frozenset().union(*(r.group_ids for r in rules)) if rules else frozenset()
 
 
-def _state(record: UserRecord) -> dict[str, object]:
+class _Vias:
+    """G5: through which mapped folders, and for a group which chain of groups, a user is in scope.
+
+    "Corp/Sales" for an OU or AU, "Sales-Team > EMEA" for a group (outer group first, then the group that holds
+    the user directly). Users without chains share one answer per combination of folders, computed once.
+    """
+
+    def __init__(self, live: frozenset[str], mappings: Mapping[str, MappingRule]) -> None:
+        self.live, self.mappings = live, mappings
+        self.cache: dict[frozenset[str], tuple[str, ...]] = {}
+
+    def __call__(self, record: UserRecord) -> tuple[str, ...]:
+        key = record.folder_ids & self.live
+        if not record.chains:
+            found = self.cache.get(key)
+            if found is None:
+                found = self.cache[key] = tuple(sorted((self._name(f) for f in key), key=str.lower))
+            return found
+        chains = {chain[0]: chain[1:] for chain in sorted(record.chains, key=len, reverse=True) if chain}
+        return tuple(sorted((" > ".join(_storable(n) for n in chains[f]) if chains.get(f) else self._name(f)
+                             for f in key), key=str.lower))
+
+    def _name(self, folder_id: str) -> str:
+        rule = self.mappings[folder_id]
+        return rule.folder_path or rule.folder_name or folder_id
+
+
+def _state(record: UserRecord, vias: _Vias | None = None) -> dict[str, object]:
     # NUL is the one character PostgreSQL cannot store (text or JSON): a directory value holding it must
     # not crash the run, so what the link remembers shows U+FFFD in its place.
-    return {
+    state: dict[str, object] = {
         "first_name": _storable(record.first_name), "last_name": _storable(record.last_name),
         "email": _storable(record.email), "enabled": record.enabled, "upn": _storable(record.upn),
         "display_name": _storable(record.display_name), "dn": _storable(record.dn),
     }
+    if record.chains and vias is not None:
+        # Only for users in groups: the link of an OU or AU user keeps the fingerprint it always had.
+        state["via"] = list(vias(record))
+    return state
 
 
 def _storable(value: str) -> str:
@@ -546,12 +630,14 @@ def _plan_groups(user: UserState, wanted: frozenset[int], result: Plan) -> None:
     result.group_removes.extend((user.id, g) for g in sorted(user.mapping_group_ids - wanted))
 
 
-def _want_disabled(user: UserState, external_id: str, reason: str, result: Plan, allowed: bool) -> None:
+def _want_disabled(user: UserState, external_id: str, reason: str, result: Plan, allowed: bool, *,
+                   detail: str = "") -> None:
     if not allowed or user.disabled_reason == reason:
         return
     if user.disabled_reason and user.disabled_reason != LINK_OFF:
         return  # already disabled by the directory; the first reason stands until it is enabled again
-    result.disables.append(Disable(user.id, external_id, reason, already_disabled=user.disabled_by_staff))
+    result.disables.append(Disable(user.id, external_id, reason, already_disabled=user.disabled_by_staff,
+                                   detail=detail))
 
 
 def _want_enabled(user: UserState, external_id: str, result: Plan, allowed: bool) -> None:

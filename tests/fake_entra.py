@@ -45,6 +45,8 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import trustme
 
+from .fake_entra_groups import GroupsMixin
+
 USER_DEFAULT_PROPERTIES = (
     "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
     "preferredLanguage", "surname", "userPrincipalName", "id",
@@ -169,7 +171,7 @@ class GraphError(Exception):
 
 # -------------------------------------------------------------------------------------------- server
 
-class FakeEntraServer:
+class FakeEntraServer(GroupsMixin):
     """Microsoft login + Graph on https://127.0.0.1:<port>, with mutable in-memory state."""
 
     def __init__(self) -> None:
@@ -232,6 +234,7 @@ class FakeEntraServer:
             self.delta_expired_status = 410
             self.delta_latest_supported = True  # False: `$deltatoken=latest` answers 400
             self._seq = 0
+            self._reset_groups()
             self.tenant = self.add_tenant("Contoso", ["contoso.onmicrosoft.com", "contoso.com"])
             self.app = self.add_app(self.tenant)
 
@@ -568,6 +571,8 @@ class FakeEntraServer:
             return self._graph_aus(tenant, segments[1:], params, path)
         if segments[:1] == ["users"]:
             return self._graph_users(tenant, segments[1:], params, path)
+        if segments[:1] == ["groups"]:
+            return self._graph_groups(tenant, segments[1:], params, path)
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{segments[0] if segments else ''}'.")
 
     def _organization(self, tenant: FakeTenant) -> dict[str, Any]:
@@ -636,6 +641,8 @@ class FakeEntraServer:
             items = [_select({"@odata.type": "#microsoft.graph.administrativeUnit", **au.graph()}, params,
                              AU_DEFAULT_PROPERTIES, keep_type=len(rest) == 2) for au in aus]
             return self._collection("directoryObjects", items, params, path)
+        if rest[1:] == ["transitiveMemberOf", "microsoft.graph.group"]:
+            return self._user_groups(tenant, user, params, path)
         raise GraphError(400, "BadRequest", f"Unsupported segment {'/'.join(rest[1:])}")
 
     def _collection(self, context: str, items: list[dict[str, Any]], params: dict[str, str], path: str

@@ -31,6 +31,7 @@ import requests
 from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
 
 from ..clouds import CLOUDS, DEFAULT_CLOUD
+from . import entra_groups
 from .base import (
     DirectoryAuthError,
     DirectoryError,
@@ -143,6 +144,8 @@ def token_error_message(error: str, codes: Collection[int], *, tenant: str, clie
 
 _PERMISSION_BY_PATH = (
     ("/organization", "Organization.Read.All"),
+    ("/groups", "GroupMember.Read.All"),
+    ("/transitiveMemberOf", "GroupMember.Read.All"),
     ("/memberOf", "AdministrativeUnit.Read.All"),
     ("/members", "AdministrativeUnit.Read.All (plus Member.Read.Hidden for hidden-membership AUs)"),
     ("/users", "User.Read.All"),
@@ -514,10 +517,11 @@ class EntraConnector:
 
     # ---- folders and users
     def read_folders(self) -> list[FolderRecord]:
+        """Every AU, then every security and Microsoft 365 group (G1)."""
         records = []
         for page in self._pages(self._url(f"/directory/administrativeUnits?$select={AU_SELECT}&$top=999")):
             records += [_folder_record(item) for item in page.get("value", [])]
-        return records
+        return records + entra_groups.read_group_folders(self)
 
     def read_users(self, folder_ids: Collection[str]) -> list[UserRecord]:
         """Users of the given AUs, each with every one of those AUs it is in."""
@@ -627,6 +631,8 @@ class EntraConnector:
         users, aus = state.get("users"), state.get("administrativeUnits")
         if not users or not aus or str(state.get("tenant", "")).lower() != self.directory_id:
             return None
+        if state.get("groups"):
+            return {"users": users, "administrativeUnits": aus, "groups": state["groups"]}
         return {"users": users, "administrativeUnits": aus}
 
     def _full_snapshot(self, folder_ids: Collection[str], notes: list[str]) -> Snapshot:
@@ -646,8 +652,16 @@ class EntraConnector:
         folders = self.read_folders()
         known = {f.id for f in folders}
         wanted = {canonical_guid(f) for f in folder_ids} if folder_ids else known
-        # An AU that no longer exists has no members: its users fall out of scope (R9, R19).
-        users = self.read_users(wanted & known)
+        # An AU that no longer exists has no members: its users fall out of scope (R9, R19). Groups are read
+        # through their nested members (G2); a mapped group that is gone fails the plan (G4).
+        groups = [f for f in folders if f.id in wanted and f.kind in entra_groups.GROUP_KINDS]
+        if groups and links is not None:
+            try:  # G6: incremental runs watch every group's members once a group is mapped
+                links["groups"] = self._fresh_delta_link(f"/groups/delta?$select={entra_groups.GROUP_DELTA_SELECT}")
+            except (_GraphStatus, _NoDeltaLink) as exc:
+                links = None
+                notes.append(f"Delta links not refreshed ({exc}); the next incremental run reads everything.")
+        users = entra_groups.with_group_members(self, self.read_users(wanted & known - {g.id for g in groups}), groups)
         if links is not None:
             self.new_delta_state = {"tenant": self.directory_id, **links}
         return Snapshot(
@@ -693,6 +707,7 @@ class EntraConnector:
     def _incremental_snapshot(self, links: Mapping[str, str], folder_ids: Collection[str]) -> Snapshot:
         user_items, users_link = self._run_delta(links["users"])
         au_items, aus_link = self._run_delta(links["administrativeUnits"])
+        groups_link = entra_groups.check_group_delta(self, links["groups"]) if "groups" in links else None
         notes: list[str] = []
 
         # Later entries win: delta may replay an object, and a restore follows a removal.
@@ -738,9 +753,13 @@ class EntraConnector:
                     removed.add(user_id)
                     continue
                 raise DirectoryUnavailable(f"Graph {_short(exc.url)} answered {exc.status} {exc.code}.") from exc
+            if groups_link is not None:
+                au_ids |= entra_groups.user_group_ids(self, user_id)
             users.append(_user_record(item, au_ids, self._url("/users/delta")))
 
         self.new_delta_state = {"tenant": self.directory_id, "users": users_link, "administrativeUnits": aus_link}
+        if groups_link is not None:
+            self.new_delta_state["groups"] = groups_link
         return Snapshot(
             directory_id=self.directory_id, folders=tuple(folders), users=tuple(users), complete=True,
             incremental=True, read_folder_ids=frozenset(canonical_guid(f) for f in folder_ids),
