@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
+import hashlib
 import logging
+import threading
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, TextField, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -29,10 +33,10 @@ from notifications.services import notify, resolve
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
 
 from . import agent_runs, topics
-from .applier import Loaded, apply_plan, disable_users, load_current, load_mappings
+from .applier import Loaded, apply_plan, disable_users, inputs_digest, load_current, load_mappings
 from .client_lock import client_apply_lock, client_state_version
 from .models import DirectoryLink, HeldResolution, SyncRun, SyncStatus, SyncTrigger
-from .planner import Disable, MappingRule, Plan, Threshold, plan
+from .planner import Current, Disable, MappingRule, Plan, Threshold, plan
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +147,40 @@ def _progress(run: SyncRun, phase: str, done: int = 0, total: int = 0) -> None:
     log.debug("sync run %s: %s (step %s of %s)", run.pk, phase, done + 1, total)
 
 
+_gc = {"pauses": 0, "resume": False}
+_gc_lock = threading.Lock()
+
+
+@contextmanager
+def _cyclic_gc_paused():
+    """No cyclic garbage collection while a run executes.
+
+    A run holds a few objects per user (records, states, plan entries) until it ends; the cyclic collector
+    would walk them again and again and find nothing to free (measured: a third or more of a no-change run
+    at 100,000 users). Reference counting still frees everything as usual; collection resumes after the run.
+    Counted, so runs in several threads of one process resume it only when the last one ends.
+    """
+    with _gc_lock:
+        if _gc["pauses"] == 0:
+            _gc["resume"] = gc.isenabled()
+            gc.disable()
+        _gc["pauses"] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc["pauses"] -= 1
+            if _gc["pauses"] == 0 and _gc["resume"]:
+                gc.enable()
+
+
 def execute_run(run_id: int) -> SyncRun:
     """Run a queued sync (idempotent: a second delivery of the same task finds it no longer queued)."""
+    with _cyclic_gc_paused():
+        return _execute_run(run_id)
+
+
+def _execute_run(run_id: int) -> SyncRun:
     run = SyncRun.objects.select_related("integration__client").get(pk=run_id)
     _fail_stale_runs(run.integration_id)
     if not _claim(run_id):
@@ -178,36 +214,46 @@ def _execute(run: SyncRun) -> None:
         return
 
     _progress(run, "reading the directory", 0, STEPS)
+    read_digest = _read_digest(integration)
+    if read_digest is not None and _finish_if_unchanged(run, integration, read_digest):
+        return
     try:
         snapshot, connector = _read(integration, full=run.full)
     except DirectoryError as exc:
         _finish_failed(run, str(exc), permanent=exc.permanent)
         return
-    _plan_and_apply(run, snapshot)
+    _plan_and_apply(run, snapshot, read_digest=read_digest)
     new_delta = getattr(connector, "new_delta_state", None)
     if new_delta is not None:
         Integration.objects.filter(pk=integration.pk).update(delta_state=new_delta)
 
 
-def _plan_and_apply(run: SyncRun, snapshot: Snapshot) -> None:
+def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None = None) -> None:
     integration = run.integration
     if snapshot.folders_complete and snapshot.complete:
         record_folders(integration, snapshot.folders)
     _progress(run, "planning", 1, STEPS)
-    version = client_state_version(integration.client_id)
-    loaded = load_current(integration)
-    rules = load_mappings(integration)
-    result = plan(snapshot, rules, loaded.current, link_enabled=True, threshold=_threshold(integration))
+    with _one_view_of_the_tables():
+        version = client_state_version(integration.client_id)
+        loaded = load_current(integration)
+        rules = load_mappings(integration)
+        result = plan(snapshot, rules, loaded.current, link_enabled=True, threshold=_threshold(integration))
+        # Only a plan that changes nothing is remembered (the same read and the same state plan it again: the
+        # short cut), and its digest describes exactly the state planned from: read in the same view.
+        unchanged = read_digest is not None and result.is_empty and not result.notes and not result.held_disables
+        inputs = inputs_digest(integration) if unchanged else None
     _progress(run, "applying the changes", 2, STEPS)
     with client_apply_lock(integration.client_id):
         if client_state_version(integration.client_id) != version:
             # Another run of this client (or staff) wrote while this one planned: plan again, under the lock.
             loaded = load_current(integration)
             result = plan(snapshot, rules, loaded.current, link_enabled=True, threshold=_threshold(integration))
+            unchanged = False  # planned from a state the digest does not describe: not remembered
         if result.failure:
             _finish_failed(run, result.failure)  # G4: a mapped group the read did not see changes nobody
             return
-        _apply(run, integration, result, loaded, snapshot.directory_id)
+        _apply(run, integration, result, loaded, snapshot.directory_id,
+               digests={"read": read_digest, "inputs": inputs} if unchanged else None)
     if snapshot.complete:
         resolve([topics.sync_failed(integration.pk)])  # the directory was read again: earlier failures are settled
 
@@ -226,6 +272,81 @@ def sync_snapshot(integration: Integration, snapshot: Snapshot, trigger: str, *,
         raise
     run.refresh_from_db()
     return run
+
+
+@contextmanager
+def _one_view_of_the_tables():
+    """Reads inside see one snapshot of the database (PostgreSQL: REPEATABLE READ), so what a run plans from
+    is one state, never half of a staff edit made meanwhile. Inside an outer transaction (tests), as it is."""
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
+# ---------------------------------------------------------------- the short cut of a run that changes nothing
+
+
+def _read_digest(integration: Integration) -> str | None:
+    """A digest of what the read would return, when it is known without reading: an on-prem agent's latest
+    committed upload (its records, in order, and its domain). None for the other sources (they must be read)."""
+    from directory.models import AgentUpload, AgentUploadRecord, UploadStatus
+    from directory.uploads import UploadConnector
+
+    if not isinstance(connector_for(integration), UploadConnector):
+        return None
+    upload = (integration.agent_uploads.filter(status=UploadStatus.COMMITTED).order_by("-committed_at", "-pk")
+              .values_list("pk", "directory_id").first())
+    if upload is None:
+        return None
+    table = connection.ops.quote_name(AgentUploadRecord._meta.db_table)
+    digest = hashlib.blake2b(repr((AgentUpload.__name__, upload[1])).encode(), digest_size=16)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT count(*), md5(coalesce(string_agg(md5(kind || ':' || external_id || ':' || data::text), '' "  # noqa: S608
+                f"ORDER BY id), '')) FROM {table} WHERE upload_id = %s", [upload[0]])
+            digest.update(repr(cursor.fetchone()).encode())
+        else:
+            cursor.execute(f"SELECT kind, external_id, data FROM {table} WHERE upload_id = %s ORDER BY id",  # noqa: S608
+                           [upload[0]])
+            while rows := cursor.fetchmany(2000):
+                for kind, external_id, data in rows:
+                    digest.update(f"{kind}:{external_id}:{data}\x00".encode())
+    return digest.hexdigest()
+
+
+def _finish_if_unchanged(run: SyncRun, integration: Integration, read_digest: str) -> bool:
+    """Finish the run without reading or planning when that could change nothing; True if it did.
+
+    The latest complete run remembered (read digest, inputs digest) only if its plan was empty. The planner
+    is a pure function of the read and of the state the inputs digest covers, so the same pair now plans the
+    same empty plan: the run records exactly what a full run would (no change, folders seen), reading
+    nothing. Anything else (a new upload, a mapping, level, group, link, issue or staff edit) runs in full.
+    """
+    last = (SyncRun.objects.filter(integration=integration, dry_run=False, finished_at__isnull=False,
+                                   status__in=[SyncStatus.SUCCEEDED, SyncStatus.HELD])
+            .exclude(pk=run.pk).order_by("-finished_at", "-pk").values_list("changes", flat=True).first())
+    remembered = (last or {}).get("digests") or {}
+    if remembered.get("read") != read_digest:
+        return False
+    if remembered.get("inputs") != inputs_digest(integration):
+        return False
+    now = timezone.now()
+    # What record_folders does with the same folder list over the same tree: only "last seen" moves.
+    integration.folders.filter(gone=False).update(last_seen=now)
+    empty = Plan()
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=SyncStatus.SUCCEEDED, phase="done", finished_at=now, heartbeat_at=now, counts=empty.counts,
+        changes={**describe(empty, Loaded(Current(users={}, links={}), {})), "digests": remembered},
+        held_disables=[], error="",
+    )
+    resolve([topics.sync_failed(integration.pk)])  # the directory was read again: earlier failures are settled
+    return True
 
 
 def _read(integration: Integration, *, full: bool) -> tuple[Snapshot, object]:
@@ -261,12 +382,16 @@ def _threshold(integration: Integration) -> Threshold:
     return Threshold(percent=integration.disable_threshold_percent, minimum=integration.disable_threshold_minimum)
 
 
-def _apply(run: SyncRun, integration: Integration, result: Plan, loaded: Loaded, directory_id: str) -> None:
+def _apply(run: SyncRun, integration: Integration, result: Plan, loaded: Loaded, directory_id: str, *,
+           digests: dict | None = None) -> None:
     applied = apply_plan(run, integration, result, loaded, directory_id=directory_id)
     status = SyncStatus.HELD if result.held_disables else SyncStatus.SUCCEEDED
+    changes = describe(result, loaded)
+    if digests is not None and not any(applied.counts.values()):
+        changes["digests"] = digests  # this run changed nothing: the next one may finish at once (short cut)
     SyncRun.objects.filter(pk=run.pk).update(
         status=status, phase="done", finished_at=timezone.now(), heartbeat_at=timezone.now(),
-        counts=applied.counts, changes=describe(result, loaded),
+        counts=applied.counts, changes=changes,
         held_disables=[{"user_id": d.user_id, "external_id": d.external_id, "reason": d.reason,
                         **({"detail": d.detail} if d.detail else {})} for d in result.held_disables],
         error=("Disables held: " + result.hold_reason) if result.held_disables else "",
@@ -405,6 +530,8 @@ def preview(
                                                  error=result.failure)
         raise DirectoryUnavailable(result.failure)
     changes = describe(result, loaded)
+    if agent_runs.is_agent(integration) and integration.link_enabled:
+        changes["source"] = agent_runs.source_of_last_upload(integration)  # said plainly: not AD as it is now
     SyncRun.objects.filter(pk=run.pk).update(
         status=SyncStatus.SUCCEEDED, phase="done", finished_at=timezone.now(), counts=result.counts, changes=changes
     )
@@ -477,6 +604,11 @@ def resync_user(user: PortalUser, *, by=None) -> list[SyncRun]:
     runs = []
     for link in user.directory_links.select_related("integration__client"):
         integration = link.integration
+        from_agent = agent_runs.is_agent(integration) and integration.link_enabled
+        if from_agent:
+            # The portal holds only the agent's last upload: this run applies the rules to the user from it, and the
+            # agent is asked to read AD again (a full read, which includes this user); the run says both.
+            request_sync(integration, SyncTrigger.USER, started_by=by)
         run = SyncRun.objects.create(integration=integration, trigger=SyncTrigger.USER, portal_user=user,
                                      started_by=by, dry_run=False, status=SyncStatus.SUCCEEDED,
                                      started_at=timezone.now())
@@ -498,6 +630,10 @@ def resync_user(user: PortalUser, *, by=None) -> list[SyncRun]:
         loaded = load_current(integration, only_external_ids=[link.external_id])
         result = plan(snapshot, load_mappings(integration), loaded.current, threshold=Threshold(100, 1 << 30))
         _apply(run, integration, result, loaded, integration.directory_id)
+        if from_agent:
+            run.refresh_from_db()
+            SyncRun.objects.filter(pk=run.pk).update(
+                changes={**run.changes, "source": agent_runs.source_of_user_resync(integration)})
         run.refresh_from_db()
         runs.append(run)
     return runs
