@@ -324,7 +324,8 @@ def test_r11_a_level_changed_on_the_user_page_is_marked_hand_set(admin_client_lo
     url = reverse("admin:passportal_portaluser_change", args=[user.pk])
     data = {"client": user.client_id, "first_name": user.first_name, "last_name": user.last_name,
             "email": user.email, "permission_level": site_level("Site Manager").pk,
-            "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0", "_save": "Save"}
+            "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0", "_save": "Save",
+            "seen_version": user.updated_at.isoformat()}  # the version the page showed
     assert admin_client_logged.post(url, data).status_code == 302
     user.refresh_from_db()
     assert user.permission_level_set_by_hand and user.permission_level.name == "Site Manager"
