@@ -60,7 +60,8 @@ def activate_sign_in_and_see_account(driver, link: str) -> None:
     wait(driver, "#id_password1").send_keys(PASSWORD)
     driver.find_element(By.ID, "id_password2").send_keys(PASSWORD)
     submit(driver)
-    assert "Your account is ready" in wait(driver, "h1").text, driver.page_source[:2000]
+    # Wait for the next page itself: the form page has an <h1> too.
+    WebDriverWait(driver, 15).until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "h1"), "Your account is ready"))
 
     driver.find_element(By.LINK_TEXT, "Sign in").click()
     email = wait(driver, "#id_email")
