@@ -31,6 +31,7 @@ from ldap3.core.exceptions import (
 )
 from ldap3.utils.dn import parse_dn
 
+from . import groups
 from .records import (
     DirectoryAuthError,
     DirectoryUnavailable,
@@ -233,7 +234,8 @@ class LdapConnector:
                 f"(read in {self.last_read.search_requests} paged searches).")
 
     def read_folders(self) -> list[FolderRecord]:
-        return self._with_connection(lambda conn: self._read_tree(conn).folders)
+        """Every OU, then every security group (G1)."""
+        return self._with_connection(lambda conn: self._read_tree(conn).folders + self._read_groups(conn).folders)
 
     def read_users(self, folder_ids: Collection[str]) -> list[UserRecord]:
         wanted = frozenset(canonical_guid(f) for f in folder_ids)
@@ -274,10 +276,15 @@ class LdapConnector:
         known = _guids(known_user_ids)
 
         def read(conn: Connection) -> tuple[list[FolderRecord], list[UserRecord], frozenset[str]]:
-            tree = self._read_tree(conn)
+            tree, graph = self._read_tree(conn), self._read_groups(conn)
             seen: set[str] = set()
-            users = self._read_users(conn, tree, wanted, seen)
-            return tree.folders, users, self._deleted(conn, known - seen)
+            wanted_groups = wanted & set(graph.names)
+            if wanted_groups:  # G2: every user is read anyway; keep those of the OUs and of the groups
+                users = groups.scope_by_groups(self._read_users(conn, tree, frozenset(), seen), graph, dn_key,
+                                               wanted - wanted_groups, wanted_groups)
+            else:
+                users = self._read_users(conn, tree, wanted, seen)
+            return tree.folders + graph.folders, users, self._deleted(conn, known - seen)
 
         folders, users, deleted = self._with_connection(read)
         read_ids = wanted or frozenset(f.id for f in folders)
@@ -398,6 +405,9 @@ class LdapConnector:
             ))
         folders.sort(key=lambda f: f.path.lower())
         return _Tree(folders=folders, ids_by_dn=ids_by_dn)
+
+    def _read_groups(self, conn: Connection) -> groups.GroupGraph:
+        return groups.group_graph(self._search(conn, groups.GROUP_FILTER, groups.GROUP_ATTRIBUTES), dn_key)
 
     def _read_users(self, conn: Connection, tree: _Tree, wanted: frozenset[str],
                     seen: set[str] | None = None) -> list[UserRecord]:

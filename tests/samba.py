@@ -28,12 +28,12 @@ import subprocess
 import tarfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import trustme
-from ldap3 import BASE, MODIFY_REPLACE, NONE, SUBTREE, Connection, Server, Tls
+from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
@@ -48,6 +48,8 @@ ADMIN_BIND_DN = f"CN=Administrator,CN=Users,{BASE_DN}"
 HOST = "127.0.0.1"
 
 UAC_NORMAL_ACCOUNT = 0x200
+GROUP_GLOBAL = 0x2
+GROUP_SECURITY_ENABLED = 0x80000000
 UAC_ACCOUNTDISABLE = 0x2
 
 
@@ -403,6 +405,30 @@ class SambaDC:
     def delete_user(self, guid: str) -> None:
         """Delete the user (AD keeps a tombstone a normal search does not return)."""
         self.conn.delete(self.dn_of(guid))
+
+    # ---- groups (G1, G2)
+    def add_security_group(self, ou_dn: str, name: str, *, members: Sequence[str] = (), security: bool = True
+                           ) -> str:
+        """A global group CN=<name> in ou_dn (security, or distribution) with these member DNs; returns its DN."""
+        dn = f"CN={_rdn_value(name)},{ou_dn}"
+        group_type = GROUP_GLOBAL | (GROUP_SECURITY_ENABLED if security else 0)
+        # groupType is a signed 32-bit integer in AD: the security bit makes it negative.
+        attributes = {"sAMAccountName": self.unique_sam("g"),
+                      "groupType": group_type - (1 << 32) if group_type & (1 << 31) else group_type}
+        self.conn.add(dn, ["top", "group"], attributes)
+        for member in members:
+            self.add_group_member(dn, member)
+        return dn
+
+    def add_group_member(self, group_dn: str, member_dn: str) -> None:
+        self.conn.modify(group_dn, {"member": [(MODIFY_ADD, [member_dn])]})
+
+    def remove_group_member(self, group_dn: str, member_dn: str) -> None:
+        self.conn.modify(group_dn, {"member": [(MODIFY_DELETE, [member_dn])]})
+
+    def rename_group(self, group_dn: str, new_name: str) -> str:
+        self.conn.modify_dn(group_dn, f"CN={_rdn_value(new_name)}")
+        return f"CN={_rdn_value(new_name)},{_parent_dn(group_dn)}"
 
     def rename_ou(self, ou_dn: str, new_name: str) -> str:
         """Rename an OU in place; its objectGUID (the folder identity, R19) stays. Returns the new DN."""

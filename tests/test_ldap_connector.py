@@ -178,10 +178,10 @@ def test_r8_a_full_read_names_deleted_known_users_and_not_moved_ones(samba_dc, s
     assert [u.id for u in snapshot.users] == [stays]
     assert snapshot.removed_user_ids == frozenset({deleted, never})
     assert snapshot.complete and not snapshot.incremental
-    # OUs, users, then one lookup for the three unseen ids (the text that is no GUID is never searched for).
-    assert reader.last_read.search_requests == 3
+    # OUs, groups, users, then one lookup for the three unseen ids (the text that is no GUID is never searched for).
+    assert reader.last_read.search_requests == 4
     reader.read_snapshot([samba_dc.guid_of(sales)], known_user_ids=[stays, moved_down])
-    assert reader.last_read.search_requests == 2, "users seen anywhere under the base DN need no lookup"
+    assert reader.last_read.search_requests == 3, "users seen anywhere under the base DN need no lookup"
 
 
 def test_only_user_objects_count_not_computers_contacts_or_groups(samba_dc, samba_ou):
@@ -273,11 +273,11 @@ def test_every_search_is_paged_and_every_page_is_read(samba_dc, samba_ou):
     snapshot = reader.read_snapshot(())
 
     assert {u.id for u in snapshot.users} == guids
-    # 1 OU in one page, then 5 users in pages of 2, 2 and 1: four search requests on the wire.
-    assert reader.last_read.search_requests == 4
+    # 1 OU in one page, no group in one page, then 5 users in pages of 2, 2 and 1: five search requests on the wire.
+    assert reader.last_read.search_requests == 5
     reader = connector(samba_dc, samba_ou, page_size=500)
     reader.read_snapshot(())
-    assert reader.last_read.search_requests == 2
+    assert reader.last_read.search_requests == 3
 
 
 def test_a_hostile_filter_value_never_widens_the_search(samba_dc, samba_ou):

@@ -1,6 +1,6 @@
 """The pure nesting walk shared by the AD and Entra group readers (G2, G5)."""
 
-from directory.connectors.nesting import chains_from, named_chain
+from adread.nesting import chains_from, named_chain
 
 
 def test_g2_nested_member_is_in_scope_through_the_shortest_chain():

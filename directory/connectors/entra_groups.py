@@ -15,8 +15,9 @@ import dataclasses
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
+from adread.nesting import chains_from, named_chain
+
 from .base import DirectoryUnavailable, FolderRecord, UserRecord, canonical_guid
-from .nesting import chains_from, named_chain
 
 if TYPE_CHECKING:
     from .entra import EntraConnector
