@@ -253,7 +253,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "/favicon.ico",
     "REDOC_DIST": "SIDECAR",
     # Several models have a "status": each choice set gets its own name in the schema.
-    "ENUM_NAME_OVERRIDES": {"AgentUploadStatusEnum": "directory.models.UploadStatus"},
+    "ENUM_NAME_OVERRIDES": {"AgentUploadStatusEnum": "directory.models.UploadStatus",
+                            # A user's status shows on users and on a client's Site Admins: one name for both.
+                            "PortalUserStatusEnum": "passportal.models.UserStatus"},
 }
 
 ACTIVATION_TOKEN_DAYS = env.int("ACTIVATION_TOKEN_DAYS", default=7)

@@ -2,6 +2,11 @@
 
 DRF's own authtoken keeps the key in clear text in the database and shows it in the admin. Here the
 row's key is a digest of the secret; the secret is shown once, by `manage.py create_api_token`.
+
+`Authorization: Bearer <secret>` is accepted too, as most HTTP and OpenAPI clients send it. Agent tokens are
+Bearer tokens as well, on /api/agent/ only; the two never cross: each is looked up in its own table (a staff
+token's digest among staff tokens, an agent token's hash among integrations), the agent API takes no staff
+authentication at all, and an agent token sent here is refused by name.
 """
 
 from __future__ import annotations
@@ -9,7 +14,9 @@ from __future__ import annotations
 import secrets
 
 from django.contrib.auth.models import AbstractBaseUser
-from rest_framework.authentication import TokenAuthentication
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.authtoken.models import Token
 
 from passportal.crypto import hash_token
@@ -30,8 +37,45 @@ def issue_api_token(user: AbstractBaseUser) -> str:
     return secret
 
 
+AGENT_TOKEN_PREFIX = "pat_"  # Integration.issue_agent_token
+
+
 class HashedTokenAuthentication(TokenAuthentication):
-    """DRF's token header and answers, with the key looked up by its digest."""
+    """DRF's token header and answers (`Token <key>`, or `Bearer <key>`), with the key looked up by its digest."""
+
+    keywords = ("Token", "Bearer")
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() not in {k.lower().encode() for k in self.keywords}:
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Token <key>' (or 'Bearer <key>').")
+        try:
+            key = parts[1].decode()
+        except UnicodeError:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        return self.authenticate_credentials(key)
 
     def authenticate_credentials(self, key: str):
+        if key.startswith(AGENT_TOKEN_PREFIX):
+            raise exceptions.AuthenticationFailed(
+                "This is an on-prem agent's token: it works only on the agent push API (/api/agent/).")
         return super().authenticate_credentials(token_digest(key))
+
+
+class StaffTokenScheme(OpenApiAuthenticationExtension):
+    """Publishes the staff token in the OpenAPI schema both ways it is accepted: `Token <key>` or `Bearer <key>`."""
+
+    target_class = "provisioning.api.authentication.HashedTokenAuthentication"
+    name = ["staffToken", "staffBearer"]
+
+    def get_security_requirement(self, auto_schema):
+        return [{"staffToken": []}, {"staffBearer": []}]  # either one
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {"type": "apiKey", "in": "header", "name": "Authorization",
+             "description": "A staff API token (manage.py create_api_token), sent as `Token <key>`."},
+            {"type": "http", "scheme": "bearer", "description": "The same staff API token, sent as `Bearer <key>`."},
+        ]

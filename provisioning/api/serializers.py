@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from directory import validators
@@ -11,23 +13,71 @@ from directory.entra_tenant import check_entra_integration
 from directory.models import SECRET_DESTINATIONS, AdMode, Folder, Integration, IntegrationKind
 from notifications.models import Notification
 from passportal.levels import wrong_kind_message
-from passportal.models import Client, PermissionLevel, PortalUser, SecurityGroup
+from passportal.models import Client, GroupMembership, PermissionLevel, PortalUser, SecurityGroup, UserKind
+from passportal.text import validate_one_line
 
 from ..access import mapping_blockers
 from ..forms import MAX_FOLDERS_PER_APPLY
-from ..models import Mapping, SyncRun
+from ..models import CreationIssue, DirectoryLink, IssueReason, Mapping, SyncRun
+
+
+def level_label(level: PermissionLevel | None) -> str:
+    """A level as people tell it apart: two levels may share a name, one per kind ("Read Only (Site-User)")."""
+    return str(level) if level is not None else ""
+
+
+def _one_line(value: str) -> str:
+    try:
+        validate_one_line(value)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.messages) from exc
+    return value.strip()
+
+
+class SiteAdminSerializer(serializers.ModelSerializer):
+    """A portal user of the client whose level makes it a Site Admin; `activated` says whether it opens mapping."""
+
+    activated = serializers.SerializerMethodField()
+    permission_level_label = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PortalUser
+        fields = ["id", "first_name", "last_name", "email", "status", "activated", "permission_level",
+                  "permission_level_label"]
+        read_only_fields = fields
+
+    def get_activated(self, obj: PortalUser) -> bool:
+        return obj.activated_at is not None
+
+    def get_permission_level_label(self, obj: PortalUser) -> str:
+        return level_label(obj.permission_level)
 
 
 class ClientSerializer(serializers.ModelSerializer):
     mapping_blockers = serializers.SerializerMethodField(help_text="What stops user mapping (R14); empty if nothing.")
+    site_admins = serializers.SerializerMethodField(
+        help_text="The client's Site Admins (users with a Site Admin level). Create one with POST /api/users/.")
 
     class Meta:
         model = Client
-        fields = ["id", "name", "is_company_vault", "site_enabled", "mapping_blockers", "created_at"]
+        fields = ["id", "name", "is_company_vault", "site_enabled", "mapping_blockers", "site_admins", "created_at"]
         read_only_fields = ["is_company_vault", "created_at"]
 
     def get_mapping_blockers(self, obj: Client) -> list[str]:
         return mapping_blockers(obj)
+
+    @extend_schema_field(SiteAdminSerializer(many=True))
+    def get_site_admins(self, obj: Client) -> list[dict]:
+        admins = getattr(obj, "site_admin_users", None)  # prefetched by the list; one query otherwise
+        if admins is None:
+            admins = site_admins_of(Client.objects.filter(pk=obj.pk)).get().site_admin_users
+        return SiteAdminSerializer(admins, many=True).data
+
+
+def site_admins_of(clients):
+    """Clients with their Site Admins prefetched (`site_admin_users`), in one query for the whole list."""
+    users = PortalUser.objects.filter(permission_level__is_site_admin=True).select_related("permission_level")
+    return clients.prefetch_related(Prefetch("users", queryset=users.order_by("pk"), to_attr="site_admin_users"))
 
 
 class IntegrationSerializer(serializers.ModelSerializer):
@@ -37,18 +87,24 @@ class IntegrationSerializer(serializers.ModelSerializer):
                                           style={"input_type": "password"})
     has_bind_password = serializers.SerializerMethodField()
     has_client_secret = serializers.SerializerMethodField()
+    has_agent_token = serializers.SerializerMethodField(
+        help_text="An agent token exists (create or rotate one with POST .../agent-token/; only its hash is kept).")
 
     class Meta:
         model = Integration
         fields = [
             "id", "client", "name", "kind", "link_enabled", "disable_threshold_percent", "disable_threshold_minimum",
             "ad_mode", "ldap_urls", "base_dn", "bind_dn", "bind_password", "has_bind_password", "tls_mode",
-            "tls_ca_pem", "tls_verify", "page_size", "agent_last_contact", "agent_version",
+            "tls_ca_pem", "tls_verify", "page_size", "has_agent_token", "agent_token_hint", "agent_last_contact",
+            "agent_version",
             "entra_role", "tenant", "app_client_id", "client_secret", "has_client_secret", "entra_cloud", "login_host",
             "graph_base_url", "graph_scope", "tenant_guid", "tenant_domains", "created_at",
         ]
-        read_only_fields = ["link_enabled", "agent_last_contact", "agent_version", "tenant_guid", "tenant_domains",
-                            "created_at"]
+        read_only_fields = ["link_enabled", "agent_token_hint", "agent_last_contact", "agent_version", "tenant_guid",
+                            "tenant_domains", "created_at"]
+
+    def get_has_agent_token(self, obj: Integration) -> bool:
+        return bool(obj.agent_token_hash)
 
     def get_has_bind_password(self, obj: Integration) -> bool:
         return bool(obj.bind_password)
@@ -170,10 +226,16 @@ class FolderSerializer(serializers.ModelSerializer):
 
 
 class MappingSerializer(serializers.ModelSerializer):
+    permission_level_label = serializers.SerializerMethodField()
+
     class Meta:
         model = Mapping
-        fields = ["id", "folder", "permission_level", "security_groups", "created_by", "created_at", "updated_at"]
+        fields = ["id", "folder", "permission_level", "permission_level_label", "security_groups", "created_by",
+                  "created_at", "updated_at"]
         read_only_fields = fields
+
+    def get_permission_level_label(self, obj: Mapping) -> str:
+        return level_label(obj.permission_level)
 
 
 class ApplySerializer(serializers.Serializer):
@@ -220,17 +282,48 @@ class SyncRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class DirectoryIdentitySerializer(serializers.ModelSerializer):
+    """A directory user linked to this portal user: the integration and the id the directory knows it by."""
+
+    integration_name = serializers.CharField(source="integration.name", read_only=True)
+    integration_kind = serializers.CharField(source="integration.kind", read_only=True)
+
+    class Meta:
+        model = DirectoryLink
+        fields = ["integration", "integration_name", "integration_kind", "directory_id", "external_id", "in_scope",
+                  "folder_ids", "last_seen", "created_at"]
+        read_only_fields = fields
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    """A security group the user is in, and who put it there: a mapping (comes and goes) or staff (stays)."""
+
+    name = serializers.CharField(source="group.name", read_only=True)
+
+    class Meta:
+        model = GroupMembership
+        fields = ["group", "name", "source", "created_at"]
+        read_only_fields = fields
+
+
 class PortalUserSerializer(serializers.ModelSerializer):
     """A portal user. Staff may change its permission level, and nothing else; mappings then leave that level alone."""
 
     kind = serializers.CharField(read_only=True)
+    permission_level_label = serializers.SerializerMethodField()
+    directory_identities = DirectoryIdentitySerializer(many=True, read_only=True, source="directory_links")
+    security_groups = MembershipSerializer(many=True, read_only=True, source="memberships")
 
     class Meta:
         model = PortalUser
         fields = ["id", "client", "kind", "first_name", "last_name", "email", "status", "disabled_reason",
                   "disabled_at", "disabled_by_run", "disabled_by_staff", "staff_disabled_at", "staff_disabled_by",
-                  "permission_level", "permission_level_set_by_hand", "activated_at", "created_at", "updated_at"]
+                  "permission_level", "permission_level_label", "permission_level_set_by_hand", "directory_identities",
+                  "security_groups", "activated_at", "created_at", "updated_at"]
         read_only_fields = [f for f in fields if f != "permission_level"]
+
+    def get_permission_level_label(self, obj: PortalUser) -> str:
+        return level_label(obj.permission_level)
 
     def validate_permission_level(self, level: PermissionLevel | None) -> PermissionLevel | None:
         if self.instance is not None and (wrong_kind := wrong_kind_message(level, self.instance.client)):
@@ -259,3 +352,129 @@ class NotificationSerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "client", "integration", "title", "message", "url", "created_at", "read_at",
                   "resolved_at"]
         read_only_fields = fields
+
+
+# ---------------------------------------------------------------- the vault: levels, groups, users staff create
+
+
+class PermissionLevelSerializer(serializers.ModelSerializer):
+    """A permission level. Its kind is fixed once created; name, rank and the Site Admin flag may change."""
+
+    kind = serializers.ChoiceField(source="user_kind", choices=UserKind.choices,
+                                   help_text="pro: for the Company Vault's users; site: for clients' users.")
+    label = serializers.SerializerMethodField(help_text="The name with its kind, e.g. Read Only (Site-User).")
+
+    class Meta:
+        model = PermissionLevel
+        fields = ["id", "name", "kind", "label", "rank", "is_site_admin"]
+        validators = []  # the name is checked per kind below, in words
+
+    def get_label(self, obj: PermissionLevel) -> str:
+        return level_label(obj)
+
+    def validate_name(self, value: str) -> str:
+        return _one_line(value)
+
+    def validate(self, attrs: dict) -> dict:
+        level = self.instance
+        if level is not None and "user_kind" in attrs and attrs["user_kind"] != level.user_kind:
+            raise serializers.ValidationError({"kind": "A level keeps its kind (users hold it): create a level of "
+                                                       "the other kind instead."})
+        kind = attrs.get("user_kind", getattr(level, "user_kind", None))
+        name = attrs.get("name", getattr(level, "name", ""))
+        taken = PermissionLevel.objects.filter(user_kind=kind, name=name)
+        if level is not None:
+            taken = taken.exclude(pk=level.pk)
+        if taken.exists():
+            raise serializers.ValidationError(
+                {"name": f"There is already a {UserKind(kind).label} level named {name}."})
+        return attrs
+
+
+class SecurityGroupSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SecurityGroup
+        fields = ["id", "client", "name", "created_at"]
+        read_only_fields = ["created_at"]
+        validators = []  # the name is checked per client below, in words and whatever its case
+
+    def validate_name(self, value: str) -> str:
+        return _one_line(value)
+
+    def validate(self, attrs: dict) -> dict:
+        if SecurityGroup.objects.filter(client=attrs["client"], name__iexact=attrs["name"]).exists():
+            raise serializers.ValidationError(
+                {"name": f"{attrs['client'].name} already has a security group named {attrs['name']}."})
+        return attrs
+
+
+class CreationIssueSerializer(serializers.ModelSerializer):
+    """A directory user in scope who could not become a portal user, with the reason; open until the cause goes."""
+
+    client = serializers.IntegerField(source="integration.client_id", read_only=True)
+    integration_name = serializers.CharField(source="integration.name", read_only=True)
+    reason_label = serializers.CharField(source="get_reason_display", read_only=True)
+    open = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CreationIssue
+        fields = ["id", "client", "integration", "integration_name", "external_id", "reason", "reason_label",
+                  "user_name", "email", "folder", "folder_path", "message", "open", "opened_at", "closed_at",
+                  "opened_by_run"]
+        read_only_fields = fields
+
+    def get_open(self, obj: CreationIssue) -> bool:
+        return obj.closed_at is None
+
+
+class IssueFilterSerializer(serializers.Serializer):
+    """The filters of the creation issue list; each is optional."""
+
+    client = serializers.IntegerField(required=False)
+    integration = serializers.IntegerField(required=False)
+    reason = serializers.ChoiceField(choices=IssueReason.choices, required=False)
+    open = serializers.BooleanField(required=False, allow_null=True, default=None,
+                                    help_text="true: open issues only; false: closed ones only.")
+
+
+class NewPortalUserSerializer(serializers.ModelSerializer):
+    """A portal user staff create by hand (a client's first Site Admin, say): an activation email is queued."""
+
+    class Meta:
+        model = PortalUser
+        fields = ["client", "first_name", "last_name", "email", "permission_level"]
+        validators = []  # the email is checked per client below, in words and whatever its case
+        extra_kwargs = {"email": {"required": True}, "client": {"required": True}}
+
+    def validate_first_name(self, value: str) -> str:
+        return _one_line(value)
+
+    def validate_last_name(self, value: str) -> str:
+        return _one_line(value)
+
+    def validate(self, attrs: dict) -> dict:
+        client, email = attrs["client"], attrs["email"].strip()
+        if (wrong_kind := wrong_kind_message(attrs.get("permission_level"), client)) is not None:
+            raise serializers.ValidationError({"permission_level": wrong_kind})
+        if PortalUser.objects.filter(client=client, email__iexact=email).exists():
+            raise serializers.ValidationError({"email": f"{client.name} already has a user with the email {email}."})
+        attrs["email"] = email
+        return attrs
+
+
+class UserGroupSerializer(serializers.Serializer):
+    group = serializers.PrimaryKeyRelatedField(queryset=SecurityGroup.objects.all(),
+                                               help_text="A security group of the user's client.")
+
+
+class AgentTokenSerializer(serializers.Serializer):
+    """A new agent token: shown in this answer only (the portal keeps its hash); the previous one stops at once."""
+
+    token = serializers.CharField()
+    hint = serializers.CharField(help_text="Its first characters, as the integration shows them from now on.")
+    rotated = serializers.BooleanField(help_text="True when it replaced a token, which no longer works.")
+
+
+class ActivationSentSerializer(serializers.Serializer):
+    queued = serializers.BooleanField()
+    detail = serializers.CharField()

@@ -17,6 +17,9 @@ router.register("mappings", views.MappingViewSet, basename="mapping")
 router.register("runs", views.SyncRunViewSet, basename="syncrun")
 router.register("users", views.PortalUserViewSet, basename="portaluser")
 router.register("notifications", views.NotificationViewSet, basename="notification")
+router.register("permission-levels", views.PermissionLevelViewSet, basename="permissionlevel")
+router.register("security-groups", views.SecurityGroupViewSet, basename="securitygroup")
+router.register("creation-issues", views.CreationIssueViewSet, basename="creationissue")
 
 app_name = "api"
 

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from directory.connectors import DirectoryError
-from directory.models import Folder, Integration
+from directory.models import AdMode, Folder, Integration, IntegrationKind
 from notifications.models import Notification
-from passportal.models import Client, PortalUser
+from passportal import staff
+from passportal.activation import queue_activation_emails
+from passportal.models import Client, PermissionLevel, PortalUser, SecurityGroup
 
 from .. import services
 from ..applier import load_mappings
-from ..models import Mapping, SyncRun, SyncTrigger
+from ..models import CreationIssue, Mapping, SyncRun, SyncTrigger
 from ..planner import MappingRule
 from ..views.setup import save_proposal
 from . import serializers as s
 from .permissions import StaffModelPermissions
+
+log = logging.getLogger(__name__)
 
 
 class StaffViewSet(viewsets.GenericViewSet):
@@ -28,9 +35,15 @@ class StaffViewSet(viewsets.GenericViewSet):
     action_perms: dict[str, list[str]] = {}
 
 
+def _number(request, name: str) -> int | None:
+    """A numeric filter from the query string; anything else is no filter (as for the lists already here)."""
+    value = request.query_params.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
 class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                     mixins.UpdateModelMixin, StaffViewSet):
-    queryset = Client.objects.all()
+    queryset = s.site_admins_of(Client.objects.all())
     serializer_class = s.ClientSerializer
 
 
@@ -41,6 +54,7 @@ class IntegrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
     action_perms = {
         "resync": ["provisioning.add_syncrun"],
         "link": ["directory.change_integration"],
+        "agent_token": ["directory.change_integration"],
     }
 
     def get_queryset(self):
@@ -66,6 +80,23 @@ class IntegrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
         serializer.is_valid(raise_exception=True)
         run = services.set_link(self.get_object(), serializer.validated_data["enabled"], by=request.user)
         return Response(s.SyncRunSerializer(run).data)
+
+    @extend_schema(request=None, responses={201: s.AgentTokenSerializer})
+    @action(detail=True, methods=["post"], url_path="agent-token")
+    def agent_token(self, request, pk=None):
+        """Create the agent token, or rotate it (the previous one stops at once). Shown in this answer only."""
+        integration = self.get_object()
+        if integration.kind != IntegrationKind.ACTIVE_DIRECTORY or integration.ad_mode != AdMode.AGENT:
+            return Response({"detail": "Agent tokens are for Active Directory integrations in agent mode."},
+                            status=status.HTTP_409_CONFLICT)
+        rotated = bool(integration.agent_token_hash)
+        token = integration.issue_agent_token()
+        log.info("agent token of integration %s %s by %s", integration.pk, "rotated" if rotated else "created",
+                 request.user)
+        response = Response({"token": token, "hint": integration.agent_token_hint, "rotated": rotated},
+                            status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"  # the only copy: no cache along the way may keep it
+        return response
 
 
 class FolderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StaffViewSet):
@@ -151,18 +182,83 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StaffView
         return self._decide(request, services.discard_held_disables)
 
 
-class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, StaffViewSet):
-    queryset = PortalUser.objects.select_related("client")
+USER_FILTERS = [
+    OpenApiParameter("client", int, description="Users of this client."),
+    OpenApiParameter("integration", int, description="Users linked to a directory user of this integration."),
+    OpenApiParameter("external_id", str, description="The user linked to this directory id (objectGUID or Entra id)."),
+]
+
+
+class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                        mixins.UpdateModelMixin, StaffViewSet):
+    queryset = (PortalUser.objects.select_related("client", "permission_level")
+                .prefetch_related("directory_links__integration", "memberships__group"))
     serializer_class = s.PortalUserSerializer
     action_perms = {
         "resync": ["passportal.change_portaluser", "provisioning.add_syncrun"],
         "enabled": ["passportal.change_portaluser"],
+        "activation": ["passportal.change_portaluser"],
+        "groups": ["passportal.change_portaluser"],
+        "remove_group": ["passportal.change_portaluser"],
     }
 
     def get_queryset(self):
         queryset = super().get_queryset()
-        client = self.request.query_params.get("client")
-        return queryset.filter(client_id=client) if client and client.isdigit() else queryset
+        if (client := _number(self.request, "client")) is not None:
+            queryset = queryset.filter(client_id=client)
+        if (integration := _number(self.request, "integration")) is not None:
+            queryset = queryset.filter(directory_links__integration_id=integration)
+        if external_id := self.request.query_params.get("external_id", "").strip().lower():
+            queryset = queryset.filter(directory_links__external_id=external_id)
+        return queryset.distinct() if integration is not None or external_id else queryset
+
+    @extend_schema(parameters=USER_FILTERS)
+    def list(self, request, *args, **kwargs):
+        """Portal users, with their directory identities and security groups."""
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=s.NewPortalUserSerializer, responses={201: s.PortalUserSerializer})
+    def create(self, request, *args, **kwargs):
+        """Create a portal user by hand (a client's first Site Admin, say); its activation email is queued."""
+        serializer = s.NewPortalUserSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = staff.create_portal_user(**serializer.validated_data)
+        return Response(s.PortalUserSerializer(self.get_queryset().get(pk=user.pk)).data,
+                        status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: s.ActivationSentSerializer})
+    @action(detail=True, methods=["post"])
+    def activation(self, request, pk=None):
+        """Send the activation email again: a new link replaces the old one; disabled or active users get none."""
+        user = self.get_object()
+        if queue_activation_emails([user.pk]):
+            return Response({"queued": True, "detail": f"Activation email queued for {user.email}."})
+        return Response({"queued": False, "detail": "Nothing sent: the user is disabled or already activated."})
+
+    @extend_schema(request=s.UserGroupSerializer, responses={200: s.PortalUserSerializer})
+    @action(detail=True, methods=["post"])
+    def groups(self, request, pk=None):
+        """Add the user to a security group of its client, as staff: no sync takes it away."""
+        user = self.get_object()
+        serializer = s.UserGroupSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        group = serializer.validated_data["group"]
+        if group.client_id != user.client_id:
+            return Response({"group": [f"{group.name} is a group of another client."]},
+                            status=status.HTTP_400_BAD_REQUEST)
+        staff.add_group(user, group)
+        return Response(s.PortalUserSerializer(self.get_queryset().get(pk=user.pk)).data)
+
+    @extend_schema(request=None, responses={200: s.PortalUserSerializer})
+    @action(detail=True, methods=["delete"], url_path=r"groups/(?P<group_id>[0-9]+)")
+    def remove_group(self, request, pk=None, group_id=None):
+        """Take back a group staff added. A group a mapping grants stays while a mapping grants it."""
+        user = self.get_object()
+        group = get_object_or_404(SecurityGroup, pk=group_id, client_id=user.client_id)
+        if not staff.remove_group(user, group):
+            return Response({"detail": f"{group.name} was not added by staff: a mapping grants it, and it goes when "
+                                       "no mapping does."}, status=status.HTTP_409_CONFLICT)
+        return Response(s.PortalUserSerializer(self.get_queryset().get(pk=user.pk)).data)
 
     @extend_schema(request=None, responses={200: s.SyncRunSerializer(many=True)})
     @action(detail=True, methods=["post"])
@@ -201,3 +297,60 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Staf
             note.read_at = timezone.now()
             note.save(update_fields=["read_at"])
         return Response(s.NotificationSerializer(note).data)
+
+
+class PermissionLevelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                             mixins.UpdateModelMixin, StaffViewSet):
+    """Permission levels, highest rank first within each kind; a PATCH of `rank` re-ranks one."""
+
+    queryset = PermissionLevel.objects.all()
+    serializer_class = s.PermissionLevelSerializer
+
+    def get_queryset(self):
+        kind = self.request.query_params.get("kind")
+        return super().get_queryset().filter(user_kind=kind) if kind else super().get_queryset()
+
+    @extend_schema(parameters=[OpenApiParameter("kind", str, enum=["pro", "site"], description="Levels of one kind.")])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+
+class SecurityGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, StaffViewSet):
+    queryset = SecurityGroup.objects.all()
+    serializer_class = s.SecurityGroupSerializer
+
+    def get_queryset(self):
+        client = _number(self.request, "client")
+        return super().get_queryset().filter(client_id=client) if client is not None else super().get_queryset()
+
+    @extend_schema(parameters=[OpenApiParameter("client", int, description="Groups of this client.")])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+
+class CreationIssueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StaffViewSet):
+    """Directory users in scope who could not become portal users, and why (newest first)."""
+
+    queryset = CreationIssue.objects.select_related("integration").order_by("-opened_at", "-pk")
+    serializer_class = s.CreationIssueSerializer
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action != "list":
+            return queryset
+        filters = s.IssueFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)  # an unknown reason is a 400 naming the reasons, not an empty list
+        wanted = filters.validated_data
+        if "client" in wanted:
+            queryset = queryset.filter(integration__client_id=wanted["client"])
+        if "integration" in wanted:
+            queryset = queryset.filter(integration_id=wanted["integration"])
+        if "reason" in wanted:
+            queryset = queryset.filter(reason=wanted["reason"])
+        if wanted.get("open") is not None:
+            queryset = queryset.filter(closed_at__isnull=wanted["open"])
+        return queryset
+
+    @extend_schema(parameters=[s.IssueFilterSerializer])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
