@@ -44,10 +44,6 @@ class StopRequest:
     requested = False
 
 
-def _setting(name: str, default: int) -> int:
-    return int(getattr(settings, name, default))
-
-
 @dataclass
 class SendReport:
     claimed: int = 0
@@ -84,14 +80,14 @@ class _Refused(Exception):
 
 def backoff(attempts: int) -> timedelta:
     """1, 2, 4, 8 ... minutes after each failed attempt, never more than an hour."""
-    base = _setting("OUTBOX_RETRY_BASE_SECONDS", 60)
-    cap = _setting("OUTBOX_RETRY_MAX_SECONDS", 3600)
+    base = settings.OUTBOX_RETRY_BASE_SECONDS
+    cap = settings.OUTBOX_RETRY_MAX_SECONDS
     return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
 
 
 def reclaim_stuck(now: datetime) -> int:
     """Put back rows a sender claimed and never finished (its worker died)."""
-    timeout = timedelta(seconds=_setting("OUTBOX_SENDING_TIMEOUT_SECONDS", 900))
+    timeout = timedelta(seconds=settings.OUTBOX_SENDING_TIMEOUT_SECONDS)
     return OutboxEmail.objects.filter(status=OutboxStatus.SENDING, claimed_at__lt=now - timeout).update(
         status=OutboxStatus.QUEUED, claim=None, claimed_at=None, next_attempt_at=now
     )
@@ -219,7 +215,7 @@ def send_queued(batch_size: int = 200) -> SendReport:
     report.claimed = len(rows)
     if not rows:
         return report
-    max_attempts = _setting("OUTBOX_MAX_ATTEMPTS", 10)
+    max_attempts = settings.OUTBOX_MAX_ATTEMPTS
     connection = get_connection(fail_silently=False)
     try:
         connection.open()

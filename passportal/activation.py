@@ -157,7 +157,7 @@ def _enqueue_sender() -> None:
     from django_q.tasks import async_task
 
     # TASKS_RUN_INLINE (tests, single-process demos) sends at once, like the engine's own tasks.
-    async_task(SENDER_TASK, task_name="send activation emails", sync=getattr(settings, "TASKS_RUN_INLINE", False))
+    async_task(SENDER_TASK, task_name="send activation emails", sync=settings.TASKS_RUN_INLINE)
 
 
 def void_tokens_for(user_ids: Iterable[int]) -> int:

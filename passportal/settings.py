@@ -259,6 +259,12 @@ SPECTACULAR_SETTINGS = {
 }
 
 ACTIVATION_TOKEN_DAYS = env.int("ACTIVATION_TOKEN_DAYS", default=7)
+# The email outbox: retries back off from the base to the cap; a row claimed longer than the timeout (its
+# sender died) is sent again; after the most attempts an email is failed and staff are told.
+OUTBOX_RETRY_BASE_SECONDS = env.int("OUTBOX_RETRY_BASE_SECONDS", default=60)
+OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=3600)
+OUTBOX_SENDING_TIMEOUT_SECONDS = env.int("OUTBOX_SENDING_TIMEOUT_SECONDS", default=900)
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
 # Refused activation links per address (and per token prefix) within the window, then 429.
 ACTIVATION_RATE_LIMIT = env.int("ACTIVATION_RATE_LIMIT", default=20)
 ACTIVATION_RATE_WINDOW_SECONDS = env.int("ACTIVATION_RATE_WINDOW_SECONDS", default=600)
