@@ -114,8 +114,10 @@ def counts_in_words(counts: Mapping[str, int], *, preview: bool = False) -> str:
 
 # The application permissions (admin-consented) an Entra ID app registration needs: users, administrative units
 # and their members, and /organization (the tenant check). The Add Domain page lists these; the README names the
-# same three, and a test holds them together (docs/notes/entra-graph.md, "Permissions").
-ENTRA_APP_PERMISSIONS = ("User.Read.All", "AdministrativeUnit.Read.All", "Organization.Read.All")
+# same list, and a test holds them together (docs/notes/entra-graph.md, "Permissions").
+# GroupMember.Read.All: the groups a staff member maps as folders, with their nested members.
+ENTRA_APP_PERMISSIONS = ("User.Read.All", "AdministrativeUnit.Read.All", "Organization.Read.All",
+                         "GroupMember.Read.All")
 
 
 # ---------------------------------------------------------------- reasons
