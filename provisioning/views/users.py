@@ -15,6 +15,7 @@ from .. import services, wording
 from ..models import SyncRun, SyncStatus
 from ..wording import counts_in_words
 from .common import require_perms
+from .rows import via_chains
 
 
 def _back(user: PortalUser):
@@ -61,7 +62,11 @@ def directory_origins(user: PortalUser) -> list[dict]:
     for link in user.directory_links.select_related("integration").order_by("integration__name"):
         paths = list(Folder.objects.filter(integration=link.integration, external_id__in=link.folder_ids)
                      .values_list("path", flat=True))
-        origins.append({"link": link, "integration": link.integration, "folders": paths or link.folder_ids})
+        # Through which folders and chains of nested groups the last sync found the user in scope.
+        name = f"{user.first_name} {user.last_name}".strip()
+        via = via_chains(list((link.directory_state or {}).get("via", [])), name) if link.in_scope else []
+        origins.append({"link": link, "integration": link.integration, "folders": paths or link.folder_ids,
+                        "via": via})
     return origins
 
 

@@ -3,7 +3,9 @@
 document.addEventListener("DOMContentLoaded", () => {
   const filter = document.getElementById("folder-filter");
   const rows = Array.from(document.querySelectorAll("#folder-tree .folder-row"));
-  const byId = new Map(rows.map((row) => [row.dataset.folder, row]));
+  // Branches (Groups) are rows without a tick box: a match under one keeps the branch in view, like an OU above it.
+  const branches = Array.from(document.querySelectorAll("#folder-tree .folder-branch"));
+  const byId = new Map(rows.concat(branches).map((row) => [row.dataset.folder, row]));
   // Indent each folder by its depth. Set from here, not a style="" attribute: the Content-Security-Policy
   // refuses inline styles, but not styles a script of ours sets.
   rows.forEach((row) => {
@@ -28,6 +30,7 @@ document.addEventListener("DOMContentLoaded", () => {
         row.classList.add("folder-context");
       }
     });
+    branches.forEach((branch) => { branch.hidden = needle !== "" && !shown.has(branch); });
     if (empty) empty.hidden = needle === "" || shown.size > 0;
   };
   if (filter) {
