@@ -27,7 +27,16 @@ from .models import AgentUpload, AgentUploadRecord, Integration, UploadRecordKin
 from .signals import agent_upload_committed
 
 MAX_RECORDS_PER_CHUNK = 2000
-MAX_FOLDERS_PER_USER = 1  # AD: the one OU that directly holds the user
+MAX_OUS_PER_USER = 1  # AD: the one OU that directly holds the user
+# ... and the security groups it is in, directly or through nesting (G2). An AD user's access token holds at most
+# 1,015 groups, so no real user is in more; the cap only stops a token from storing more than a directory can hold.
+MAX_GROUPS_PER_USER = 1015
+MAX_FOLDERS_PER_USER = MAX_OUS_PER_USER + MAX_GROUPS_PER_USER
+# A chain (G5) is the group's id, then the names of the groups from it down to the one holding the user. AD sets
+# no depth limit on nesting; 50 names is far beyond any real one and keeps one record's size bounded.
+MAX_CHAIN_LENGTH = 50
+# What an agent may push as a folder: an OU, or a security group (G1). Groups sit in no tree (no parent).
+FOLDER_KINDS = {"ou": "an OU", "gr": "a security group"}
 
 # Longest value accepted per field; longer is refused, never cut (a cut email would be another address).
 FOLDER_FIELDS = {"name": 500, "path": 2000}
@@ -119,14 +128,23 @@ def validate_folders(records: Any) -> list[dict]:
     clean = []
     for index, record in enumerate(_records(records, "folder")):
         parent = record.get("parent_id")
+        kind = record.get("kind") or "ou"  # agents from before groups were folders send OUs only
+        if kind not in FOLDER_KINDS:
+            raise UploadRejected(f"folder {index}: kind {str(kind)[:20]!r} is not one of "
+                                 f"{', '.join(sorted(FOLDER_KINDS))} (an OU or a security group)",
+                                 index=index, field="kind")
         clean.append({
             "id": _guid(record.get("id"), index, "id", "folder"),
+            "kind": kind,
             "name": _text(record, index, "name", FOLDER_FIELDS["name"], "folder"),
             "path": _text(record, index, "path", FOLDER_FIELDS["path"], "folder"),
             "parent_id": None if parent in (None, "") else _guid(parent, index, "parent_id", "folder"),
         })
         if not clean[-1]["name"]:
             raise UploadRejected(f"folder {index}: name is missing", index=index, field="name")
+        if kind != "ou" and clean[-1]["parent_id"] is not None:
+            raise UploadRejected(f"folder {index}: a group has no parent_id (only OUs sit in the tree)",
+                                 index=index, field="parent_id")
     _unique([r["id"] for r in clean], "folder")
     return clean
 
@@ -141,7 +159,8 @@ def validate_users(records: Any) -> list[dict]:
         folder_ids = record.get("folder_ids", [])
         if not isinstance(folder_ids, list) or len(folder_ids) > MAX_FOLDERS_PER_USER:
             raise UploadRejected(f"user {index}: folder_ids must be a list of at most {MAX_FOLDERS_PER_USER} "
-                                 "folder id (the OU that holds the user)", index=index, field="folder_ids")
+                                 f"folder ids (the OU that holds the user, and at most {MAX_GROUPS_PER_USER} "
+                                 "security groups it is in)", index=index, field="folder_ids")
         item = {
             "id": _guid(record.get("id"), index, "id", "user"),
             "enabled": enabled,
@@ -149,9 +168,40 @@ def validate_users(records: Any) -> list[dict]:
         }
         for field, limit in USER_FIELDS.items():
             item[field] = _text(record, index, field, limit, "user")
+        item["chains"] = _chains(record.get("chains"), index, frozenset(item["folder_ids"]))
         clean.append(item)
     _unique([r["id"] for r in clean], "user")
     return clean
+
+
+def _chains(value: Any, index: int, folder_ids: frozenset[str]) -> list[list[str]]:
+    """Through which groups the user is in each of its groups (G5): [group id, outer name, ..., inner name].
+
+    Only read to tell people; still checked like every field: each starts with one of the user's folders,
+    at most one per group, names are text of a folder name's length.
+    """
+    if value in (None, []):
+        return []
+    if not isinstance(value, list) or len(value) > MAX_GROUPS_PER_USER:
+        raise UploadRejected(f"user {index}: chains must be a list of at most {MAX_GROUPS_PER_USER} chains, one per "
+                             "group the user is in", index=index, field="chains")
+    clean: dict[str, list[str]] = {}
+    for chain in value:
+        if not isinstance(chain, list) or not 2 <= len(chain) <= MAX_CHAIN_LENGTH + 1:
+            raise UploadRejected(f"user {index}: each chain must be a list of a group id and 1 to {MAX_CHAIN_LENGTH} "
+                                 "group names", index=index, field="chains")
+        group_id = _guid(chain[0], index, "chains", "user")
+        if group_id not in folder_ids or group_id in clean:
+            raise UploadRejected(f"user {index}: the chain of group {group_id} names a group that is not in the "
+                                 "user's folder_ids, or names it twice", index=index, field="chains")
+        names = []
+        for name in chain[1:]:
+            if not isinstance(name, str) or not name or len(name) > FOLDER_FIELDS["name"]:
+                raise UploadRejected(f"user {index}: a chain's names must be text of 1 to {FOLDER_FIELDS['name']} "
+                                     "characters", index=index, field="chains")
+            names.append(name.replace("\x00", "\ufffd"))
+        clean[group_id] = [group_id, *names]
+    return [clean[g] for g in sorted(clean)]
 
 
 # ---------------------------------------------------------------- the upload service
@@ -238,16 +288,25 @@ def add_users(upload: AgentUpload, records: Any) -> AgentUpload:
         _refuse_past_caps(upload, len(clean), size)
         _refuse_duplicates(upload, UploadRecordKind.USER, clean)
         wanted = sorted({f for r in clean for f in r["folder_ids"]})
-        known = _already_stored(upload, UploadRecordKind.FOLDER, wanted)
+        known = _stored_kinds(upload, wanted)
         for index, record in enumerate(clean):
             for folder_id in record["folder_ids"]:
                 if folder_id not in known:
                     raise UploadRejected(f"user {index}: folder_ids names {folder_id}, which is not a folder of "
                                          "this upload (send every folder before the users)",
                                          index=index, field="folder_ids")
+            if sum(known[f] == "ou" for f in record["folder_ids"]) > MAX_OUS_PER_USER:
+                raise UploadRejected(f"user {index}: folder_ids names more than one OU (a user sits in the one OU "
+                                     "that holds it; groups may be several)", index=index, field="folder_ids")
         _store(upload, UploadRecordKind.USER, clean)
         _count_chunk(upload, "user_count", len(clean), size)
     return upload
+
+
+def _stored_kinds(upload: AgentUpload, ids: Sequence[str]) -> dict[str, str]:
+    """Folder id -> kind ("ou" or "gr") of those of `ids` this upload holds; OUs stored without a kind are OUs."""
+    rows = AgentUploadRecord.objects.filter(upload=upload, kind=UploadRecordKind.FOLDER, external_id__in=ids)
+    return {external_id: kind or "ou" for external_id, kind in rows.values_list("external_id", "data__kind")}
 
 
 def _refuse_duplicates(upload: AgentUpload, kind: str, clean: list[dict]) -> None:
@@ -326,7 +385,7 @@ def expire_uploads(now: datetime | None = None) -> int:
 def _folder_records(upload: AgentUpload) -> Iterator[FolderRecord]:
     rows = upload.records.filter(kind=UploadRecordKind.FOLDER).order_by("pk").values_list("data", flat=True)
     for data in rows.iterator(chunk_size=2000):
-        yield FolderRecord(id=data["id"], name=data["name"], kind="ou", parent_id=data["parent_id"],
+        yield FolderRecord(id=data["id"], name=data["name"], kind=data.get("kind", "ou"), parent_id=data["parent_id"],
                            path=data["path"])
 
 
@@ -334,7 +393,7 @@ def _user_record(data: dict) -> UserRecord:
     return UserRecord(
         id=data["id"], first_name=data["first_name"], last_name=data["last_name"], email=data["email"],
         enabled=data["enabled"], folder_ids=frozenset(data["folder_ids"]), display_name=data["display_name"],
-        upn=data["upn"], dn=data["dn"],
+        upn=data["upn"], dn=data["dn"], chains=tuple(tuple(chain) for chain in data.get("chains", ())),
     )
 
 
