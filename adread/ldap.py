@@ -263,6 +263,17 @@ class LdapConnector:
 
         return self._with_connection(read)
 
+    def deleted_users(self, user_ids: Collection[str]) -> frozenset[str]:
+        """Which of these objectGUIDs AD has deleted: a tombstone, or nowhere in the domain (R8).
+
+        The on-prem agent asks this of the linked users its upload did not hold: a user found alive elsewhere in
+        the domain was moved (out of scope), not deleted. Text that is no GUID is never searched for.
+        """
+        guids = _guids(user_ids)
+        if not guids:
+            return frozenset()
+        return self._with_connection(lambda conn: self._deleted(conn, guids))
+
     def read_snapshot(self, folder_ids: Collection[str], *, incremental: bool = False,
                       known_user_ids: Collection[str] = ()) -> Snapshot:
         """A complete read of the folder tree and of the users in folder_ids (empty: every folder).

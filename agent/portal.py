@@ -11,7 +11,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any
 
 import requests
@@ -31,6 +31,10 @@ log = logging.getLogger("passportal.agent")
 
 class PortalRefused(Exception):
     """The portal answered with a 4xx: retrying will not help (bad token, bad record, ...)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class PortalDown(Exception):
@@ -80,8 +84,9 @@ class PortalClient:
                 detail = _detail(response)
                 if response.status_code not in (429, 502, 503, 504) and response.status_code < 500:
                     if response.status_code == 401:
-                        raise PortalRefused(f"{self.config.portal} refused the agent token (401): {detail}")
-                    raise PortalRefused(f"{self.config.portal} refused {path} ({response.status_code}): {detail}")
+                        raise PortalRefused(f"{self.config.portal} refused the agent token (401): {detail}", 401)
+                    raise PortalRefused(f"{self.config.portal} refused {path} ({response.status_code}): {detail}",
+                                        response.status_code)
                 problem = f"{self.config.portal} answered {response.status_code}: {detail}"
                 asked_wait = _retry_after(response)
             delay = next(delays, None)
@@ -124,7 +129,7 @@ def _detail(response: requests.Response) -> str:
 _HEAD, _TAIL = b'{"records":[', b"]}"
 
 
-def chunk_bodies(payloads: Iterable[dict[str, Any]], max_records: int, max_bytes: int) -> Iterator[bytes]:
+def chunk_bodies(payloads: Iterable[Any], max_records: int, max_bytes: int) -> Iterator[bytes]:
     """Request bodies {"records": [...]} of at most max_records records and max_bytes bytes each, in order.
 
     Sized by the encoded bytes, not by counting records: long names and DNs make some records far
@@ -135,7 +140,8 @@ def chunk_bodies(payloads: Iterable[dict[str, Any]], max_records: int, max_bytes
     for payload in payloads:
         part = json.dumps(payload, separators=(",", ":")).encode()
         if len(_HEAD) + len(part) + len(_TAIL) > max_bytes:
-            raise PortalRefused(f"record {payload.get('id')} alone is {len(part):,} bytes, over the portal's limit "
+            name = payload.get("id") if isinstance(payload, dict) else payload
+            raise PortalRefused(f"record {name} alone is {len(part):,} bytes, over the portal's limit "
                                 f"of {max_bytes:,} bytes per request (AGENT_CHUNK_MAX_BYTES on the portal)")
         if parts and (len(parts) == max_records or size + 1 + len(part) > max_bytes):
             yield _HEAD + b",".join(parts) + _TAIL
@@ -156,9 +162,13 @@ def user_payload(user: UserRecord) -> dict[str, Any]:
             "upn": user.upn, "dn": user.dn}
 
 
-def push_snapshot(client: PortalClient, snapshot: Snapshot, chunk_size: int,
-                  read_seconds: float | None = None) -> dict[str, Any]:
-    """Start an upload, send folders then users in chunks, commit with the counts. Returns the commit reply."""
+def push_snapshot(client: PortalClient, snapshot: Snapshot, chunk_size: int, read_seconds: float | None = None,
+                  find_deleted: Callable[[list[str]], Collection[str]] | None = None) -> dict[str, Any]:
+    """Start an upload, send folders then users in chunks, commit with the counts. Returns the commit reply.
+
+    With `find_deleted` (the connector's `deleted_users`), the linked users the upload lacks are looked up in
+    AD before the commit, and the deleted ones named, so the portal disables them as deleted, not as moved.
+    """
     upload = client.post("uploads/", {"directory_id": snapshot.directory_id, **health(read_seconds)})
     upload_id = upload["upload_id"]
     limits = upload.get("limits", {})
@@ -168,5 +178,38 @@ def push_snapshot(client: PortalClient, snapshot: Snapshot, chunk_size: int,
         client.post(f"uploads/{upload_id}/folders/", body)
     for body in chunk_bodies(map(user_payload, snapshot.users), max_records, max_bytes):
         client.post(f"uploads/{upload_id}/users/", body)
-    return client.post(f"uploads/{upload_id}/commit/",
-                       {"folder_count": len(snapshot.folders), "user_count": len(snapshot.users)})
+    counts = {"folder_count": len(snapshot.folders), "user_count": len(snapshot.users)}
+    if find_deleted is not None:
+        gone = _name_deleted(client, upload_id, find_deleted, max_records, max_bytes)
+        if gone is not None:
+            counts["gone_count"] = gone
+    return client.post(f"uploads/{upload_id}/commit/", counts)
+
+
+def missing_users(client: PortalClient, upload_id: int) -> list[str] | None:
+    """The linked users the upload lacks, page by page; None from a portal that cannot say (an older one)."""
+    missing: list[str] = []
+    after = ""
+    while True:
+        try:
+            page = client.post(f"uploads/{upload_id}/missing/", {"after": after})
+        except PortalRefused as exc:
+            if exc.status == 404:
+                return None
+            raise
+        missing += page.get("user_ids", [])
+        if not page.get("more") or not missing:
+            return missing
+        after = missing[-1]
+
+
+def _name_deleted(client: PortalClient, upload_id: int, find_deleted: Callable[[list[str]], Collection[str]],
+                  max_records: int, max_bytes: int) -> int | None:
+    """Send the missing users AD deleted; how many (None: the portal does not ask, so nothing was sent)."""
+    missing = missing_users(client, upload_id)
+    if missing is None:
+        return None
+    gone = sorted(find_deleted(missing)) if missing else []
+    for body in chunk_bodies(gone, max_records, max_bytes):
+        client.post(f"uploads/{upload_id}/gone/", body)
+    return len(gone)

@@ -40,10 +40,16 @@ def run_once(config: AgentConfig, client: PortalClient) -> Pushed:
         _report(client, exc)
         raise
     read_seconds = time.monotonic() - started
-    reply = push_snapshot(client, snapshot, config.chunk_size, read_seconds)
+    try:
+        # The linked users this read lacks are looked up before the commit: deleted ones are named as such.
+        reply = push_snapshot(client, snapshot, config.chunk_size, read_seconds, find_deleted=connector.deleted_users)
+    except DirectoryError as exc:
+        _report(client, exc)
+        raise
+    gone = f", {reply['gone_count']} linked users deleted in AD" if reply.get("gone_count") else ""
     return Pushed(f"Pushed {len(snapshot.folders)} OUs and {len(snapshot.users)} users of {snapshot.directory_id} "
-                  f"(read from {connector.last_read.server} in {read_seconds:.1f} s) as upload {reply['upload_id']}.",
-                  read_seconds)
+                  f"(read from {connector.last_read.server} in {read_seconds:.1f} s) as upload {reply['upload_id']}"
+                  f"{gone}.", read_seconds)
 
 
 def _report(client: PortalClient, exc: DirectoryError) -> None:

@@ -239,6 +239,9 @@ class AgentUpload(models.Model):
 class UploadRecordKind(models.TextChoices):
     FOLDER = "folder", "Folder (OU)"
     USER = "user", "User"
+    # A linked user the upload does not hold, which the agent found deleted in AD (a tombstone, or nowhere in the
+    # domain): disabled as deleted, not as moved out of scope.
+    GONE = "gone", "User deleted in the directory"
 
 
 class AgentUploadRecord(models.Model):

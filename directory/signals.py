@@ -12,3 +12,7 @@ agent_read_failed = Signal()
 # Sent on each poll of an agent. Keyword argument: integration. A receiver answers True when the portal wants a
 # fresh read from the agent now (a Force Re-sync or single-user resync is waiting for it).
 agent_polled = Signal()
+
+# Sent when an agent asks which linked users its upload did not hold. Keyword argument: integration. A receiver
+# answers with the external ids (objectGUIDs) of the integration's linked directory users.
+agent_expected_users = Signal()

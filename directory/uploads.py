@@ -10,6 +10,7 @@ so a token can never fill the database (settings AGENT_UPLOAD_*).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Collection, Iterator, Sequence
@@ -24,7 +25,7 @@ from django.utils import timezone
 from .connectors.base import DirectoryUnavailable, FolderRecord, Snapshot, UserRecord, full_snapshot
 from .folders import FolderChanges, record_folders
 from .models import AgentUpload, AgentUploadRecord, Integration, UploadRecordKind, UploadStatus
-from .signals import agent_upload_committed
+from .signals import agent_expected_users, agent_upload_committed
 
 MAX_RECORDS_PER_CHUNK = 2000
 MAX_OUS_PER_USER = 1  # AD: the one OU that directly holds the user
@@ -69,6 +70,7 @@ class UploadTooLarge(UploadRejected):
 class CommitResult:
     upload: AgentUpload
     folders: FolderChanges
+    gone: int = 0  # linked users the agent named deleted in AD
 
 
 # ---------------------------------------------------------------- validating records
@@ -303,6 +305,60 @@ def add_users(upload: AgentUpload, records: Any) -> AgentUpload:
     return upload
 
 
+def _missing(upload: AgentUpload) -> list[str]:
+    """The integration's linked users this upload does not hold, sorted: the ones the agent may name as deleted."""
+    expected: set[str] = set()
+    for _, ids in agent_expected_users.send(sender=Integration, integration=upload.integration):
+        expected.update(ids or ())
+    held = set(upload.records.filter(kind=UploadRecordKind.USER).values_list("external_id", flat=True))
+    return sorted(expected - held)
+
+
+def missing_user_ids(upload: AgentUpload, *, after: str = "") -> tuple[list[str], bool]:
+    """One page (at most a chunk) of the linked users this upload does not hold, after `after`; and whether more.
+
+    The agent sends every user under its base DN first: those it did not send left the base DN or AD itself.
+    It looks them up in AD and names the deleted ones (`add_gone`), so they are disabled as deleted (R8).
+    """
+    _still_open(upload)
+    missing = [guid for guid in _missing(upload) if guid > after]
+    return missing[:MAX_RECORDS_PER_CHUNK], len(missing) > MAX_RECORDS_PER_CHUNK
+
+
+def _still_open(upload: AgentUpload) -> None:
+    upload.refresh_from_db(fields=["status"])
+    if upload.status != UploadStatus.OPEN:
+        raise UploadClosed(f"upload {upload.pk} is {upload.get_status_display().lower()}: start a new upload")
+
+
+def validate_gone(records: Any, missing: set[str]) -> list[dict]:
+    """Gone user ids (GUID text) the portal named missing, or UploadRejected naming the first bad one."""
+    if not isinstance(records, list) or not records or len(records) > MAX_RECORDS_PER_CHUNK:
+        raise UploadRejected(f"'records' must be a list of 1 to {MAX_RECORDS_PER_CHUNK} user ids", field="records")
+    clean = []
+    for index, value in enumerate(records):
+        guid = _guid(value, index, "id", "gone user")
+        if guid not in missing:
+            raise UploadRejected(f"gone user {index}: {guid} is not a linked user this upload lacks (ask "
+                                 "uploads/<id>/missing/ which ones are)", index=index, field="id")
+        clean.append({"id": guid})
+    _unique([r["id"] for r in clean], "gone user")
+    return clean
+
+
+def add_gone(upload: AgentUpload, records: Any) -> AgentUpload:
+    """Store linked users the agent found deleted in AD; each must be one the upload lacks (missing_user_ids)."""
+    clean = validate_gone(records, set(_missing(upload)))
+    with transaction.atomic():
+        upload = _open_upload(upload)
+        _refuse_duplicates(upload, UploadRecordKind.GONE, clean)
+        _store(upload, UploadRecordKind.GONE, clean)
+        upload.chunk_count += 1
+        upload.last_chunk_at = timezone.now()
+        upload.save(update_fields=["chunk_count", "last_chunk_at"])
+    return upload
+
+
 def _stored_kinds(upload: AgentUpload, ids: Sequence[str]) -> dict[str, str]:
     """Folder id -> kind ("ou" or "gr") of those of `ids` this upload holds; OUs stored without a kind are OUs."""
     rows = AgentUploadRecord.objects.filter(upload=upload, kind=UploadRecordKind.FOLDER, external_id__in=ids)
@@ -324,12 +380,14 @@ def _store(upload: AgentUpload, kind: str, clean: list[dict]) -> None:
     )
 
 
-def commit_upload(upload: AgentUpload, *, folder_count: Any, user_count: Any) -> CommitResult:
+def commit_upload(upload: AgentUpload, *, folder_count: Any, user_count: Any, gone_count: Any = None) -> CommitResult:
     """Make the upload the integration's current snapshot, if the agent's counts match what arrived.
 
+    `gone_count` (the deleted users the agent named) is checked when the agent sends it; older agents do not.
     Then record the folder tree (R19), drop older uploads, and tell the engine (a signal it listens to).
     """
-    for name, value in (("folder_count", folder_count), ("user_count", user_count)):
+    counts = [("folder_count", folder_count), ("user_count", user_count)]
+    for name, value in [*counts, *([("gone_count", gone_count)] if gone_count is not None else [])]:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise UploadRejected(f"{name} must be a whole number of at least 0", field=name)
     with transaction.atomic():
@@ -340,6 +398,10 @@ def commit_upload(upload: AgentUpload, *, folder_count: Any, user_count: Any) ->
                 f"received {upload.folder_count} folders and {upload.user_count} users; the upload stays "
                 "uncommitted", field="folder_count" if upload.folder_count != folder_count else "user_count",
             )
+        received = len(_gone_ids(upload))
+        if gone_count is not None and received != gone_count:
+            raise UploadRejected(f"counts do not match: the agent named {gone_count} deleted users, the portal "
+                                 f"received {received}; the upload stays uncommitted", field="gone_count")
         upload.status = UploadStatus.COMMITTED
         upload.committed_at = timezone.now()
         upload.save(update_fields=["status", "committed_at"])
@@ -350,7 +412,7 @@ def commit_upload(upload: AgentUpload, *, folder_count: Any, user_count: Any) ->
         changes = record_folders(integration, list(_folder_records(upload)))
     integration.touch_agent(upload.agent_version)
     agent_upload_committed.send(sender=Integration, integration=integration, upload=upload)
-    return CommitResult(upload=upload, folders=changes)
+    return CommitResult(upload=upload, folders=changes, gone=received)
 
 
 # ---------------------------------------------------------------- expiry (a scheduled task)
@@ -387,6 +449,10 @@ def _folder_records(upload: AgentUpload) -> Iterator[FolderRecord]:
     for data in rows.iterator(chunk_size=2000):
         yield FolderRecord(id=data["id"], name=data["name"], kind=data.get("kind", "ou"), parent_id=data["parent_id"],
                            path=data["path"])
+
+
+def _gone_ids(upload: AgentUpload) -> frozenset[str]:
+    return frozenset(upload.records.filter(kind=UploadRecordKind.GONE).values_list("external_id", flat=True))
 
 
 def _user_record(data: dict) -> UserRecord:
@@ -440,12 +506,17 @@ class UploadConnector:
         return _user_record(row.data) if row else None
 
     def read_snapshot(self, folder_ids: Collection[str], *, incremental: bool = False) -> Snapshot:
-        """The latest committed upload as a complete snapshot (agents always push everything)."""
+        """The latest committed upload as a complete snapshot (agents always push everything).
+
+        The linked users the agent found deleted in AD come as `removed_user_ids`: disabled as deleted (R8).
+        """
         upload = self._latest()
         folders = list(_folder_records(upload))
         users = self._users(upload, folder_ids)
         read_ids = frozenset(str(uuid.UUID(f)) for f in folder_ids) or frozenset(f.id for f in folders)
-        return full_snapshot(upload.directory_id, folders, users, read_ids)
+        snapshot = full_snapshot(upload.directory_id, folders, users, read_ids)
+        gone = _gone_ids(upload)
+        return dataclasses.replace(snapshot, removed_user_ids=gone) if gone else snapshot
 
     @staticmethod
     def _users(upload: AgentUpload, folder_ids: Collection[str]) -> list[UserRecord]:

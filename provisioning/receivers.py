@@ -1,11 +1,13 @@
 """What the engine does when the on-prem agent speaks: an upload starts a run (R17), a failed read is a failed
-run (R21, R24), and a poll is told whether a fresh read is wanted (see agent_runs)."""
+run (R21, R24), a poll is told whether a fresh read is wanted (see agent_runs), and an upload is told which
+linked users it did not hold (so the agent can say which of them AD deleted, R8)."""
 
 from django.dispatch import receiver
 
-from directory.signals import agent_polled, agent_read_failed, agent_upload_committed
+from directory.signals import agent_expected_users, agent_polled, agent_read_failed, agent_upload_committed
 
 from . import agent_runs
+from .models import DirectoryLink
 
 
 @receiver(agent_upload_committed, dispatch_uid="provisioning-agent-upload")
@@ -21,3 +23,8 @@ def record_agent_read_failure(sender, integration, message, permanent, host="", 
 @receiver(agent_polled, dispatch_uid="provisioning-agent-polled")
 def tell_agent_whether_to_read(sender, integration, **kwargs) -> bool:
     return agent_runs.agent_is_asked(integration)
+
+
+@receiver(agent_expected_users, dispatch_uid="provisioning-agent-expected-users")
+def linked_users_of(sender, integration, **kwargs) -> list[str]:
+    return list(DirectoryLink.objects.filter(integration=integration).values_list("external_id", flat=True))

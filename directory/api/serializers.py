@@ -23,6 +23,26 @@ class ChunkSerializer(serializers.Serializer):
 class CommitSerializer(serializers.Serializer):
     folder_count = serializers.IntegerField(min_value=0)
     user_count = serializers.IntegerField(min_value=0)
+    gone_count = serializers.IntegerField(min_value=0, required=False, default=None, allow_null=True,
+                                          help_text="How many deleted users the agent named (uploads/<id>/gone/).")
+
+
+class MissingSerializer(serializers.Serializer):
+    after = serializers.CharField(max_length=36, allow_blank=True, required=False, default="",
+                                  help_text="The last id of the previous page (blank for the first page).")
+
+
+class MissingReplySerializer(serializers.Serializer):
+    user_ids = serializers.ListField(child=serializers.CharField(),
+                                     help_text="Linked users (objectGUIDs) this upload does not hold, sorted; at most "
+                                               "2,000 a page. The agent looks them up in AD.")
+    more = serializers.BooleanField(help_text="Ask again with `after` set to the last id for the next page.")
+
+
+class GoneSerializer(serializers.Serializer):
+    records = serializers.ListField(child=serializers.CharField(), min_length=1, max_length=2000,
+                                    help_text="objectGUIDs of missing users that AD deleted (a tombstone, or found "
+                                              "nowhere in the domain); a user moved elsewhere is not named.")
 
 
 class UploadSerializer(serializers.ModelSerializer):

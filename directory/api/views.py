@@ -22,6 +22,9 @@ from .serializers import (
     CommitSerializer,
     FailureReplySerializer,
     FailureSerializer,
+    GoneSerializer,
+    MissingReplySerializer,
+    MissingSerializer,
     PollReplySerializer,
     StartedUploadSerializer,
     StartUploadSerializer,
@@ -127,11 +130,30 @@ class CommitView(AgentView):
     def post(self, request: Request, upload_id: int) -> Response:
         data = self.body(request, CommitSerializer)
         result = uploads.commit_upload(self.upload(request, upload_id), folder_count=data["folder_count"],
-                                       user_count=data["user_count"])
+                                       user_count=data["user_count"], gone_count=data["gone_count"])
         body = UploadSerializer(result.upload).data
         body["folders_created"] = result.folders.created
         body["folders_gone"] = result.folders.gone
+        body["gone_count"] = result.gone
         return Response(body)
+
+
+class MissingView(AgentView):
+    @extend_schema(request=MissingSerializer, responses={200: MissingReplySerializer},
+                   summary="After the users: the linked users this upload lacks (moved out of the base DN, or deleted)")
+    def post(self, request: Request, upload_id: int) -> Response:
+        data = self.body(request, MissingSerializer)
+        user_ids, more = uploads.missing_user_ids(self.upload(request, upload_id), after=data["after"])
+        return Response({"user_ids": user_ids, "more": more})
+
+
+class GoneView(AgentView):
+    @extend_schema(request=GoneSerializer, responses={200: UploadSerializer},
+                   summary="Name the missing users AD deleted, so they are disabled as deleted (not as moved)")
+    def post(self, request: Request, upload_id: int) -> Response:
+        data = self.body(request, GoneSerializer)
+        upload = uploads.add_gone(self.upload(request, upload_id), data["records"])
+        return Response(UploadSerializer(upload).data)
 
 
 class PollView(AgentView):
