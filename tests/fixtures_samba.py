@@ -35,6 +35,7 @@ def samba_ou(samba_dc: SambaDC) -> Iterator[str]:
     """
     with samba_dc.in_use():
         samba_dc.start()  # a no-op unless a crashed test left it stopped
+        samba_dc.reconnect_if_stale()
         dn = samba_dc.unique_ou()
         yield dn
         with contextlib.suppress(LDAPException, OSError):

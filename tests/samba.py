@@ -311,6 +311,15 @@ class SambaDC:
             self._conn = self.admin_connection()
         return self._conn
 
+    def reconnect_if_stale(self) -> None:
+        """Another process may have restarted the DC since this process's connection was made: probe it."""
+        if self._conn is None or self._conn.closed:
+            return
+        try:
+            self._conn.extend.standard.who_am_i()
+        except (LDAPException, OSError):
+            self._drop_connection()
+
     def _drop_connection(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(LDAPException, OSError):
