@@ -57,6 +57,25 @@ def group_graph(entries: Iterable, dn_key) -> GroupGraph:
 def scope_by_groups(everyone: Iterable[UserRecord], graph: GroupGraph, dn_key, ou_ids: frozenset[str],
                     group_ids: frozenset[str]) -> list[UserRecord]:
     """The users of the wanted OUs, and of the wanted groups through nesting, each with every such folder."""
+    users = []
+    for user, joined in _joined(everyone, graph, dn_key, group_ids):
+        if joined or user.folder_ids & ou_ids:
+            users.append(user)
+    return users
+
+
+def with_groups(everyone: Iterable[UserRecord], graph: GroupGraph, dn_key) -> list[UserRecord]:
+    """Every user, each also in every security group it is a member of, directly or through nesting (G2, G6).
+
+    What a read of everything gives (the on-prem agent's: it pushes the whole base DN and the portal scopes),
+    so that a group mapped later scopes exactly as it does when direct mode reads only that group.
+    """
+    return [user for user, _ in _joined(everyone, graph, dn_key, frozenset(f.id for f in graph.folders))]
+
+
+def _joined(everyone: Iterable[UserRecord], graph: GroupGraph, dn_key,
+            group_ids: frozenset[str]) -> list[tuple[UserRecord, bool]]:
+    """Each user, with the groups of `group_ids` it is in (through nesting) added to its folders and chains."""
     by_dn = {dn_key(u.dn): u for u in everyone}
     key_of = {gid: key for key, gid in graph.ids.items()}
     joined: dict[str, set[str]] = {}
@@ -75,8 +94,8 @@ def scope_by_groups(everyone: Iterable[UserRecord], graph: GroupGraph, dn_key, o
     for user in by_dn.values():
         groups = joined.get(user.id)
         if groups:
-            users.append(dataclasses.replace(user, folder_ids=user.folder_ids | groups,
-                                             chains=tuple(sorted(chains[user.id]))))
-        elif user.folder_ids & ou_ids:
-            users.append(user)
+            users.append((dataclasses.replace(user, folder_ids=user.folder_ids | groups,
+                                              chains=tuple(sorted(chains[user.id]))), True))
+        else:
+            users.append((user, False))
     return users

@@ -276,7 +276,8 @@ class LdapConnector:
 
     def read_snapshot(self, folder_ids: Collection[str], *, incremental: bool = False,
                       known_user_ids: Collection[str] = ()) -> Snapshot:
-        """A complete read of the folder tree and of the users in folder_ids (empty: every folder).
+        """A complete read of the folder tree and of the users in folder_ids (empty: every folder, so every
+        user, each with every security group it is in through nesting, and its chains: G2, G6).
 
         AD is always read in full here, so `incremental` is accepted and a full snapshot returned.
         `known_user_ids` are the objectGUIDs the caller expects (its linked users): those this read did not
@@ -293,6 +294,8 @@ class LdapConnector:
             if wanted_groups:  # G2: every user is read anyway; keep those of the OUs and of the groups
                 users = groups.scope_by_groups(self._read_users(conn, tree, frozenset(), seen), graph, dn_key,
                                                wanted - wanted_groups, wanted_groups)
+            elif not wanted:  # everything (the agent's read): every user, with every security group it is in
+                users = groups.with_groups(self._read_users(conn, tree, frozenset(), seen), graph, dn_key)
             else:
                 users = self._read_users(conn, tree, wanted, seen)
             return tree.folders + graph.folders, users, self._deleted(conn, known - seen)

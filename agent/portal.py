@@ -25,6 +25,7 @@ from .config import MAX_CHUNK_SIZE, AgentConfig
 FALLBACK_CHUNK_BYTES = 2_621_440
 LONGEST_RETRY_AFTER = 300.0  # seconds; a portal asking for longer is asked again sooner
 MESSAGE_LIMIT = 2000  # characters of a failure report's message (the portal keeps it on the run)
+MAX_CHAIN_NAMES = 50  # names in one chain of nested groups the portal accepts
 
 log = logging.getLogger("passportal.agent")
 
@@ -153,13 +154,30 @@ def chunk_bodies(payloads: Iterable[Any], max_records: int, max_bytes: int) -> I
 
 
 def folder_payload(folder: FolderRecord) -> dict[str, Any]:
-    return {"id": folder.id, "name": folder.name, "path": folder.path, "parent_id": folder.parent_id}
+    """An OU ("ou", in the tree under its parent) or a security group ("gr", which has no parent)."""
+    return {"id": folder.id, "kind": folder.kind, "name": folder.name, "path": folder.path,
+            "parent_id": folder.parent_id}
 
 
 def user_payload(user: UserRecord) -> dict[str, Any]:
-    return {"id": user.id, "first_name": user.first_name, "last_name": user.last_name, "email": user.email,
-            "enabled": user.enabled, "folder_ids": sorted(user.folder_ids), "display_name": user.display_name,
-            "upn": user.upn, "dn": user.dn}
+    """A user with its folders (its OU and every security group it is in) and the chain through each group."""
+    payload = {"id": user.id, "first_name": user.first_name, "last_name": user.last_name, "email": user.email,
+               "enabled": user.enabled, "folder_ids": sorted(user.folder_ids),
+               "display_name": user.display_name, "upn": user.upn, "dn": user.dn}
+    if user.chains:
+        payload["chains"] = [_shown_chain(chain) for chain in user.chains]
+    return payload
+
+
+def _shown_chain(chain: tuple[str, ...]) -> list[str]:
+    """A chain as the portal takes it: the group id and at most MAX_CHAIN_NAMES names (only read by people).
+
+    Nesting deeper than that keeps the outer groups and the one holding the user, with an ellipsis between.
+    """
+    group_id, names = chain[0], list(chain[1:])
+    if len(names) > MAX_CHAIN_NAMES:
+        names = [*names[:MAX_CHAIN_NAMES - 2], "\u2026", names[-1]]
+    return [group_id, *names]
 
 
 def push_snapshot(client: PortalClient, snapshot: Snapshot, chunk_size: int, read_seconds: float | None = None,

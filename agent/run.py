@@ -47,9 +47,15 @@ def run_once(config: AgentConfig, client: PortalClient) -> Pushed:
         _report(client, exc)
         raise
     gone = f", {reply['gone_count']} linked users deleted in AD" if reply.get("gone_count") else ""
-    return Pushed(f"Pushed {len(snapshot.folders)} OUs and {len(snapshot.users)} users of {snapshot.directory_id} "
+    return Pushed(f"Pushed {_folders(snapshot.folders)} and {len(snapshot.users)} users of {snapshot.directory_id} "
                   f"(read from {connector.last_read.server} in {read_seconds:.1f} s) as upload {reply['upload_id']}"
                   f"{gone}.", read_seconds)
+
+
+def _folders(folders) -> str:
+    """"3 OUs", or "3 OUs, 2 security groups" when the read found groups."""
+    groups = sum(f.kind == "gr" for f in folders)
+    return f"{len(folders) - groups} OUs" + (f", {groups} security groups" if groups else "")
 
 
 def _report(client: PortalClient, exc: DirectoryError) -> None:
@@ -61,7 +67,7 @@ def _report(client: PortalClient, exc: DirectoryError) -> None:
 
 
 def check(config: AgentConfig, client: PortalClient | None, out: Callable[[str], None]) -> None:
-    """Connect, bind, count the users of each mapped OU (every OU if the portal cannot say which), print.
+    """Connect, bind, count the users of each mapped OU or group (every one if the portal cannot say which), print.
 
     Raises DirectoryError when AD cannot be read. Sends no upload.
     """
@@ -73,7 +79,7 @@ def check(config: AgentConfig, client: PortalClient | None, out: Callable[[str],
             out(f"The portal could not be asked which OUs are mapped ({exc}); counting every OU.")
     connector = LdapConnector(config.ldap)
     snapshot = connector.read_snapshot(())
-    out(f"Connected to {connector.last_read.server} and bound as {config.ldap.bind_dn}: {len(snapshot.folders)} OUs "
+    out(f"Connected to {connector.last_read.server} and bound as {config.ldap.bind_dn}: {_folders(snapshot.folders)} "
         f"and {len(snapshot.users)} users under {config.ldap.base_dn}.")
     users = Counter(folder for user in snapshot.users for folder in user.folder_ids)
     enabled = Counter(folder for user in snapshot.users if user.enabled for folder in user.folder_ids)
