@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.utils import timezone
 
-from .models import PortalUser
+from .models import PortalUser, row_version
 
 
 class ChoosePasswordForm(forms.Form):
@@ -70,13 +70,13 @@ class PortalUserAdminForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:
-            self.fields["seen_version"].initial = self.instance.updated_at.isoformat()
+            self.fields["seen_version"].initial = row_version(self.instance.updated_at)
 
     def clean(self):
         cleaned = super().clean()
         if self.instance.pk:
             now = PortalUser.objects.filter(pk=self.instance.pk).values_list("updated_at", flat=True).first()
-            if now is not None and cleaned.get("seen_version") != now.isoformat():
+            if now is not None and cleaned.get("seen_version") != row_version(now):
                 changed_at = timezone.localtime(now).strftime("%H:%M:%S")
                 raise forms.ValidationError(
                     f"This user changed since you opened the page (at {changed_at}, by a sync or another staff "

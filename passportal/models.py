@@ -98,6 +98,15 @@ class DisabledReason(models.TextChoices):
     LINK_OFF = "link_off", "The integration's link was switched off"
 
 
+def row_version(updated_at) -> str:
+    """The version of a portal user's row as the admin form and the API's ETag carry it: its updated_at.
+
+    Every write of a user (staff's saves, a run's compare-and-set updates) moves updated_at, so a page or an
+    API client holding an older version is looking at values that may since have changed.
+    """
+    return updated_at.isoformat()
+
+
 class PortalUser(models.Model):
     """A person in the vault (not a Django staff user). Pro- or Site-User follows from the client."""
 

@@ -157,7 +157,8 @@ def test_r11_pro_user_cannot_get_site_user_level_through_the_users_api(api, vaul
 def test_r11_a_level_staff_set_through_the_api_is_kept_from_mappings(api, vault):
     tom = PortalUser.objects.create(client=vault, email="tom@msp.test")
     response = api.patch(f"/api/users/{tom.pk}/", {"permission_level": level("pro", "Manager").pk,
-                                                   "email": "changed@msp.test"}, format="json")
+                                                   "email": "changed@msp.test"}, format="json",
+                         HTTP_IF_MATCH=api.get(f"/api/users/{tom.pk}/")["ETag"])
     assert response.status_code == 200, response.json()
     tom.refresh_from_db()
     assert tom.permission_level.name == "Manager" and tom.permission_level_set_by_hand

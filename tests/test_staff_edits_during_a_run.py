@@ -61,7 +61,10 @@ def test_r11_a_level_staff_set_while_the_run_planned_is_kept_and_counted(corp):
     assert len(result.updates) == 3
 
     ann = PortalUser.objects.get(email="user1@corp.test")
-    response = staff_api().patch(f"/api/users/{ann.pk}/", {"permission_level": level("Site Admin").pk}, format="json")
+    api = staff_api()
+    etag = api.get(f"/api/users/{ann.pk}/")["ETag"]  # the change is sent over the version staff read
+    response = api.patch(f"/api/users/{ann.pk}/", {"permission_level": level("Site Admin").pk}, format="json",
+                         HTTP_IF_MATCH=etag)
     assert response.status_code == 200, response.content
 
     applied = apply_plan(run, corp, result, loaded, directory_id="corp.test")

@@ -13,7 +13,7 @@ from directory.entra_tenant import check_entra_integration
 from directory.models import SECRET_DESTINATIONS, AdMode, Folder, Integration, IntegrationKind
 from notifications.models import Notification
 from passportal.levels import wrong_kind_message
-from passportal.models import Client, GroupMembership, PermissionLevel, PortalUser, SecurityGroup, UserKind
+from passportal.models import Client, GroupMembership, PermissionLevel, PortalUser, SecurityGroup, UserKind, row_version
 from passportal.text import validate_one_line
 
 from ..access import mapping_blockers
@@ -313,17 +313,23 @@ class PortalUserSerializer(serializers.ModelSerializer):
     permission_level_label = serializers.SerializerMethodField()
     directory_identities = DirectoryIdentitySerializer(many=True, read_only=True, source="directory_links")
     security_groups = MembershipSerializer(many=True, read_only=True, source="memberships")
+    version = serializers.SerializerMethodField(
+        help_text="The version of this user as read; the same value as the ETag header of GET /api/users/<id>/. "
+                  "Send it quoted in If-Match with a PATCH or PUT.")
 
     class Meta:
         model = PortalUser
         fields = ["id", "client", "kind", "first_name", "last_name", "email", "status", "disabled_reason",
                   "disabled_at", "disabled_by_run", "disabled_by_staff", "staff_disabled_at", "staff_disabled_by",
                   "permission_level", "permission_level_label", "permission_level_set_by_hand", "directory_identities",
-                  "security_groups", "activated_at", "created_at", "updated_at"]
+                  "security_groups", "activated_at", "created_at", "updated_at", "version"]
         read_only_fields = [f for f in fields if f != "permission_level"]
 
     def get_permission_level_label(self, obj: PortalUser) -> str:
         return level_label(obj.permission_level)
+
+    def get_version(self, obj: PortalUser) -> str:
+        return row_version(obj.updated_at)
 
     def validate_permission_level(self, level: PermissionLevel | None) -> PermissionLevel | None:
         if self.instance is not None and (wrong_kind := wrong_kind_message(level, self.instance.client)):
@@ -333,7 +339,11 @@ class PortalUserSerializer(serializers.ModelSerializer):
     def update(self, instance: PortalUser, validated_data: dict) -> PortalUser:
         if "permission_level" in validated_data and validated_data["permission_level"] != instance.permission_level:
             validated_data["permission_level_set_by_hand"] = True  # a level staff set is kept from mappings
-        return super().update(instance, validated_data)
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        # Only what the request changes (and the version): never the other columns as this request read them.
+        instance.save(update_fields=[*validated_data, "updated_at"])
+        return instance
 
 
 class EnabledSerializer(serializers.Serializer):
@@ -468,11 +478,14 @@ class UserGroupSerializer(serializers.Serializer):
 
 
 class AgentTokenSerializer(serializers.Serializer):
-    """A new agent token: shown in this answer only (the portal keeps its hash); the previous one stops at once."""
+    """A new agent token: shown in this answer only (the portal keeps its hash); the one it replaced keeps working
+    for a grace period (AGENT_TOKEN_GRACE_MINUTES), so the agent can be given the new one without a gap."""
 
     token = serializers.CharField()
     hint = serializers.CharField(help_text="Its first characters, as the integration shows them from now on.")
-    rotated = serializers.BooleanField(help_text="True when it replaced a token, which no longer works.")
+    rotated = serializers.BooleanField(help_text="True when it replaced a token.")
+    previous_token_works_until = serializers.DateTimeField(
+        allow_null=True, help_text="When the token it replaced stops working (null: no token was replaced).")
 
 
 class ActivationSentSerializer(serializers.Serializer):

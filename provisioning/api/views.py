@@ -24,6 +24,7 @@ from ..applier import load_mappings
 from ..models import CreationIssue, Mapping, SyncRun, SyncTrigger
 from ..planner import MappingRule
 from ..views.setup import save_proposal
+from . import preconditions
 from . import serializers as s
 from .permissions import StaffModelPermissions
 
@@ -84,7 +85,10 @@ class IntegrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
     @extend_schema(request=None, responses={201: s.AgentTokenSerializer})
     @action(detail=True, methods=["post"], url_path="agent-token")
     def agent_token(self, request, pk=None):
-        """Create the agent token, or rotate it (the previous one stops at once). Shown in this answer only."""
+        """Create the agent token, or rotate it. Shown in this answer only.
+
+        A rotated token keeps working for AGENT_TOKEN_GRACE_MINUTES (`previous_token_works_until`), then stops.
+        """
         integration = self.get_object()
         if integration.kind != IntegrationKind.ACTIVE_DIRECTORY or integration.ad_mode != AdMode.AGENT:
             return Response({"detail": "Agent tokens are for Active Directory integrations in agent mode."},
@@ -93,7 +97,8 @@ class IntegrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
         token = integration.issue_agent_token()
         log.info("agent token of integration %s %s by %s", integration.pk, "rotated" if rotated else "created",
                  request.user)
-        response = Response({"token": token, "hint": integration.agent_token_hint, "rotated": rotated},
+        response = Response({"token": token, "hint": integration.agent_token_hint, "rotated": rotated,
+                             "previous_token_works_until": integration.previous_agent_token_works_until()},
                             status=status.HTTP_201_CREATED)
         response["Cache-Control"] = "no-store"  # the only copy: no cache along the way may keep it
         return response
@@ -189,6 +194,14 @@ USER_FILTERS = [
 ]
 
 
+class StaleUser(Exception):
+    """A change sent over an older version of the user than the one stored (answered 412)."""
+
+    def __init__(self, user: PortalUser) -> None:
+        super().__init__(user.pk)
+        self.user = user
+
+
 class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                         mixins.UpdateModelMixin, StaffViewSet):
     queryset = (PortalUser.objects.select_related("client", "permission_level")
@@ -216,6 +229,53 @@ class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     def list(self, request, *args, **kwargs):
         """Portal users, with their directory identities and security groups."""
         return super().list(request, *args, **kwargs)
+
+    @extend_schema(parameters=[preconditions.ETAG])
+    def retrieve(self, request, *args, **kwargs):
+        """A portal user; the ETag header is its version, to send back in If-Match with a change."""
+        user = self.get_object()
+        return Response(self.get_serializer(user).data, headers={"ETag": preconditions.etag(user.updated_at)})
+
+    @extend_schema(parameters=[preconditions.IF_MATCH, preconditions.ETAG],
+                   responses={200: s.PortalUserSerializer, 412: preconditions.StaleSerializer,
+                              428: preconditions.PreconditionRequiredSerializer})
+    def update(self, request, *args, **kwargs):
+        """Change the user's permission level (then mappings leave it alone), only over the version you read:
+        If-Match is required; a user changed since is refused with 412 and nothing is saved."""
+        return super().update(request, *args, **kwargs)
+
+    @extend_schema(parameters=[preconditions.IF_MATCH, preconditions.ETAG],
+                   responses={200: s.PortalUserSerializer, 412: preconditions.StaleSerializer,
+                              428: preconditions.PreconditionRequiredSerializer})
+    def partial_update(self, request, *args, **kwargs):
+        """Change the user's permission level (then mappings leave it alone), only over the version you read:
+        If-Match is required; a user changed since is refused with 412 and nothing is saved."""
+        return super().partial_update(request, *args, **kwargs)
+
+    def perform_update(self, serializer):
+        tags = preconditions.if_match(self.request.headers.get("If-Match"))
+        user = serializer.instance
+        with transaction.atomic():
+            # Under the row's lock (SQLite: the write lock IMMEDIATE took), so no run writes between check and save.
+            now = PortalUser.objects.select_for_update().values_list("updated_at", flat=True).get(pk=user.pk)
+            if not preconditions.matches(tags, now):
+                raise StaleUser(self.get_queryset().get(pk=user.pk))
+            serializer.save()
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if self.action in ("update", "partial_update") and response.status_code == 200:
+            response["ETag"] = preconditions.etag(self.get_object().updated_at)  # the version just written
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, StaleUser):
+            current = exc.user
+            return Response({"detail": preconditions.stale_message(current.updated_at),
+                             "etag": preconditions.etag(current.updated_at),
+                             "current": s.PortalUserSerializer(current).data},
+                            status=status.HTTP_412_PRECONDITION_FAILED,
+                            headers={"ETag": preconditions.etag(current.updated_at)})
+        return super().handle_exception(exc)
 
     @extend_schema(request=s.NewPortalUserSerializer, responses={201: s.PortalUserSerializer})
     def create(self, request, *args, **kwargs):
