@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, Q
@@ -9,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
 from .connectors import DirectoryError, connector_for
@@ -127,7 +129,15 @@ class IntegrationAdmin(admin.ModelAdmin):
     def agent_token_state(self, obj: Integration | None) -> str:
         if obj is None or not obj.agent_token_hash:
             return "None yet: use “Create agent token” above (agent mode)."
-        return f"{obj.agent_token_hint}… (only its hash is stored; rotate to get a new one)"
+        state = f"{obj.agent_token_hint}… (only its hash is stored; rotate to get a new one)"
+        until = obj.previous_agent_token_works_until()
+        if until is not None:
+            state += f"; the token it replaced keeps working until {_when(until)}, then stops"
+        return state
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["agent_token_grace"] = grace_text()
+        return super().render_change_form(request, context, *args, **kwargs)
 
     # ---- saving, warnings -------------------------------------------------------------------------
     def save_model(self, request, obj: Integration, form, change) -> None:
@@ -178,14 +188,22 @@ class IntegrationAdmin(admin.ModelAdmin):
             self.message_user(request, "Agent tokens are for Active Directory integrations in agent mode.",
                               messages.ERROR)
             return HttpResponseRedirect(self._change_url(integration))
+        if request.POST.get("end_previous"):
+            integration.end_previous_agent_token()
+            self.message_user(request, "The previous agent token no longer works; only the new one does.",
+                              messages.SUCCESS)
+            return HttpResponseRedirect(self._change_url(integration))
         rotated = bool(integration.agent_token_hash)
         token = integration.issue_agent_token()
+        until = integration.previous_agent_token_works_until()
         context = {
             **self.admin_site.each_context(request),
             "title": "Agent token rotated" if rotated else "Agent token created",
             "integration": integration,
             "token": token,
             "rotated": rotated,
+            "previous_until": _when(until) if until else "",
+            "grace": grace_text(),
             "portal_url": request.build_absolute_uri("/").rstrip("/"),
             "opts": self.model._meta,
             "change_url": self._change_url(integration),
@@ -193,6 +211,16 @@ class IntegrationAdmin(admin.ModelAdmin):
         response = TemplateResponse(request, "admin/directory/integration/agent_token.html", context)
         response["Cache-Control"] = "no-store"
         return response
+
+
+def grace_text() -> str:
+    """How long a rotated agent token keeps working, in words: "10 minutes"."""
+    minutes = settings.AGENT_TOKEN_GRACE_MINUTES
+    return f"{minutes:g} minute{'' if minutes == 1 else 's'}"
+
+
+def _when(moment) -> str:
+    return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
 @admin.register(Folder)

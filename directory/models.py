@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -87,6 +89,10 @@ class Integration(models.Model):
     page_size = models.PositiveIntegerField(default=500)
     agent_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
     agent_token_hint = models.CharField(max_length=12, blank=True, help_text="First characters, to recognise it.")
+    # The token a rotation replaced keeps working until agent_previous_token_until (AGENT_TOKEN_GRACE_MINUTES), so
+    # the agent can be given the new one without a gap; only the one token replaced last has that grace.
+    agent_previous_token_hash = models.CharField(max_length=64, blank=True, default="", db_default="", db_index=True)
+    agent_previous_token_until = models.DateTimeField(null=True, blank=True)
     agent_last_contact = models.DateTimeField(null=True, blank=True)
     agent_version = models.CharField(max_length=50, blank=True)
 
@@ -159,13 +165,34 @@ class Integration(models.Model):
     def url_list(self) -> list[str]:
         return [line.strip() for line in self.ldap_urls.splitlines() if line.strip()]
 
-    def issue_agent_token(self) -> str:
-        """A new agent token; only its hash is stored, so the caller shows it once (R25)."""
+    def issue_agent_token(self, *, grace: timedelta | None = None) -> str:
+        """A new agent token; only its hash is stored, so the caller shows it once (R25).
+
+        The token it replaces keeps working for `grace` (AGENT_TOKEN_GRACE_MINUTES unless given; zero stops it at
+        once), so the agent can be reconfigured without a gap. A token replaced before that one stops now.
+        """
         token = "pat_" + secrets.token_urlsafe(32)
+        grace = timedelta(minutes=settings.AGENT_TOKEN_GRACE_MINUTES) if grace is None else grace
+        if self.agent_token_hash and grace > timedelta(0):
+            self.agent_previous_token_hash = self.agent_token_hash
+            self.agent_previous_token_until = timezone.now() + grace
+        else:
+            self.agent_previous_token_hash, self.agent_previous_token_until = "", None
         self.agent_token_hash = hash_token(token)
         self.agent_token_hint = token[:8]
-        self.save(update_fields=["agent_token_hash", "agent_token_hint", "updated_at"])
+        self.save(update_fields=["agent_token_hash", "agent_token_hint", "agent_previous_token_hash",
+                                 "agent_previous_token_until", "updated_at"])
         return token
+
+    def end_previous_agent_token(self) -> None:
+        """The token a rotation replaced stops now, before its grace ends (say, because it leaked)."""
+        self.agent_previous_token_hash, self.agent_previous_token_until = "", None
+        self.save(update_fields=["agent_previous_token_hash", "agent_previous_token_until", "updated_at"])
+
+    def previous_agent_token_works_until(self) -> datetime | None:
+        """When the token a rotation replaced stops, if it still works now."""
+        until = self.agent_previous_token_until
+        return until if self.agent_previous_token_hash and until and until > timezone.now() else None
 
     def touch_agent(self, version: str) -> None:
         self.agent_last_contact = timezone.now()

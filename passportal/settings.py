@@ -308,6 +308,8 @@ AGENT_REQUESTS_PER_MINUTE = env.int("AGENT_REQUESTS_PER_MINUTE", default=120)  #
 # a Force Re-sync or single-user resync the agent has not answered this long fails as "agent not responding".
 AGENT_QUIET_AFTER_HOURS = env.float("AGENT_QUIET_AFTER_HOURS", default=12.0)
 AGENT_REQUEST_TIMEOUT_MINUTES = env.float("AGENT_REQUEST_TIMEOUT_MINUTES", default=15.0)
+# A rotated agent token keeps working this long, so the agent can be given the new one without a gap.
+AGENT_TOKEN_GRACE_MINUTES = env.float("AGENT_TOKEN_GRACE_MINUTES", default=10.0)
 
 # SCIM (scim/): a rotated token keeps working this long; SCIM disables are counted over this window for the
 # mass-disable brake (the integration's threshold, as for a run).

@@ -140,11 +140,16 @@ def test_r26_a_wrong_token_gets_401(client_org):
     assert APIClient().post("/api/agent/uploads/", {}, format="json").status_code == 401
 
 
-def test_r26_a_rotated_token_stops_working(client_org):
+def test_r26_a_rotated_token_stops_working_when_its_grace_ends(client_org, settings):
     integration, old = agent_integration(client_org)
     new = integration.issue_agent_token()
-    assert Agent(old).post("uploads/", {"directory_id": "corp.test"}).status_code == 401
+    assert Agent(old).post("uploads/", {"directory_id": "corp.test"}).status_code == 201  # AGENT_TOKEN_GRACE_MINUTES
     assert Agent(new).post("uploads/", {"directory_id": "corp.test"}).status_code == 201
+    settings.AGENT_TOKEN_GRACE_MINUTES = 0  # no grace: the token replaced stops at once
+    newest = integration.issue_agent_token()
+    assert Agent(old).post("uploads/", {"directory_id": "corp.test"}).status_code == 401
+    assert Agent(new).post("uploads/", {"directory_id": "corp.test"}).status_code == 401
+    assert Agent(newest).post("uploads/", {"directory_id": "corp.test"}).status_code == 201
 
 
 def test_r26_one_integrations_token_cannot_push_to_anothers_upload(client_org, vault):

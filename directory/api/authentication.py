@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
@@ -34,8 +36,12 @@ class AgentTokenAuthentication(authentication.BaseAuthentication):
             token = header[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed("The agent token is not valid.") from None
+        digest = hash_token(token)
+        # The current token, or the one a rotation replaced while its grace lasts (AGENT_TOKEN_GRACE_MINUTES).
         integration = (Integration.objects.select_related("client")
-                       .filter(agent_token_hash=hash_token(token)).exclude(agent_token_hash="").first())
+                       .filter(Q(agent_token_hash=digest)
+                               | Q(agent_previous_token_hash=digest, agent_previous_token_until__gt=timezone.now()))
+                       .exclude(agent_token_hash="").first())
         if integration is None:
             # Neutral: never say whether a token ever existed.
             raise exceptions.AuthenticationFailed("The agent token is not valid.")
