@@ -9,10 +9,17 @@ DC is restored from whenever it is not running, so seeding is never timed and ra
 Cases: initial (every user created) and nochange (a second run over the same directory), each through
 the engine with an AD integration in direct mode. Floor: a raw ldap3 paged read of the same OUs and
 users (same filters, attributes and page size), in the same run.
+
+Case groups (issue 16, Performance): 200 security groups under OU=bench-groups (a sibling of OU=bench20k, so
+the OU cases never read them), in chains nested three deep, holding the 20,000 users between them, all 200
+mapped; an initial `run_sync` over the domain root, and what its read spends on memberships (the group
+search and the nesting walk) set against a raw ldap3 paged read of the same group entries with their
+`member` values. The groups are seeded once too, checked by count before the seeded copy is saved.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -38,6 +45,14 @@ UAC_NORMAL_ACCOUNT = 0x200
 UAC_PASSWD_NOTREQD = 0x20
 SEED_CONNECTIONS = 3  # Samba's prefork LDAP server gives each connection its own worker
 SEED_WINDOW = 200  # adds in flight per connection (pipelined; the server answers in order)
+GROUPS_OU = "bench-groups"  # beside OU=bench20k, not in it: the OU cases' base DN never holds a group
+GROUPS = 200
+CHAIN = 3  # groups nested three deep: bg-000 holds bg-001, which holds bg-002; then bg-003 > bg-004 > bg-005 ...
+USERS_PER_GROUP = USERS // GROUPS  # each user is a direct member of one group: bg-(n // 100)
+GROUP_PREFIX = "bg-"
+GROUP_TYPE_GLOBAL_SECURITY = -2147483646  # 0x80000002: global scope, security enabled
+GROUPS_SEED_MARK = f"bench groups complete: {GROUPS} security groups nested {CHAIN} deep over {USERS} users"
+TREE_DELETE_OID = "1.2.840.113556.1.4.805"
 
 
 def bench_dc_class():
@@ -156,13 +171,24 @@ def seeded(server) -> bool:
 
 
 def case_seed(params: dict) -> dict:
-    """Create OU=bench20k with 200 OUs of 100 users each, unless a complete seed is already there."""
+    """Users (OU=bench20k) and groups (OU=bench-groups), each unless a complete seed is there; saved once."""
+    server = dc()
+    start = time.perf_counter()
+    users_seeded = not seeded(server)
+    if users_seeded:
+        seed_users(server)
+    groups_seeded_now = not groups_seeded(server)
+    if groups_seeded_now:
+        seed_groups(server)
+    if users_seeded or groups_seeded_now:
+        server.save_seeded_copy()  # only after every count above matched
+    return {"seconds": time.perf_counter() - start, "seeded": users_seeded, "groups_seeded": groups_seeded_now}
+
+
+def seed_users(server) -> None:
+    """Create OU=bench20k with 200 OUs of 100 users each; raises (nothing saved) when a count is off."""
     from ldap3 import ASYNC, MODIFY_REPLACE, Connection
 
-    server = dc()
-    if seeded(server):
-        return {"seconds": 0.0, "seeded": False}
-    start = time.perf_counter()
     # Start from the freshly provisioned directory: a seed cut off half-way is cheaper to drop than to
     # tree-delete (deleting 20,000 objects keeps Samba busy for minutes).
     server.reset_to_provisioned()
@@ -175,7 +201,7 @@ def case_seed(params: dict) -> dict:
     def attributes(n: int) -> tuple[str, dict]:
         sam = f"b20k-{n:05d}"
         given, sn = f"First{n}", f"Last{n}"
-        dn = f"CN={given} {sn},OU=ou-{n % OUS:03d},{base}"
+        dn = user_dn(base, n)
         # Enabled without a password (PASSWD_NOTREQD): the portal never logs users in against AD, and
         # skipping the server's password hashing makes seeding several times faster.
         return dn, {"sAMAccountName": sam, "userPrincipalName": f"{sam}@{server.domain}", "givenName": given,
@@ -216,8 +242,114 @@ def case_seed(params: dict) -> dict:
                          "nothing saved, the next bench run seeds again")
     admin.modify(base, {"description": [(MODIFY_REPLACE, [SEED_MARK])]})
     admin.unbind()
-    server.save_seeded_copy()
-    return {"seconds": time.perf_counter() - start, "seeded": True}
+
+
+def user_dn(base: str, n: int) -> str:
+    return f"CN=First{n} Last{n},OU=ou-{n % OUS:03d},{base}"
+
+
+# ---------------------------------------------------------------- the groups (seeded once, beside the users)
+
+
+def groups_base_dn(server) -> str:
+    return f"OU={GROUPS_OU},{server.base_dn}"
+
+
+def group_name(g: int) -> str:
+    return f"{GROUP_PREFIX}{g:03d}"
+
+
+def child_group(g: int) -> int | None:
+    """The group nested in group g: the next one of its chain of CHAIN (the last group of a chain holds none)."""
+    return g + 1 if g % CHAIN != CHAIN - 1 and g + 1 < GROUPS else None
+
+
+def expected_groups() -> dict:
+    """What the seeded groups must hold, and what a read of them through nesting must give."""
+    parent = {child: g for g in range(GROUPS) if (child := child_group(g)) is not None}
+
+    def depth(g: int) -> int:  # how many groups a direct member of g is in, g included
+        return 1 + (depth(parent[g]) if g in parent else 0)
+
+    return {
+        "groups": GROUPS,
+        "member_values": USERS + len(parent),  # every user once, and each nested group in its parent
+        "memberships": sum(USERS_PER_GROUP * depth(g) for g in range(GROUPS)),  # user x group, through nesting
+        "deepest": max(depth(g) for g in range(GROUPS)),
+    }
+
+
+def groups_seeded(server) -> bool:
+    from ldap3 import BASE
+    from ldap3.core.exceptions import LDAPNoSuchObjectResult
+
+    conn = server.admin_connection(timeout=60)
+    try:
+        conn.search(groups_base_dn(server), "(objectClass=organizationalUnit)", BASE, attributes=["description"])
+        entries = list(conn.entries)
+        if not entries or GROUPS_SEED_MARK not in (entries[0].description.values or []):
+            return False
+        counted = count_groups(conn, groups_base_dn(server))
+    except LDAPNoSuchObjectResult:
+        return False
+    finally:
+        conn.unbind()
+    wanted = expected_groups()
+    if counted != (wanted["groups"], wanted["member_values"], wanted["groups"]):
+        print(f"the seeded copy holds {counted} (groups, member values, security groups), expected "
+              f"{wanted['groups']}, {wanted['member_values']}, {wanted['groups']}: seeding the groups again",
+              file=sys.stderr)
+        return False
+    return True
+
+
+def seed_groups(server) -> None:
+    """OU=bench-groups with GROUPS security groups in chains of CHAIN, each holding 100 users directly.
+
+    A partial OU=bench-groups (a seed cut off) is tree-deleted first: 201 objects, unlike the users' 20,000.
+    Raises (and nothing is saved) when the groups or their member values counted afterwards are off.
+    """
+    from ldap3 import MODIFY_REPLACE
+    from ldap3.core.exceptions import LDAPNoSuchObjectResult
+
+    base, users_base = groups_base_dn(server), bench_base_dn(server)
+    admin = server.admin_connection(timeout=600)
+    with contextlib.suppress(LDAPNoSuchObjectResult):
+        admin.delete(base, controls=[(TREE_DELETE_OID, True, None)])
+    admin.add(base, ["top", "organizationalUnit"], {"ou": GROUPS_OU})
+    for g in reversed(range(GROUPS)):  # a chain's inner group first: its parent names it as a member
+        members = [user_dn(users_base, n) for n in range(g * USERS_PER_GROUP, (g + 1) * USERS_PER_GROUP)]
+        if (child := child_group(g)) is not None:
+            members.append(f"CN={group_name(child)},{base}")
+        admin.add(f"CN={group_name(g)},{base}", ["top", "group"],
+                  {"sAMAccountName": group_name(g), "groupType": GROUP_TYPE_GLOBAL_SECURITY, "member": members})
+    counted = count_groups(admin, base)
+    wanted = expected_groups()
+    if counted != (wanted["groups"], wanted["member_values"], wanted["groups"]):
+        raise SystemExit(f"seeding {base} left {counted} (groups, member values, security groups), expected "
+                         f"{wanted['groups']}, {wanted['member_values']}, {wanted['groups']}: nothing saved, "
+                         "the next bench run seeds the groups again")
+    admin.modify(base, {"description": [(MODIFY_REPLACE, [GROUPS_SEED_MARK])]})
+    admin.unbind()
+
+
+def count_groups(conn, base: str) -> tuple[int, int, int]:
+    """(groups, member values, security groups) under base, by a paged read."""
+    from ldap3 import SUBTREE
+
+    from adread.groups import SECURITY_ENABLED
+
+    found = values = security = 0
+    for item in conn.extend.standard.paged_search(base, "(objectClass=group)", SUBTREE,
+                                                  attributes=["member", "groupType"], paged_size=PAGE_SIZE,
+                                                  generator=True):
+        if item.get("type") != "searchResEntry":
+            continue
+        found += 1
+        values += len(item["raw_attributes"].get("member", []))
+        group_type = item["raw_attributes"].get("groupType", [b"0"])[0]
+        security += bool(int(group_type) & SECURITY_ENABLED)
+    return found, values, security
 
 
 def count_seeded(conn, base: str) -> tuple[int, int]:
@@ -242,6 +374,9 @@ def ensure_seeded() -> None:
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     if outcome.get("seeded"):
         print(f"seeded {USERS} users under OU={OU_NAME} in {outcome['seconds']:.0f} s (kept for later runs)",
+              file=sys.stderr)
+    if outcome.get("groups_seeded"):
+        print(f"seeded {GROUPS} groups under OU={GROUPS_OU} ({outcome['seconds']:.0f} s with saving the copy)",
               file=sys.stderr)
 
 
@@ -334,6 +469,141 @@ def case_floor(params: dict) -> dict:
     return result
 
 
+# ---------------------------------------------------------------- the groups case (issue 16, Performance)
+
+
+def groups_setup() -> object:
+    """A fresh database, an AD integration over the domain root (users and groups are in sibling OUs), and
+    the 200 bench groups recorded and mapped; no OU is mapped, so the groups alone put users in scope."""
+    ensure_seeded()
+    server = dc()
+    setup_django(fresh=True)
+    from bench.e2e import make_client, map_folders
+    from directory.models import Integration
+    from provisioning import services
+
+    integration = Integration.objects.create(
+        client=make_client(), name="Bench AD groups", kind="ad", ad_mode="direct", ldap_urls=server.ldaps_url,
+        base_dn=server.base_dn, bind_dn=server.admin_bind_dn, bind_password=server.admin_password,
+        tls_mode="ldaps", tls_ca_pem=server.ca_pem, page_size=PAGE_SIZE, disable_threshold_percent=100,
+    )
+    services.run_sync(integration, "command")  # nothing mapped yet: records the folders, groups among them
+    bench_groups = integration.folders.filter(kind="gr", name__regex=rf"^{GROUP_PREFIX}[0-9]{{3}}$")
+    ids = list(bench_groups.values_list("external_id", flat=True))
+    if len(ids) != GROUPS or map_folders(integration, ids) != GROUPS:
+        raise SystemExit(f"expected {GROUPS} bench security groups under {server.base_dn}, found {len(ids)}")
+    return integration
+
+
+def case_groups(params: dict) -> dict:
+    """An initial run with the 200 groups mapped; the figure is what its read spends on memberships.
+
+    The run's read (one LdapConnector.read_snapshot) is watched from outside: the group search with the
+    graph built from it (`_read_groups`, which pages through the groups as it builds) and the nesting walk
+    that puts users in the groups (`adread.groups.scope_by_groups`) are timed, and the LDAP searches of the
+    whole read counted. The OU and user searches the read makes as well are in `read_seconds`, not the figure:
+    they are the OU cases' read, measured against their own floor.
+    """
+    integration = groups_setup()
+    from adread import groups as adgroups
+    from adread import ldap as adldap
+
+    probe = {"group_read_seconds": 0.0, "walk_seconds": 0.0, "read_seconds": 0.0, "group_searches": 0,
+             "read_searches": 0, "reads": 0, "group_reads": 0, "walks": 0}
+    seen: dict = {}
+    read_groups, scope, read_snapshot = (adldap.LdapConnector._read_groups, adgroups.scope_by_groups,
+                                         adldap.LdapConnector.read_snapshot)
+
+    def timed_read_groups(self, conn):
+        before, start = adldap._search_count(conn), time.perf_counter()
+        graph = read_groups(self, conn)
+        probe["group_read_seconds"] += time.perf_counter() - start
+        probe["group_searches"] += adldap._search_count(conn) - before
+        probe["group_reads"] += 1
+        seen["bench_groups"] = sum(1 for f in graph.folders if f.name.startswith(GROUP_PREFIX))
+        seen["member_values"] = sum(len(graph.members[key]) for key in graph.members
+                                    if graph.names.get(graph.ids[key], "").startswith(GROUP_PREFIX))
+        return graph
+
+    def timed_scope(*args, **kwargs):
+        start = time.perf_counter()
+        users = scope(*args, **kwargs)
+        probe["walk_seconds"] += time.perf_counter() - start
+        probe["walks"] += 1
+        seen["users"] = len(users)
+        seen["memberships"] = sum(len(u.chains) for u in users)
+        seen["deepest"] = max((len(chain) - 1 for u in users for chain in u.chains), default=0)
+        return users
+
+    def timed_snapshot(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return read_snapshot(self, *args, **kwargs)
+        finally:
+            probe["read_seconds"] += time.perf_counter() - start
+            probe["read_searches"] += self.last_read.search_requests if self.last_read else 0
+            probe["reads"] += 1
+
+    adldap.LdapConnector._read_groups, adgroups.scope_by_groups = timed_read_groups, timed_scope
+    adldap.LdapConnector.read_snapshot = timed_snapshot
+    result: dict = {}
+    try:
+        timed_run(integration, result)
+    finally:
+        adldap.LdapConnector._read_groups, adgroups.scope_by_groups = read_groups, scope
+        adldap.LdapConnector.read_snapshot = read_snapshot
+    wanted = expected_groups()
+    got = {"bench_groups": seen.get("bench_groups"), "member_values": seen.get("member_values"),
+           "users": seen.get("users"), "memberships": seen.get("memberships"), "deepest": seen.get("deepest")}
+    expected = {"bench_groups": GROUPS, "member_values": wanted["member_values"], "users": USERS,
+                "memberships": wanted["memberships"], "deepest": wanted["deepest"]}
+    if got != expected or (probe["reads"], probe["group_reads"], probe["walks"]) != (1, 1, 1):
+        raise SystemExit(f"the group read gave {got} in {probe['reads']} reads, expected {expected} in one")
+    if result["counts"].get("created") != USERS:
+        raise SystemExit(f"expected {USERS} users created, got {result['counts']}")
+    result.update(probe, **{f"seen_{k}": v for k, v in got.items()})
+    result["run_seconds"] = result["seconds"]
+    result["seconds"] = probe["group_read_seconds"] + probe["walk_seconds"]  # the figure: the membership read
+    result["searches_per_group"] = probe["read_searches"] / GROUPS
+    return result
+
+
+def case_groups_floor(params: dict) -> dict:
+    """ldap3 alone: page through the same group entries (same base, filter, attributes, page size), keeping
+    the raw entries with their `member` values. Connect and bind are outside the figure, as in the case,
+    whose group search runs on the read's open connection."""
+    ensure_seeded()
+    server = dc()
+    setup_django(fresh=False)
+    from ldap3 import NONE, SUBTREE, Connection, Server
+
+    from adread.groups import GROUP_ATTRIBUTES, GROUP_FILTER
+
+    result: dict = {}
+    start = time.perf_counter()
+    conn = Connection(Server(HOST, port=636, use_ssl=True, tls=server.tls(), get_info=NONE),
+                      server.admin_bind_dn, server.admin_password, auto_bind=True, raise_exceptions=True,
+                      read_only=True)
+    result["connect_seconds"] = time.perf_counter() - start
+    entries = []
+    with measured(result):
+        for item in conn.extend.standard.paged_search(server.base_dn, GROUP_FILTER, SUBTREE,
+                                                      attributes=list(GROUP_ATTRIBUTES), paged_size=PAGE_SIZE,
+                                                      generator=True):
+            if item.get("type") == "searchResEntry":
+                entries.append((item["dn"], item["raw_attributes"]))
+    conn.unbind()
+    suffix = f",{groups_base_dn(server)}".lower()
+    bench = [attrs for dn, attrs in entries if dn.lower().endswith(suffix)]
+    values = sum(len(attrs.get("member", [])) for attrs in bench)
+    result.update(groups_read=len(entries), bench_groups=len(bench), member_values=values)
+    if (len(bench), values) != (GROUPS, expected_groups()["member_values"]):
+        raise SystemExit(f"the floor read {len(bench)} bench groups with {values} member values, expected "
+                         f"{GROUPS} with {expected_groups()['member_values']}")
+    return result
+
+
 if __name__ == "__main__":
     dispatch({"seed": case_seed, "initial": case_initial, "after_initial": case_after_initial,
-              "nochange": case_nochange, "floor": case_floor})
+              "nochange": case_nochange, "floor": case_floor, "groups": case_groups,
+              "groups_floor": case_groups_floor})
