@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
 
 from .connectors import DirectoryError, connector_for
 from .forms import IntegrationForm
@@ -60,14 +61,15 @@ class IntegrationAdmin(admin.ModelAdmin):
     actions = ["test_connection"]
     inlines = [FolderInline]
     readonly_fields = ["tls_warning", "bind_password_state", "client_secret_state", "agent_token_state",
-                       "agent_last_contact", "agent_version", "tenant_guid", "tenant_domains", "created_at",
-                       "updated_at"]
+                       "last_heard_from_agent", "agent_version", "agent_host", "agent_last_read",
+                       "tenant_guid", "tenant_domains", "created_at", "updated_at"]
     fieldsets = [
         ("General", {"fields": ["client", "name", "kind", "link_enabled", "disable_threshold_percent",
                                 "disable_threshold_minimum", "created_at", "updated_at"]}),
         ("Active Directory", {
             "fields": ["ad_mode", "ldap_urls", "base_dn", "bind_dn", "bind_password_state", "new_bind_password",
-                       "tls_mode", "page_size", "agent_token_state", "agent_last_contact", "agent_version"],
+                       "tls_mode", "page_size", "agent_token_state", "last_heard_from_agent", "agent_version",
+                       "agent_host", "agent_last_read"],
             "description": "Agent mode: the on-prem agent reads AD and pushes it (it needs an agent token). "
                            "Direct mode: the portal reads the DCs itself with the settings below.",
         }),
@@ -134,6 +136,19 @@ class IntegrationAdmin(admin.ModelAdmin):
         if until is not None:
             state += f"; the token it replaced keeps working until {_when(until)}, then stops"
         return state
+
+    @admin.display(description="Last heard from the agent")
+    def last_heard_from_agent(self, obj: Integration | None) -> str:
+        """When the agent last pushed, polled or reported a failure, as "5 minutes ago (when)"."""
+        if obj is None or obj.agent_last_contact is None:
+            return "Never"
+        return f"{timesince(obj.agent_last_contact)} ago ({_when(obj.agent_last_contact)})"
+
+    @admin.display(description="Agent's last read")
+    def agent_last_read(self, obj: Integration | None) -> str:
+        if obj is None or obj.agent_last_read_seconds is None:
+            return "Not known yet"
+        return f"{obj.agent_last_read_seconds:.1f} s to read AD"
 
     def render_change_form(self, request, context, *args, **kwargs):
         context["agent_token_grace"] = grace_text()

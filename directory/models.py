@@ -93,8 +93,11 @@ class Integration(models.Model):
     # the agent can be given the new one without a gap; only the one token replaced last has that grace.
     agent_previous_token_hash = models.CharField(max_length=64, blank=True, default="", db_default="", db_index=True)
     agent_previous_token_until = models.DateTimeField(null=True, blank=True)
-    agent_last_contact = models.DateTimeField(null=True, blank=True)
-    agent_version = models.CharField(max_length=50, blank=True)
+    # Health: every push and poll says the agent's version, the host it runs on and how long its last read took.
+    agent_last_contact = models.DateTimeField("Last heard from the agent", null=True, blank=True)
+    agent_version = models.CharField("Agent version", max_length=50, blank=True)
+    agent_host = models.CharField("Agent host", max_length=255, blank=True, default="", db_default="")
+    agent_last_read_seconds = models.FloatField("Agent's last read (seconds)", null=True, blank=True)
 
     # Entra ID
     entra_role = models.CharField(max_length=10, choices=EntraRole.choices, blank=True)
@@ -194,10 +197,22 @@ class Integration(models.Model):
         until = self.agent_previous_token_until
         return until if self.agent_previous_token_hash and until and until > timezone.now() else None
 
-    def touch_agent(self, version: str) -> None:
+    def touch_agent(self, version: str, host: str = "", last_read_seconds: float | None = None) -> None:
+        """The agent was heard from: when, its version, and the host and last read duration when it says them.
+
+        A poll before the agent's first read says no duration: the one stored stays, as does the host when an
+        older agent does not say it.
+        """
         self.agent_last_contact = timezone.now()
         self.agent_version = version[:50]
-        self.save(update_fields=["agent_last_contact", "agent_version"])
+        fields = ["agent_last_contact", "agent_version"]
+        if host:
+            self.agent_host = host[:255]
+            fields.append("agent_host")
+        if last_read_seconds is not None:
+            self.agent_last_read_seconds = last_read_seconds
+            fields.append("agent_last_read_seconds")
+        self.save(update_fields=fields)
 
 
 class FolderKind(models.TextChoices):

@@ -209,8 +209,12 @@ def _chains(value: Any, index: int, folder_ids: frozenset[str]) -> list[list[str
 # ---------------------------------------------------------------- the upload service
 
 
-def start_upload(integration: Integration, *, directory_id: str, agent_version: str) -> AgentUpload:
-    """Open a new upload; an older one still open is aborted (the agent started over)."""
+def start_upload(integration: Integration, *, directory_id: str, agent_version: str, host: str = "",
+                 last_read_seconds: float | None = None) -> AgentUpload:
+    """Open a new upload; an older one still open is aborted (the agent started over).
+
+    The agent's health (version, host, how long the read took) is kept on the integration.
+    """
     directory_id = (directory_id or "").strip().lower()
     if not directory_id or len(directory_id) > 255:
         raise UploadRejected("directory_id must be the AD domain the agent reads (1-255 characters)",
@@ -224,7 +228,7 @@ def start_upload(integration: Integration, *, directory_id: str, agent_version: 
             AgentUpload.objects.filter(pk__in=stale).update(status=UploadStatus.ABORTED)
         upload = AgentUpload.objects.create(integration=integration, directory_id=directory_id,
                                             agent_version=agent_version)
-    integration.touch_agent(agent_version)
+    integration.touch_agent(agent_version, host, last_read_seconds)
     return upload
 
 

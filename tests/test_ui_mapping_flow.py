@@ -98,7 +98,7 @@ def test_r14_company_vault_with_enabled_site_needs_no_site_admin(admin_client_lo
 def test_user_mapping_page_shows_the_agent_status_and_setup(admin_client_logged, corp):
     page = admin_client_logged.get(reverse("provisioning:user-mapping", args=[corp.client.pk])).content.decode()
     assert "Primary On-Prem Agent" in page and "Corp AD" in page
-    assert "Version: 3.2.1" in page and "Agent last contact" in page
+    assert "Version: 3.2.1" in page and "Last heard from the agent" in page
     assert reverse("provisioning:setup", args=[corp.pk]) in page
     assert "Additional Entra ID Domains" in page and "Add Domain" in page
 

@@ -10,11 +10,6 @@ from directory.models import AgentUpload
 from directory.uploads import MAX_RECORDS_PER_CHUNK
 
 
-class StartUploadSerializer(serializers.Serializer):
-    directory_id = serializers.CharField(max_length=255, help_text="The AD domain the agent reads.")
-    agent_version = serializers.CharField(max_length=50, allow_blank=True, required=False, default="")
-
-
 class ChunkSerializer(serializers.Serializer):
     records = serializers.JSONField(help_text="A list of at most 2,000 folder or user objects, in a body of at "
                                               "most AGENT_CHUNK_MAX_BYTES (the start of the upload says it).")
@@ -83,8 +78,16 @@ class AgentHealthSerializer(serializers.Serializer):
     """What every poll and failure report says about the agent (a push says it when its upload starts)."""
 
     agent_version = serializers.CharField(max_length=50, allow_blank=True, required=False, default="")
-    host = serializers.CharField(max_length=255, allow_blank=True, required=False, default="")
-    last_read_seconds = serializers.FloatField(min_value=0, allow_null=True, required=False, default=None)
+    host = serializers.CharField(max_length=255, allow_blank=True, required=False, default="",
+                                 help_text="The host name the agent runs on.")
+    last_read_seconds = serializers.FloatField(min_value=0, allow_null=True, required=False, default=None,
+                                               help_text="How long the agent's last read of AD took (none yet: null).")
+
+
+class StartUploadSerializer(AgentHealthSerializer):
+    """A push says the agent's health when its upload starts, as every poll does."""
+
+    directory_id = serializers.CharField(max_length=255, help_text="The AD domain the agent reads.")
 
 
 class PollReplySerializer(serializers.Serializer):

@@ -102,7 +102,8 @@ class StartUploadView(AgentView):
     def post(self, request: Request) -> Response:
         data = self.body(request, StartUploadSerializer)
         upload = uploads.start_upload(request.auth, directory_id=data["directory_id"],
-                                      agent_version=data["agent_version"])
+                                      agent_version=data["agent_version"], host=data["host"],
+                                      last_read_seconds=data["last_read_seconds"])
         return Response(StartedUploadSerializer(upload).data, status=status.HTTP_201_CREATED)
 
 
@@ -162,7 +163,7 @@ class PollView(AgentView):
     def post(self, request: Request) -> Response:
         data = self.body(request, AgentHealthSerializer)
         integration: Integration = request.auth
-        integration.touch_agent(data["agent_version"])
+        integration.touch_agent(data["agent_version"], data["host"], data["last_read_seconds"])
         # The engine decides whether a read is wanted (a run waiting for the agent); directory never imports it.
         read_now = any(answer for _, answer in agent_polled.send(sender=Integration, integration=integration))
         mapped = integration.folders.filter(mapping__isnull=False).values_list("external_id", flat=True)
@@ -175,7 +176,7 @@ class FailureView(AgentView):
     def post(self, request: Request) -> Response:
         data = self.body(request, FailureSerializer)
         integration: Integration = request.auth
-        integration.touch_agent(data["agent_version"])
+        integration.touch_agent(data["agent_version"], data["host"], data["last_read_seconds"])
         answers = agent_read_failed.send(sender=Integration, integration=integration, message=data["message"],
                                          permanent=data["permanent"], host=data["host"])
         runs = [run for _, run in answers if run is not None]

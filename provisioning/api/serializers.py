@@ -96,12 +96,18 @@ class IntegrationSerializer(serializers.ModelSerializer):
             "id", "client", "name", "kind", "link_enabled", "disable_threshold_percent", "disable_threshold_minimum",
             "ad_mode", "ldap_urls", "base_dn", "bind_dn", "bind_password", "has_bind_password", "tls_mode",
             "tls_ca_pem", "tls_verify", "page_size", "has_agent_token", "agent_token_hint", "agent_last_contact",
-            "agent_version",
+            "agent_version", "agent_host", "agent_last_read_seconds",
             "entra_role", "tenant", "app_client_id", "client_secret", "has_client_secret", "entra_cloud", "login_host",
             "graph_base_url", "graph_scope", "tenant_guid", "tenant_domains", "created_at",
         ]
-        read_only_fields = ["link_enabled", "agent_token_hint", "agent_last_contact", "agent_version", "tenant_guid",
-                            "tenant_domains", "created_at"]
+        read_only_fields = ["link_enabled", "agent_token_hint", "agent_last_contact", "agent_version", "agent_host",
+                            "agent_last_read_seconds", "tenant_guid", "tenant_domains", "created_at"]
+        extra_kwargs = {
+            "agent_last_contact": {"help_text": "Last heard from the agent: its last push, poll or failure report."},
+            "agent_version": {"help_text": "The version the agent said when last heard from."},
+            "agent_host": {"help_text": "The host name the agent runs on."},
+            "agent_last_read_seconds": {"help_text": "How long the agent's last read of AD took, in seconds."},
+        }
 
     def get_has_agent_token(self, obj: Integration) -> bool:
         return bool(obj.agent_token_hash)
