@@ -25,6 +25,8 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/portal_bench"
 # A group whose script has another name: bench/email.py would shadow the standard library's email package.
 MODULES = {"email": "mail"}
+DETAILS = ("run_seconds", "read_seconds", "group_read_seconds", "walk_seconds", "read_searches", "group_searches",
+           "searches_per_group")
 
 
 def bench_env() -> dict[str, str]:
@@ -119,6 +121,10 @@ def main() -> None:
                 "samples": [round(s["seconds"], 3) for s in samples],
                 "floor_samples": [round(s["seconds"], 3) for s in floor],
             }
+            # What a case reports beside its figure (the groups case: the whole run, the read, searches).
+            for key in DETAILS:
+                if any(key in s for s in samples):
+                    row[key] = median_of(samples, key)
             row["ratio"] = (row["seconds"] / row["floor_seconds"]) if row["floor_seconds"] else None
             row["verdict"] = verdict(row, samples, spec.get("goal", {}))
             rows.append(row)
