@@ -291,6 +291,9 @@ LOGGING = {
 # Run django-q2 tasks inline in the calling process (tests, single-process demos); off in production.
 TASKS_RUN_INLINE = env.bool("TASKS_RUN_INLINE", default=False)
 # A running sync with no heartbeat for this long is taken as dead, so the next run can start (R23).
+# PostgreSQL: how long an on-prem agent's request waits for a lock (a run's apply) before it is answered 503
+# with Retry-After and sent again; SQLite's busy timeout (30 s, above) does the same there.
+AGENT_DB_LOCK_TIMEOUT_SECONDS = env.float("AGENT_DB_LOCK_TIMEOUT_SECONDS", default=30)
 SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=Q_CLUSTER["timeout"])
 
 # Entra login and Graph hosts allowed beyond Microsoft's own (a sovereign proxy, a test stand-in): comma-separated

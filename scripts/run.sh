@@ -39,6 +39,9 @@ setsid .venv/bin/python manage.py qcluster &
 pids+=($!)
 echo "Portal: http://127.0.0.1:${PORT}/admin/  (Ctrl-C stops the web server and the task cluster)"
 echo "Links in emails point at ${PORTAL_BASE_URL}"
+case "${DATABASE_URL:-sqlite}" in
+    sqlite*) echo "Database: SQLite, for one host and up to about 25,000 portal users (README, Operations)";;
+esac
 setsid .venv/bin/python manage.py runserver "127.0.0.1:${PORT}" --noreload &
 pids+=($!)
 wait -n "${pids[@]}"

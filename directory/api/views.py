@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -14,7 +15,7 @@ from directory import uploads
 from directory.models import AdMode, AgentUpload, Integration, IntegrationKind
 from directory.signals import agent_polled, agent_read_failed
 
-from . import limits
+from . import busy, limits
 from .authentication import AgentTokenAuthentication, IsAgent
 from .serializers import (
     AgentHealthSerializer,
@@ -67,12 +68,17 @@ class AgentView(APIView):
     parser_classes = [limits.AgentJSONParser]
 
     def initial(self, request: Request, *args, **kwargs) -> None:
+        busy.limit_lock_waits()  # before authentication, the first statement that may wait
         super().initial(request, *args, **kwargs)
         integration: Integration = request.auth
         if integration.kind != IntegrationKind.ACTIVE_DIRECTORY or integration.ad_mode != AdMode.AGENT:
             self.permission_denied(request, message=f"{integration} does not take uploads from an on-prem agent "
                                                     "(set it to Active Directory, agent mode).")
-        limits.throttle(integration.pk)
+        with transaction.atomic():
+            # The database cache swallows its own write errors, so with the database busy (SQLite's write lock
+            # held by a run) the counter would be retried for ever; in a transaction the lock is taken first,
+            # and a busy database is an error here, answered 503.
+            limits.throttle(integration.pk)
         limits.refuse_large_declared_body(request.META.get("CONTENT_LENGTH") or "0")
 
     def body(self, request: Request, serializer_class):
@@ -88,7 +94,15 @@ class AgentView(APIView):
                                retry_after=exc.retry_after)
         if isinstance(exc, ValidationError):
             return _first_error(exc)
+        if busy.is_busy(exc):
+            # A lock the request waited for too long (a run's apply): nothing was stored, the agent sends it again.
+            body, headers = busy.answer()
+            return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
         return super().handle_exception(exc)
+
+    def finalize_response(self, request: Request, response, *args, **kwargs):
+        busy.restore_lock_waits()
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def upload(self, request: Request, upload_id: int) -> AgentUpload:
         # Only this token's integration: another integration's upload id is simply not found (R26).
