@@ -116,6 +116,14 @@ def headless_chromium(*extra_args: str, console: bool = False) -> Iterator:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def wait_for_heading(driver, text: str, timeout: float = 15) -> None:
+    """Wait until the page's <h1> says `text`, read in one script: the node may be replaced while a page loads."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    script = "const h = document.querySelector('h1'); return h ? h.textContent : '';"
+    WebDriverWait(driver, timeout).until(lambda d: text in (d.execute_script(script) or ""))
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Iterator:
     """One headless chromium for the whole session."""

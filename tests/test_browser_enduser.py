@@ -13,7 +13,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from directory.models import Folder
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
 from provisioning.models import Mapping
-from tests.fixtures_browser import agent_integration, headless_chromium, ou, person, push_directory
+from tests.fixtures_browser import agent_integration, headless_chromium, ou, person, push_directory, wait_for_heading
 from tests.https_live_server import https_live_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -61,7 +61,7 @@ def activate_sign_in_and_see_account(driver, link: str) -> None:
     driver.find_element(By.ID, "id_password2").send_keys(PASSWORD)
     submit(driver)
     # Wait for the next page itself: the form page has an <h1> too.
-    WebDriverWait(driver, 15).until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "h1"), "Your account is ready"))
+    wait_for_heading(driver, "Your account is ready")
 
     driver.find_element(By.LINK_TEXT, "Sign in").click()
     email = wait(driver, "#id_email")

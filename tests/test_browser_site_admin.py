@@ -7,11 +7,10 @@ import re
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from passportal.models import Client, PortalUser
-from tests.fixtures_browser import staff_user
+from tests.fixtures_browser import staff_user, wait_for_heading
 from tests.test_browser_user_mapping import Page, populate, samba_integration
 
 pytestmark = [pytest.mark.browser, pytest.mark.samba, pytest.mark.django_db(transaction=True)]
@@ -64,8 +63,7 @@ def test_r14_r18_the_first_site_admin_activates_from_the_email_and_opens_user_ma
     browser.wait("#id_password1").send_keys(PASSWORD)
     browser.driver.find_element(By.ID, "id_password2").send_keys(PASSWORD)
     browser.click("main button[type=submit]")
-    WebDriverWait(browser.driver, 15).until(
-        ec.text_to_be_present_in_element((By.CSS_SELECTOR, "h1"), "Your account is ready"))
+    wait_for_heading(browser.driver, "Your account is ready")
     assert PortalUser.objects.get(email="sam@contoso.test").status == "active"
 
     # Staff again: User Mapping opens and the integration can be set up.
