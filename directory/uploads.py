@@ -318,15 +318,18 @@ def _missing(upload: AgentUpload) -> list[str]:
     return sorted(expected - held)
 
 
-def missing_user_ids(upload: AgentUpload, *, after: str = "") -> tuple[list[str], bool]:
-    """One page (at most a chunk) of the linked users this upload does not hold, after `after`; and whether more.
+def missing_user_ids(upload: AgentUpload, *, after: str = "", limit: int = MAX_RECORDS_PER_CHUNK
+                     ) -> tuple[list[str], bool]:
+    """One page (`limit` ids, at most a chunk) of the linked users this upload does not hold, after `after`;
+    and whether more.
 
     The agent sends every user under its base DN first: those it did not send left the base DN or AD itself.
     It looks them up in AD and names the deleted ones (`add_gone`), so they are disabled as deleted (R8).
     """
     _still_open(upload)
     missing = [guid for guid in _missing(upload) if guid > after]
-    return missing[:MAX_RECORDS_PER_CHUNK], len(missing) > MAX_RECORDS_PER_CHUNK
+    limit = min(limit, MAX_RECORDS_PER_CHUNK)
+    return missing[:limit], len(missing) > limit
 
 
 def _still_open(upload: AgentUpload) -> None:

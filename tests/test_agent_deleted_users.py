@@ -77,15 +77,13 @@ def test_r8_users_the_agent_names_deleted_are_disabled_as_deleted_the_others_mis
 
 
 @pytest.mark.django_db
-def test_r8_the_missing_users_come_in_pages(linked, monkeypatch):
-    from directory import uploads
-
+def test_r8_the_missing_users_come_in_pages(linked):
     _, agent = linked
     upload = open_upload(agent, [DAN])
-    monkeypatch.setattr(uploads, "MAX_RECORDS_PER_CHUNK", 2)  # a page of two: three missing take two pages
-    first = post(agent, f"uploads/{upload}/missing/", {}).json()
+    # A page of two: three missing take two pages.
+    first = post(agent, f"uploads/{upload}/missing/", {"limit": 2}).json()
     assert first == {"user_ids": sorted([ANN["id"], BOB["id"], CAT["id"]])[:2], "more": True}
-    second = post(agent, f"uploads/{upload}/missing/", {"after": first["user_ids"][-1]}).json()
+    second = post(agent, f"uploads/{upload}/missing/", {"after": first["user_ids"][-1], "limit": 2}).json()
     assert second == {"user_ids": sorted([ANN["id"], BOB["id"], CAT["id"]])[2:], "more": False}
 
 
@@ -159,3 +157,12 @@ def test_r8_user_deleted_in_ad_is_disabled_as_deleted_in_agent_mode_and_moved_us
     assert reasons(*(f"{n}@corp.example.test" for n in people)) == {
         "ann@corp.example.test": "deleted", "bob@corp.example.test": "out_of_scope",
         "cat@corp.example.test": "out_of_scope", "dan@corp.example.test": ""}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("limit", [0, 2001, "two"])
+def test_r8_a_page_size_out_of_range_is_refused_and_named(linked, limit):
+    _, agent = linked
+    upload = open_upload(agent, [DAN])
+    response = post(agent, f"uploads/{upload}/missing/", {"limit": limit})
+    assert response.status_code == 400 and response.json()["field"] == "limit"

@@ -25,6 +25,8 @@ class CommitSerializer(serializers.Serializer):
 class MissingSerializer(serializers.Serializer):
     after = serializers.CharField(max_length=36, allow_blank=True, required=False, default="",
                                   help_text="The last id of the previous page (blank for the first page).")
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_RECORDS_PER_CHUNK, required=False,
+                                     default=MAX_RECORDS_PER_CHUNK, help_text="The most ids one page holds.")
 
 
 class MissingReplySerializer(serializers.Serializer):

@@ -158,7 +158,8 @@ class MissingView(AgentView):
                    summary="After the users: the linked users this upload lacks (moved out of the base DN, or deleted)")
     def post(self, request: Request, upload_id: int) -> Response:
         data = self.body(request, MissingSerializer)
-        user_ids, more = uploads.missing_user_ids(self.upload(request, upload_id), after=data["after"])
+        user_ids, more = uploads.missing_user_ids(self.upload(request, upload_id), after=data["after"],
+                                                  limit=data["limit"])
         return Response({"user_ids": user_ids, "more": more})
 
 
