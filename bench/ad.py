@@ -1,6 +1,6 @@
 """Active Directory end to end: a Samba AD DC with 20,000 users over 200 OUs, through the LDAP connector.
 
-The DC is the test suite's (tests/samba.py) run a second time on 127.0.0.2, only for the benchmark:
+The DC is the test suite's (testing/samba.py) run a second time on 127.0.0.2, only for the benchmark:
 20,000 extra users in the tests' DC would make every test's search tens of milliseconds slower
 (Samba answers a subtree search from its objectCategory index, then filters by base DN). Its users are
 seeded once per machine, in a process of their own, and the seeded directory is kept as a tarball the
@@ -22,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from pathlib import Path
@@ -33,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import dispatch, measured, setup_django  # noqa: E402
 from bench.e2e import timed_run  # noqa: E402
+from testing.samba import SambaDC  # noqa: E402
 
 OU_NAME = "bench20k"
 USERS = 20_000
@@ -40,7 +43,7 @@ OUS = 200
 PAGE_SIZE = 1000
 SEED_MARK = f"bench seed complete: {USERS} users in {OUS} OUs"
 HOST = "127.0.0.2"  # the tests' DC has 127.0.0.1
-STATE_DIR = Path(os.environ.get("PASSPORTAL_BENCH_SAMBA_DIR", "/tmp/passportal-bench-samba"))  # noqa: S108 - like tests/samba.py
+STATE_DIR = Path(os.environ.get("PASSPORTAL_BENCH_SAMBA_DIR", "/tmp/passportal-bench-samba"))  # noqa: S108 - like testing/samba.py
 UAC_NORMAL_ACCOUNT = 0x200
 UAC_PASSWD_NOTREQD = 0x20
 SEED_CONNECTIONS = 3  # Samba's prefork LDAP server gives each connection its own worker
@@ -55,87 +58,39 @@ GROUPS_SEED_MARK = f"bench groups complete: {GROUPS} security groups nested {CHA
 TREE_DELETE_OID = "1.2.840.113556.1.4.805"
 
 
-def bench_dc_class():
-    from ldap3 import NONE, Connection, Server
+class BenchDC(SambaDC):
+    """A second Samba AD DC on 127.0.0.2, only for the benchmark, so its 20,000 users never slow the tests.
 
-    from tests.samba import ADMIN_BIND_DN, ADMIN_PASSWORD, SambaDC
+    Samba binds its fixed ports per address (`bind interfaces only`), so a DC on 127.0.0.2 runs beside the
+    test suite's DC on 127.0.0.1; testing/samba.py gives it its address, its TLS and its life cycle. Its seeded
+    directory is kept as a tarball: whenever it is not running, it comes back from that copy in seconds
+    instead of being seeded again.
+    """
 
-    class _BenchDC(SambaDC):
-        """A second Samba AD DC on 127.0.0.2, only for the benchmark, so its 20,000 users never slow the tests.
+    @property
+    def tarball(self) -> Path:
+        seeded_copy = self.state_dir / "seeded.tar"
+        return seeded_copy if seeded_copy.exists() else self.state_dir / "provisioned.tar"
 
-        Samba binds its fixed ports per address (`bind interfaces only`), so a DC on 127.0.0.2 runs beside
-        the test suite's DC on 127.0.0.1. Its seeded directory is kept as a tarball: whenever it is not
-        running, it comes back from that copy in seconds instead of being seeded again.
-        """
+    def reset_to_provisioned(self) -> None:
+        """Stop, forget the seeded copy and start again from the provisioned (empty) domain."""
+        self._stop_by_pid()
+        (self.state_dir / "seeded.tar").unlink(missing_ok=True)
+        shutil.rmtree(self.dc_dir, ignore_errors=True)
+        self.ensure_running()
 
-        @property
-        def tarball(self) -> Path:
-            seeded_copy = self.state_dir / "seeded.tar"
-            return seeded_copy if seeded_copy.exists() else self.state_dir / "provisioned.tar"
-
-        def _make_tls(self) -> None:
-            if (self.tls_dir / "ca.pem").exists():
-                return
-            import trustme
-
-            self.tls_dir.mkdir(parents=True, exist_ok=True)
-            ca = trustme.CA(organization_name="passportal bench CA")
-            leaf = ca.issue_cert(HOST, "localhost", key_type=trustme.KeyType.RSA)
-            leaf.private_key_pem.write_to_path(str(self.tls_dir / "server.key"))
-            (self.tls_dir / "server.key").chmod(0o600)
-            with open(self.tls_dir / "server.pem", "wb") as out:
-                for blob in leaf.cert_chain_pems:
-                    out.write(blob.bytes())
-            ca.cert_pem.write_to_path(str(self.tls_dir / "ca.pem"))
-
-        def _start_daemon(self) -> None:
-            # Samba binds only addresses an interface carries: give loopback a second one (root, as Samba).
-            shown = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True)
-            if f"inet {HOST}/" not in shown.stdout:
-                subprocess.run(["ip", "addr", "add", f"{HOST}/8", "dev", "lo"], check=True, capture_output=True)
-            (self.dc_dir / "log").mkdir(exist_ok=True)
-            # The copy was provisioned like the tests' DC: move every listener to our own address.
-            conf = self.smb_conf.read_text().replace("interfaces = 127.0.0.1", f"interfaces = {HOST}")
-            self.smb_conf.write_text(conf)
-            super()._start_daemon()
-
-        def admin_connection(self, timeout: int = 5) -> Connection:
-            server = Server(HOST, port=636, use_ssl=True, tls=self.tls(), connect_timeout=timeout, get_info=NONE)
-            return Connection(server, ADMIN_BIND_DN, ADMIN_PASSWORD, auto_bind=True, raise_exceptions=True,
-                              receive_timeout=timeout)
-
-        def _port_open(self, port: int) -> bool:
-            import socket
-
-            with socket.socket() as sock:
-                sock.settimeout(0.5)
-                return sock.connect_ex((HOST, port)) == 0
-
-        def reset_to_provisioned(self) -> None:
-            """Stop, forget the seeded copy and start again from the provisioned (empty) domain."""
-            import shutil
-
-            self._stop_by_pid()
-            (self.state_dir / "seeded.tar").unlink(missing_ok=True)
-            shutil.rmtree(self.dc_dir, ignore_errors=True)
-            self.ensure_running()
-
-        def save_seeded_copy(self) -> None:
-            """Stop, keep the seeded directory as the tarball later starts restore, start again."""
-            import tarfile
-
-            self._stop_by_pid()
-            partial = self.state_dir / "seeded.tar.partial"
-            with tarfile.open(partial, "w") as tar:
-                tar.add(self.dc_dir, arcname="dc")
-            partial.rename(self.state_dir / "seeded.tar")
-            self._start_daemon()
-
-    return _BenchDC
+    def save_seeded_copy(self) -> None:
+        """Stop, keep the seeded directory as the tarball later starts restore, start again."""
+        self._stop_by_pid()
+        partial = self.state_dir / "seeded.tar.partial"
+        with tarfile.open(partial, "w") as tar:
+            tar.add(self.dc_dir, arcname="dc")
+        partial.rename(self.state_dir / "seeded.tar")
+        self._start_daemon()
 
 
-def dc():
-    server = bench_dc_class()(state_dir=STATE_DIR, ldaps_url=f"ldaps://{HOST}:636", starttls_url=f"ldap://{HOST}:389")
+def dc() -> BenchDC:
+    server = BenchDC(state_dir=STATE_DIR, host=HOST)
     server.ensure_running()
     return server
 

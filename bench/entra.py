@@ -1,4 +1,4 @@
-"""Entra ID end to end: the Graph stand-in (tests/fake_entra.py) with 20,000 users over 200 AUs.
+"""Entra ID end to end: the Graph stand-in (testing/fake_entra.py) with 20,000 users over 200 AUs.
 
 The stand-in runs in a process of its own (as Graph would be elsewhere), so its JSON work does not
 share this process's interpreter with the code measured. Cases: initial (every user created) and
@@ -31,7 +31,7 @@ AUS = 200
 
 def serve() -> None:
     """Seed the stand-in, print how to reach it as one JSON line, and serve until stdin closes."""
-    from tests.fake_entra import FakeEntraServer
+    from testing.fake_entra import FakeEntraServer
 
     server = FakeEntraServer().start()
     server.seed(aus=AUS, users=USERS)

@@ -1,4 +1,4 @@
-"""Fixtures for the Microsoft login + Graph stand-in (tests/fake_entra.py).
+"""Fixtures for the Microsoft login + Graph stand-in (testing/fake_entra.py).
 
 One HTTPS server per test session; `fake_entra` gives each test fresh state on it (one tenant
 "Contoso" with contoso.onmicrosoft.com and contoso.com, one app with a secret, no faults).
@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from directory.connectors.entra import EntraConnector, EntraSettings, RetryPolicy
-
-from .fake_entra import FakeEntraServer
+from testing.fake_entra import FakeEntraServer
 
 # Waits short enough for a test suite, long enough to observe (a Retry-After of 1 s is honoured).
 FAST_RETRY = RetryPolicy(max_attempts=4, cap_seconds=1.5, backoff_base_seconds=0.05)

@@ -1,4 +1,4 @@
-"""pytest fixtures over the shared Samba AD DC (see tests/samba.py for the helpers and how it is shared).
+"""pytest fixtures over the shared Samba AD DC (see testing/samba.py for the helpers and how it is shared).
 
     def test_something(samba_dc, samba_ou):
         guid = samba_dc.add_user(samba_ou, samba_dc.unique_sam("ann"), "Ann", "Lee", "ann@corp.test")
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from ldap3.core.exceptions import LDAPException
 
-from .samba import SambaDC
+from testing.samba import SambaDC
 
 
 @pytest.fixture(scope="session")

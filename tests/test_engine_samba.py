@@ -10,8 +10,8 @@ from notifications.models import Notification, OutboxEmail
 from passportal.models import PortalUser
 from provisioning import services
 from provisioning.models import CreationIssue, Mapping, SyncRun
+from testing.samba import ADMIN_BIND_DN, ADMIN_PASSWORD
 from tests.engine_helpers import pro_level, site_level
-from tests.samba import ADMIN_BIND_DN, ADMIN_PASSWORD
 
 
 def ad_integration(client, samba_dc, base_dn: str, **extra) -> Integration:

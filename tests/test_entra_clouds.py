@@ -21,10 +21,10 @@ from directory.models import Folder, Integration
 from provisioning import services
 from provisioning.api.authentication import issue_api_token
 from provisioning.models import Mapping
+from testing.fake_entra import FakeEntraServer
 from tests.engine_helpers import site_level
 from tests.fixtures_browser import staff_user
 
-from .fake_entra import FakeEntraServer
 from .fixtures_entra import entra_settings_for
 
 pytestmark = pytest.mark.django_db

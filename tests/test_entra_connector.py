@@ -8,8 +8,8 @@ import pytest
 
 from directory.connectors.base import DirectoryAuthError, DirectoryUnavailable
 from directory.connectors.entra import EntraConnector
+from testing.fake_entra import FakeEntraServer
 
-from .fake_entra import FakeEntraServer
 from .fixtures_entra import entra_connector_for
 
 

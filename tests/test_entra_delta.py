@@ -6,8 +6,8 @@ import pytest
 
 from directory.connectors.base import DirectoryAuthError, Snapshot
 from directory.connectors.entra import EntraConnector
+from testing.fake_entra import FakeAU, FakeEntraServer, FakeUser
 
-from .fake_entra import FakeAU, FakeEntraServer, FakeUser
 from .fixtures_entra import entra_connector_for
 
 

@@ -14,8 +14,8 @@ from directory.entra_tenant import check_entra_integration, resolve_tenant
 from directory.models import Integration
 from notifications.models import Notification, NotificationKind
 from passportal.models import Client
+from testing.fake_entra import FakeEntraServer
 
-from .fake_entra import FakeEntraServer
 from .fixtures_entra import entra_connector_for, entra_integration_values, entra_settings_for
 
 

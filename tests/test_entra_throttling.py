@@ -6,8 +6,8 @@ import pytest
 
 from directory.connectors.base import DirectoryUnavailable
 from directory.connectors.entra import RetryPolicy
+from testing.fake_entra import FakeEntraServer
 
-from .fake_entra import FakeEntraServer
 from .fixtures_entra import entra_connector_for
 
 

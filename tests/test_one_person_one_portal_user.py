@@ -16,8 +16,8 @@ from directory.models import Folder, Integration
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
 from provisioning import services
 from provisioning.models import CreationIssue, DirectoryLink, Mapping, SyncTrigger
+from testing.fake_entra import FakeEntraServer
 
-from .fake_entra import FakeEntraServer
 from .fixtures_entra import entra_integration_values
 
 

@@ -19,7 +19,7 @@ from notifications.models import OutboxEmail, OutboxStatus
 from notifications.outbox import send_queued
 from passportal.activation import queue_activation_emails
 from passportal.models import PortalUser
-from tests.fixtures_smtp import SmtpServer
+from testing.smtp import SmtpServer
 from tests.test_engine_qcluster import database_url_of_this_test
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,9 +12,9 @@ from notifications.models import Notification
 from passportal.models import PortalUser
 from provisioning import services
 from provisioning.models import Mapping
+from testing.fake_entra import FakeEntraServer
 from tests.engine_helpers import site_level
 
-from .fake_entra import FakeEntraServer
 from .fixtures_entra import entra_integration_values
 
 pytestmark = pytest.mark.django_db

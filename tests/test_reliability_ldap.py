@@ -19,8 +19,8 @@ from notifications.models import Notification
 from passportal.models import PortalUser
 from provisioning import services
 from provisioning.models import CreationIssue
+from testing.samba import SambaDC
 from tests.engine_helpers import site_level
-from tests.samba import SambaDC
 from tests.test_engine_samba import ad_integration, map_ou
 
 

@@ -15,9 +15,9 @@ from notifications.services import NotificationKind, notify
 from passportal.models import PermissionLevel, PortalUser
 from provisioning.api.authentication import issue_api_token
 from provisioning.models import Mapping, SyncRun
+from testing.fake_entra import FakeEntraServer
 from tests.fixtures_browser import STAFF_PASSWORD, activated_site_admin, agent_integration, ou, person, staff_user
 
-from .fake_entra import FakeEntraServer
 from .fixtures_entra import entra_integration_values
 
 pytestmark = pytest.mark.django_db

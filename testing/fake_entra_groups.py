@@ -1,4 +1,4 @@
-"""Groups for the Graph stand-in (tests/fake_entra.py): the contracts of docs/notes/entra-groups.md.
+"""Groups for the Graph stand-in (testing/fake_entra.py): the contracts of docs/notes/entra-groups.md.
 
 Kept apart from the stand-in's users and AUs, as a mixin of `FakeEntraServer`, so each file stays about one
 thing. It serves:
@@ -115,7 +115,7 @@ class GroupsMixin:
 
     # ---- Graph
     def _graph_groups(self, tenant, rest: list[str], params: dict[str, str], path: str) -> dict[str, Any]:
-        from .fake_entra import GraphError, _select
+        from testing.fake_entra import GraphError, _select
 
         groups = self.groups_of(tenant)
         if not rest:
@@ -161,7 +161,7 @@ class GroupsMixin:
         return seen
 
     def _member_json(self, tenant, member_id: str, params: dict[str, str], cast: str | None) -> dict[str, Any] | None:
-        from .fake_entra import _select
+        from testing.fake_entra import _select
 
         user = tenant.users.get(member_id)
         if user is not None:
@@ -179,7 +179,7 @@ class GroupsMixin:
 
     def _user_groups(self, tenant, user, params: dict[str, str], path: str) -> dict[str, Any]:
         """/users/{id}/transitiveMemberOf/microsoft.graph.group: every group the user is in, nesting included."""
-        from .fake_entra import _select
+        from testing.fake_entra import _select
 
         groups = self.groups_of(tenant)
         items = [_select(g.graph(), params, GROUP_DEFAULT_PROPERTIES) for g in groups.values()

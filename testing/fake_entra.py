@@ -45,7 +45,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import trustme
 
-from .fake_entra_groups import GroupsMixin
+from testing.fake_entra_groups import GroupsMixin
 
 USER_DEFAULT_PROPERTIES = (
     "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",

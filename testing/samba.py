@@ -21,8 +21,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import tarfile
@@ -45,7 +47,7 @@ BASE_DN = "DC=corp,DC=example,DC=test"
 ADMIN_PASSWORD = "Adm1n-Passw0rd-Test"
 USER_PASSWORD = "Us3r-Passw0rd-Test"  # every test user gets it; AD needs one to create an enabled account
 ADMIN_BIND_DN = f"CN=Administrator,CN=Users,{BASE_DN}"
-HOST = "127.0.0.1"
+HOST = "127.0.0.1"  # the tests' DC; the benchmark runs a second one on 127.0.0.2 (bench/ad.py)
 
 UAC_NORMAL_ACCOUNT = 0x200
 GROUP_GLOBAL = 0x2
@@ -65,6 +67,7 @@ class SambaDC:
     """The running DC and the helpers tests use to change its data.
 
     Attributes a test (or an integration it creates) needs:
+      host                       the loopback address it listens on ("127.0.0.1"; any other is added to lo)
       ldaps_url / starttls_url   "ldaps://127.0.0.1:636", "ldap://127.0.0.1:389"
       base_dn                    "DC=corp,DC=example,DC=test"; domain "corp.example.test"
       admin_bind_dn / admin_password
@@ -73,13 +76,12 @@ class SambaDC:
     """
 
     state_dir: Path = STATE_DIR
+    host: str = HOST
     base_dn: str = BASE_DN
     domain: str = REALM.lower()
     admin_bind_dn: str = ADMIN_BIND_DN
     admin_password: str = ADMIN_PASSWORD
     user_password: str = USER_PASSWORD
-    ldaps_url: str = f"ldaps://{HOST}:636"
-    starttls_url: str = f"ldap://{HOST}:389"
     _usage_fd: int | None = field(default=None, repr=False)
     _usage_depth: int = field(default=0, repr=False)
     _conn: Connection | None = field(default=None, repr=False)
@@ -108,6 +110,14 @@ class SambaDC:
     @property
     def wrong_ca_pem(self) -> str:
         return (self.tls_dir / "wrong-ca.pem").read_text()
+
+    @property
+    def ldaps_url(self) -> str:
+        return f"ldaps://{self.host}:636"
+
+    @property
+    def starttls_url(self) -> str:
+        return f"ldap://{self.host}:389"
 
     @property
     def ldap_urls(self) -> list[str]:
@@ -154,7 +164,7 @@ class SambaDC:
             return
         self.tls_dir.mkdir(parents=True, exist_ok=True)
         ca = trustme.CA(organization_name="passportal test CA")
-        leaf = ca.issue_cert(HOST, "localhost", f"dc1.{REALM.lower()}", key_type=trustme.KeyType.RSA)
+        leaf = ca.issue_cert(self.host, "localhost", f"dc1.{REALM.lower()}", key_type=trustme.KeyType.RSA)
         leaf.private_key_pem.write_to_path(str(self.tls_dir / "server.key"))
         (self.tls_dir / "server.key").chmod(0o600)
         with open(self.tls_dir / "server.pem", "wb") as out:
@@ -171,7 +181,7 @@ class SambaDC:
         empty_conf.write_text("")
         run_dir = self.dc_dir / "run"
         options = {
-            "interfaces": HOST,
+            "interfaces": self.host,
             "bind interfaces only": "yes",
             "server services": "ldap, cldap, kdc, drepl",
             "ldb:nosync": "true",
@@ -204,7 +214,21 @@ class SambaDC:
     def _pid_file(self) -> Path:
         return self.dc_dir / "run" / "samba.pid"
 
+    def _listen_on_host(self) -> None:
+        """Samba binds only addresses an interface carries (`bind interfaces only`): give loopback this one
+        if it lacks it (root, as Samba), and point the restored copy's listeners at it."""
+        if self.host != HOST:  # 127.0.0.1 is always there; any 127/8 address binds, but Samba asks the interface
+            shown = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True)
+            if f"inet {self.host}/" not in shown.stdout:
+                subprocess.run(["ip", "addr", "add", f"{self.host}/8", "dev", "lo"], check=True, capture_output=True)
+        conf = self.smb_conf.read_text()
+        pointed = re.sub(r"(?m)^(\s*interfaces = ).*$", lambda m: m.group(1) + self.host, conf, count=1)
+        if pointed != conf:
+            self.smb_conf.write_text(pointed)
+
     def _start_daemon(self) -> None:
+        self._listen_on_host()
+        (self.dc_dir / "log").mkdir(exist_ok=True)
         subprocess.run(["samba", "-s", str(self.smb_conf)], check=True, capture_output=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -239,13 +263,10 @@ class SambaDC:
         while time.monotonic() < deadline and self._port_open(636):
             time.sleep(0.1)
 
-    @staticmethod
-    def _port_open(port: int) -> bool:
-        import socket
-
+    def _port_open(self, port: int) -> bool:
         with socket.socket() as sock:
             sock.settimeout(0.5)
-            return sock.connect_ex((HOST, port)) == 0
+            return sock.connect_ex((self.host, port)) == 0
 
     # ---- sharing the DC between processes -----------------------------------------------------
     def _usage_lock_fd(self) -> int:
@@ -300,7 +321,7 @@ class SambaDC:
 
     def admin_connection(self, timeout: int = 5) -> Connection:
         """A new admin connection over LDAPS (bound). The caller unbinds it."""
-        server = Server(HOST, port=636, use_ssl=True, tls=self.tls(), connect_timeout=timeout, get_info=NONE)
+        server = Server(self.host, port=636, use_ssl=True, tls=self.tls(), connect_timeout=timeout, get_info=NONE)
         return Connection(server, ADMIN_BIND_DN, ADMIN_PASSWORD, auto_bind=True, raise_exceptions=True,
                           receive_timeout=timeout)
 
