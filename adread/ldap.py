@@ -231,11 +231,6 @@ class LdapConnector:
         self._client_strategy = client_strategy
         self.last_read = ReadStats()
 
-    @classmethod
-    def for_integration(cls, integration: Any) -> LdapConnector:
-        """From an integration (the portal's model, or anything with its fields: no model is imported here)."""
-        return cls(settings_for(integration))
-
     # ---- the Connector interface -------------------------------------------------------------
     def test(self) -> str:
         def count(conn: Connection) -> tuple[int, int]:
@@ -517,18 +512,4 @@ def _close(conn: Connection) -> None:
         conn.unbind()
 
 
-def settings_for(integration: Any) -> LdapSettings:
-    """The one place an Integration row becomes connector settings (read by its fields, never imported)."""
-    return LdapSettings(
-        urls=tuple(integration.url_list()),
-        base_dn=integration.base_dn,
-        bind_dn=integration.bind_dn,
-        bind_password=str(integration.bind_password or ""),
-        tls_mode=integration.tls_mode or "ldaps",
-        ca_pem=integration.tls_ca_pem,
-        tls_verify=integration.tls_verify,
-        page_size=integration.page_size or 500,
-    )
-
-
-__all__ = ["LdapConnector", "LdapSettings", "ReadStats", "domain_of", "guid_filter", "settings_for"]
+__all__ = ["LdapConnector", "LdapSettings", "ReadStats", "domain_of", "guid_filter"]

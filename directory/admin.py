@@ -14,9 +14,10 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
-from .connectors import DirectoryError, connector_for
+from .connectors import DirectoryError
 from .forms import IntegrationForm
 from .models import AdMode, AgentUpload, Folder, Integration, IntegrationKind
+from .sources import connector_for
 
 TLS_OFF_WARNING = ("Certificate verification is off: anyone on the network path can pretend to be the domain "
                    "controller and read the bind password. Turn it on and paste the CA certificate.")

@@ -16,8 +16,9 @@ from notifications.services import NotificationKind, notify
 
 from .clouds import CUSTOM
 from .connectors.base import DirectoryAuthError, DirectoryError
-from .connectors.entra import EntraConnector, EntraSettings, ScopeRefused, TenantInfo, entra_settings
+from .connectors.entra import EntraConnector, EntraSettings, ScopeRefused, TenantInfo
 from .models import Integration, IntegrationKind
+from .sources import entra_settings
 
 
 def resolve_tenant(settings: EntraSettings) -> TenantInfo:

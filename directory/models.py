@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from adread.ldap import domain_of
 from passportal.crypto import EncryptedTextField, hash_token
 from passportal.models import Client
 
@@ -144,8 +145,6 @@ class Integration(models.Model):
         if self.kind == IntegrationKind.SCIM:
             return f"scim:{self.pk}"  # the portal's own store of what the SCIM client pushed (scim/)
         # The same value the LDAP connector and the agent's uploads carry: the domain of the base DN.
-        from .connectors.ldap import domain_of
-
         if self.base_dn:
             return domain_of(self.base_dn)
         upload = self.agent_uploads.filter(status=UploadStatus.COMMITTED).order_by("-committed_at").first()

@@ -9,10 +9,10 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from directory.connectors import connector_for
 from directory.connectors.base import DirectoryUnavailable
 from directory.models import AdMode, AgentUpload, Integration, IntegrationKind, UploadStatus
 from directory.signals import agent_upload_committed
+from directory.sources import connector_for
 from directory.uploads import MAX_RECORDS_PER_CHUNK, UploadConnector
 
 pytestmark = pytest.mark.django_db

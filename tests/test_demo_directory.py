@@ -9,11 +9,11 @@ import uuid
 import pytest
 from django.core.management import call_command
 
-from directory.connectors import connector_for
-from directory.connectors.demo import DATA_FILE, demo_connector, organisations
+from directory.connectors.demo import DATA_FILE, organisations
 from directory.connectors.ldap import LdapConnector
 from directory.management.commands.seed_demo import DEMO_CLIENT_NAME
 from directory.models import Integration, IntegrationKind
+from directory.sources import connector_for
 from passportal.models import Client
 
 
@@ -22,7 +22,7 @@ def demo_integration(base_dn: str) -> Integration:
 
 
 def test_the_demo_organisation_has_nested_ous_and_about_sixty_users_some_without_email_some_disabled():
-    snapshot = demo_connector(demo_integration("DC=contoso,DC=demo")).read_snapshot(())
+    snapshot = connector_for(demo_integration("DC=contoso,DC=demo")).read_snapshot(())
 
     paths = {f.path for f in snapshot.folders}
     assert {"Contoso", "Contoso/Sales", "Contoso/Sales/EMEA", "Contoso/Head Office/Finance"} <= paths
@@ -36,35 +36,35 @@ def test_the_demo_organisation_has_nested_ous_and_about_sixty_users_some_without
 
 
 def test_the_demo_is_read_through_paged_searches_like_a_real_dc():
-    reader = demo_connector(demo_integration("DC=contoso,DC=demo"))
+    reader = connector_for(demo_integration("DC=contoso,DC=demo"))
     users = reader.read_users(())
     assert reader.last_read.search_requests > 2  # page size 25: the users alone take three pages
     assert len({u.id for u in users}) == len(users)
 
 
 def test_computers_and_groups_in_the_demo_never_become_users():
-    users = demo_connector(demo_integration("DC=contoso,DC=demo")).read_users(())
+    users = connector_for(demo_integration("DC=contoso,DC=demo")).read_users(())
     assert not [u for u in users if u.upn.startswith("WS-") or u.display_name == "All Staff"]
     assert len(users) == len(organisations()["client"]["users"])
 
 
 def test_r3_demo_identities_are_the_fixed_guids_of_the_sample_data():
     data = json.loads(DATA_FILE.read_text())["organisations"][0]
-    users = {u.id: u for u in demo_connector(demo_integration(data["base_dn"])).read_users(())}
+    users = {u.id: u for u in connector_for(demo_integration(data["base_dn"])).read_users(())}
     assert set(users) == {u["guid"] for u in data["users"]}
     first = data["users"][0]
     assert users[first["guid"]].first_name == first["given"]
 
 
 def test_a_single_demo_user_is_read_by_guid():
-    reader = demo_connector(demo_integration("DC=contoso,DC=demo"))
+    reader = connector_for(demo_integration("DC=contoso,DC=demo"))
     someone = reader.read_users(())[5]
     assert reader.read_user(someone.id) == someone
     assert reader.read_user(str(uuid.uuid4())) is None
 
 
 def test_the_vault_demo_is_a_separate_organisation():
-    snapshot = demo_connector(demo_integration("DC=acme-msp,DC=demo")).read_snapshot(())
+    snapshot = connector_for(demo_integration("DC=acme-msp,DC=demo")).read_snapshot(())
     assert snapshot.directory_id == "acme-msp.demo"
     assert {f.path for f in snapshot.folders} == {"Acme MSP", "Acme MSP/Helpdesk", "Acme MSP/Engineering",
                                                  "Acme MSP/Management"}

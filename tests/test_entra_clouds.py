@@ -15,9 +15,10 @@ from rest_framework.test import APIClient
 from directory import validators
 from directory.clouds import CLOUDS
 from directory.connectors.base import DirectoryAuthError
-from directory.connectors.entra import EntraConnector, entra_settings
+from directory.connectors.entra import EntraConnector
 from directory.forms import IntegrationForm
 from directory.models import Folder, Integration
+from directory.sources import entra_settings
 from provisioning import services
 from provisioning.api.authentication import issue_api_token
 from provisioning.models import Mapping

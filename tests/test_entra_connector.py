@@ -7,7 +7,7 @@ import time
 import pytest
 
 from directory.connectors.base import DirectoryAuthError, DirectoryUnavailable
-from directory.connectors.entra import EntraConnector
+from directory.sources import entra_connector
 from testing.fake_entra import FakeEntraServer
 
 from .fixtures_entra import entra_connector_for
@@ -205,7 +205,7 @@ def test_for_integration_reads_the_integration_fields(fake_entra: FakeEntraServe
         graph_base_url=fake_entra.graph_base_url, tls_ca_pem=fake_entra.ca_pem,
     )
 
-    connector = EntraConnector.for_integration(integration)
+    connector = entra_connector(integration)
 
     assert connector.settings.retry.max_attempts == 2
     assert connector.read_folders() == []

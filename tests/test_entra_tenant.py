@@ -9,9 +9,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from directory.connectors.base import DirectoryAuthError, DirectoryError
-from directory.connectors.entra import EntraConnector
 from directory.entra_tenant import check_entra_integration, resolve_tenant
 from directory.models import Integration
+from directory.sources import entra_connector
 from notifications.models import Notification, NotificationKind
 from passportal.models import Client
 from testing.fake_entra import FakeEntraServer
@@ -174,10 +174,10 @@ def test_r25_the_client_secret_never_appears_in_logs_or_errors(fake_entra: FakeE
     integration.refresh_from_db()
     errors: list[str] = []
 
-    EntraConnector.for_integration(integration).read_snapshot([])
+    entra_connector(integration).read_snapshot([])
     fake_entra.expire_secret()
     try:
-        EntraConnector.for_integration(integration).read_snapshot([])
+        entra_connector(integration).read_snapshot([])
     except DirectoryError as exc:
         errors.append(f"{exc!s} {exc!r} {exc.__cause__!r}")
     try:

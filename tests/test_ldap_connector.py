@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
-from directory.connectors import connector_for
 from directory.connectors.base import DirectoryAuthError, DirectoryUnavailable
 from directory.connectors.ldap import LdapConnector, LdapSettings, guid_filter
 from directory.folders import record_folders
 from directory.models import AdMode, Integration, IntegrationKind
+from directory.sources import connector_for
 
 pytestmark = pytest.mark.samba
 

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 import pytest
 from ldap3.protocol.formatters.formatters import format_sid
 
-from directory.connectors.ldap import LdapConnector, settings_for
+from directory.connectors.ldap import LdapConnector
 from directory.forms import IntegrationForm
 from directory.models import Integration
+from directory.sources import ldap_settings
 from notifications.models import Notification
 from passportal.models import PortalUser
 from provisioning import services
@@ -196,7 +197,7 @@ def test_r21_r22_a_bind_account_that_can_read_nothing_holds_the_disables(samba_d
         Integration.objects.filter(pk=integration.pk).update(bind_dn=samba_dc.dn_of(reader),
                                                              bind_password=samba_dc.user_password)
         integration.refresh_from_db()
-        snapshot = LdapConnector(settings_for(integration)).read_snapshot([])
+        snapshot = LdapConnector(ldap_settings(integration)).read_snapshot([])
         assert snapshot.complete and snapshot.users == () and snapshot.folders == ()  # AD said: nothing here
 
         for _ in range(2):  # the folders it no longer sees are marked gone: the next run holds all the same
@@ -265,7 +266,7 @@ def test_r7_directory_values_are_stored_safely_or_reported_never_a_crashed_run(s
 
 
 def test_ldap_filter_injection_is_refused_where_a_value_could_reach_a_filter(samba_dc):
-    connector = LdapConnector(settings_for(Integration(
+    connector = LdapConnector(ldap_settings(Integration(
         kind="ad", ad_mode="direct", ldap_urls=samba_dc.ldaps_url, base_dn=samba_dc.base_dn,
         bind_dn=samba_dc.admin_bind_dn, bind_password=samba_dc.admin_password, tls_ca_pem=samba_dc.ca_pem)))
     for value in ("*", "*)(objectClass=*", "00000000-0000-0000-0000-000000000001)(|(cn=*"):

@@ -11,8 +11,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from directory import uploads
-from directory.connectors import connector_for
 from directory.models import Folder
+from directory.sources import connector_for
 from passportal.models import PermissionLevel, PortalUser
 from provisioning import services
 from provisioning.applier import apply_plan, load_current, load_mappings

@@ -11,8 +11,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from directory.connectors import connector_for
 from directory.models import Integration
+from directory.sources import connector_for
 from passportal.models import PermissionLevel, SecurityGroup
 from provisioning import services
 from provisioning.models import DirectoryLink, Mapping

@@ -12,15 +12,12 @@ import threading
 import uuid
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ldap3 import MOCK_SYNC, OFFLINE_AD_2012_R2, Connection, Server
 from ldap3.utils.dn import escape_rdn
 
 from .ldap import LdapConnector, LdapSettings
-
-if TYPE_CHECKING:
-    from directory.models import Integration
 
 DATA_FILE = Path(__file__).resolve().parent.parent / "demo_data" / "organisations.json"
 DEMO_URL = "ldap://demo-directory.invalid"
@@ -103,7 +100,6 @@ def demo_settings(base_dn: str) -> LdapSettings:
                         bind_password=READER_PASSWORD, tls_mode="none", page_size=25)
 
 
-def demo_connector(integration: Integration) -> LdapConnector:
-    """The LdapConnector over the in-memory server, reading the organisation under the integration's base DN."""
-    base_dn = integration.base_dn or organisations()["client"]["base_dn"]
+def demo_connector(base_dn: str) -> LdapConnector:
+    """The LdapConnector over the in-memory server, reading the organisation under `base_dn`."""
     return LdapConnector(demo_settings(base_dn), servers=[demo_server()], client_strategy=MOCK_SYNC)

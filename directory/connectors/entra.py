@@ -2,8 +2,8 @@
 
 msal (client credentials) gives the token; one requests.Session talks to Graph with explicit paging,
 delta queries and retry. The contracts this follows are in docs/notes/entra-graph.md. Like every
-connector it never imports models (ARCHITECTURE, rule 1): `EntraConnector.for_integration` only reads
-attributes of the object it is given.
+connector it never imports models (ARCHITECTURE, rule 1): `directory.sources` builds its settings
+from an integration.
 
 Identity (R3): a user is its Entra object `id` within the tenant GUID (`Snapshot.directory_id`).
 Safety (R21): a read that cannot finish raises DirectoryUnavailable / DirectoryAuthError; a member
@@ -30,7 +30,6 @@ import msal
 import requests
 from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
 
-from ..clouds import CLOUDS, DEFAULT_CLOUD
 from . import entra_groups
 from .base import (
     DirectoryAuthError,
@@ -323,7 +322,7 @@ def _is_user(item: Mapping[str, Any]) -> bool:
 # --------------------------------------------------------------------------------------- connector
 
 class EntraConnector:
-    """One Entra tenant read through Graph. Build it with `for_integration` or from `EntraSettings`."""
+    """One Entra tenant read through Graph, from `EntraSettings` (`directory.sources.entra_settings`)."""
 
     def __init__(self, settings: EntraSettings) -> None:
         self.settings = settings
@@ -339,11 +338,6 @@ class EntraConnector:
         self._verify = verify
         self._graph = _TimeoutSession(settings.timeout_seconds, verify)
         self._app: msal.ConfidentialClientApplication | None = None
-
-    @classmethod
-    def for_integration(cls, integration: Any, **overrides: Any) -> EntraConnector:
-        """Settings from an Integration-like object (duck-typed: this module never imports models)."""
-        return cls(entra_settings(integration, **overrides))
 
     # ---- identity
     @property
@@ -773,43 +767,6 @@ class EntraConnector:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-
-def entra_settings(integration: Any, **overrides: Any) -> EntraSettings:
-    """EntraSettings from an Integration (or anything with its attributes). Retry policy from settings."""
-    from django.conf import settings as django_settings
-
-    retry = RetryPolicy(
-        max_attempts=int(getattr(django_settings, "ENTRA_RETRY_MAX_ATTEMPTS", RetryPolicy.max_attempts)),
-        cap_seconds=float(getattr(django_settings, "ENTRA_RETRY_CAP_SECONDS", RetryPolicy.cap_seconds)),
-        backoff_base_seconds=float(getattr(django_settings, "ENTRA_BACKOFF_BASE_SECONDS",
-                                           RetryPolicy.backoff_base_seconds)),
-    )
-    values: dict[str, Any] = {
-        "tenant": (integration.tenant or "").strip(),
-        "client_id": (integration.app_client_id or "").strip(),
-        "client_secret": integration.client_secret or "",
-        "login_host": (integration.login_host or DEFAULT_LOGIN_HOST).strip(),
-        "graph_base_url": (integration.graph_base_url or DEFAULT_GRAPH_BASE_URL).strip(),
-        "scope": _scope_of(integration),
-        "ca_pem": integration.tls_ca_pem or "",
-        "verify": bool(integration.tls_verify),
-        "delta_state": dict(integration.delta_state or {}),
-        "tenant_guid": (integration.tenant_guid or "").strip(),
-        "retry": retry,
-        "incremental_change_limit": int(getattr(django_settings, "ENTRA_INCREMENTAL_CHANGE_LIMIT",
-                                                EntraSettings.incremental_change_limit)),
-    }
-    values.update(overrides)
-    return EntraSettings(**values)
-
-
-def _scope_of(integration: Any) -> str:
-    """The token scope: the cloud's own, or the one typed for a custom cloud (blank: from the Graph URL)."""
-    cloud = CLOUDS.get(getattr(integration, "entra_cloud", "") or DEFAULT_CLOUD)
-    if cloud is not None:
-        return cloud.graph_scope
-    return (getattr(integration, "graph_scope", "") or "").strip()
-
 
 def _is_tenant_name(value: str) -> bool:
     try:

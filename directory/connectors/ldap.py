@@ -22,11 +22,10 @@ from adread.ldap import (
     guid_filter,
     parent_dn,
     parent_key,
-    settings_for,
 )
 
 __all__ = [
     "GUIDS_PER_LOOKUP", "OU_ATTRIBUTES", "OU_FILTER", "SHOW_DELETED_OID", "UAC_ACCOUNTDISABLE", "USER_ATTRIBUTES",
     "USER_FILTER", "LdapConnector", "LdapSettings", "ReadStats", "dn_key", "domain_of", "domain_root",
-    "guid_filter", "parent_dn", "parent_key", "settings_for",
+    "guid_filter", "parent_dn", "parent_key",
 ]

@@ -9,9 +9,10 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
-from directory.connectors import DirectoryError, connector_for
+from directory.connectors import DirectoryError
 from directory.folders import record_folders
 from directory.models import Folder, Integration
+from directory.sources import connector_for
 from passportal.models import PermissionLevel, SecurityGroup
 
 from .. import services

@@ -7,9 +7,10 @@ directory is ldap3's in-memory server read through the real LDAP connector (dire
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from directory.connectors.demo import demo_connector, organisations
+from directory.connectors.demo import organisations
 from directory.folders import record_folders
 from directory.models import Integration, IntegrationKind
+from directory.sources import connector_for
 from passportal.models import Client
 
 DEMO_CLIENT_NAME = "Demo Client (sample data)"
@@ -36,7 +37,7 @@ class Command(BaseCommand):
             integration, made = Integration.objects.get_or_create(
                 client=client, kind=IntegrationKind.DEMO, base_dn=org["base_dn"], defaults={"name": name},
             )
-            changes = record_folders(integration, demo_connector(integration).read_folders())
+            changes = record_folders(integration, connector_for(integration).read_folders())
             verb = "Created" if made else "Refreshed"
             folders = integration.folders.filter(gone=False).count()
             self.stdout.write(f"{verb} {integration.name} for {client.name}: {folders} OUs ({changes.created} new)")
