@@ -273,7 +273,7 @@ def case_floor(params: dict) -> dict:
     from passportal.models import ActivationToken, GroupMembership, PermissionLevel, PortalUser, SecurityGroup
     from provisioning.applier import fingerprint
     from provisioning.models import CreationIssue, DirectoryLink, SyncRun
-    from provisioning.planner import Seen, _state
+    from provisioning.planner import Seen, link_state
 
     agent = integration()
     n, count = params["users"], params["folders"]
@@ -299,7 +299,7 @@ def case_floor(params: dict) -> dict:
             record = UserRecord(id=p["id"], first_name=p["first_name"], last_name=p["last_name"], email=p["email"],
                                 enabled=True, folder_ids=frozenset(p["folder_ids"]), display_name=p["display_name"],
                                 upn=p["upn"], dn=p["dn"])
-            seen = Seen(p["id"], record.folder_ids, True, _state(record))
+            seen = Seen(p["id"], record.folder_ids, True, link_state(record))
             links.append((agent.pk, DOMAIN, p["id"], uid, Jsonb(p["folder_ids"]), True, now, run.pk,
                           Jsonb(dict(seen.state)), fingerprint(seen), now))
         copy_rows(DirectoryLink, [
