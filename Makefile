@@ -29,6 +29,7 @@ test: system-deps $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: system-deps $(VENV)/.installed-dev
 	$(PY) bench/run.py $(BENCH_ARGS)
