@@ -1,17 +1,32 @@
 """A real Samba AD domain controller on loopback, shared by every test process on the machine.
 
-Samba's LDAP ports (389, 636) cannot be moved, so there is one DC per machine. Several pytest
-processes may run at once, so:
+Samba's LDAP ports (389, 636) cannot be moved off an address, so there is one tests' DC per machine, on
+127.0.0.1, kept under STATE_DIR (PASSPORTAL_SAMBA_DIR, default /tmp/passportal-test-samba). The benchmark runs
+a second one on 127.0.0.2 with a state directory of its own (`SambaDC(host=..., state_dir=...)`, bench/ad.py).
 
-* set-up happens under an exclusive file lock; a DC that is already running under STATE_DIR and
-  answers an admin bind (verified against our CA) is reused as it is;
-* the provisioned directory is cached as a tarball, so a later session restores it in about a
-  second instead of provisioning again (5-6 s);
-* the DC is left running when the session ends (the next session reuses it);
-* every test works in its own uniquely named OU (`SambaDC.make_ou`, the `samba_ou` fixture), so
-  tests never see each other's objects, even across processes;
-* `stopped()` (the "DC is down" test) waits until no other process is inside a test that uses the
-  DC, and other processes wait for it to come back (a shared/exclusive "in use" lock).
+How one DC is shared, within a pytest session and across concurrent pytest processes:
+
+* Set-up: the session fixture `samba_dc` calls `ensure_running()`, which takes an exclusive lock on
+  STATE_DIR.lock (fcntl.flock: released by the kernel if the process dies), so only one process
+  provisions, restores or starts the DC at a time; the others wait on the lock, then find it up.
+* Reuse: a DC that answers an admin simple bind over LDAPS, verified against our own CA, is reused
+  as it is: by every test of the session and by every later or concurrent session. It is left running
+  when a session ends.
+* Restore: the provisioned directory is cached as STATE_DIR/provisioned.tar, so a DC that is not
+  running comes back from it in about a second instead of being provisioned again (5-6 s).
+* Isolation: every test works in its own uniquely named OU (`unique_ou`, the `samba_ou` fixture),
+  deleted with everything in it afterwards, so tests never see each other's objects, even across
+  processes, and never need the DC reset.
+* Down on purpose: while a test uses the DC its process holds a shared lock on STATE_DIR.in-use
+  (`in_use()`, taken by `samba_ou`). `stopped()` (the "DC is down" tests) takes it exclusively: it waits
+  until no other process is inside a DC test, and new ones wait until the DC is back up.
+* Reconnect: each process keeps one admin connection for the write helpers (`conn`). Another process
+  may have restarted the DC since it was made, so `samba_ou` probes it first (`reconnect_if_stale`)
+  and a dead connection is re-made on next use; `stop()` drops it.
+
+Nothing here installs packages. The Debian packages (samba, samba-ad-dc, ...) are installed by the set-up
+step, `make system-deps` (scripts/install-system-deps.sh, run by `make test`); when they are missing,
+`ensure_running()` raises `SambaNotInstalled`, which names that command.
 
 Helpers here write to the DC on behalf of tests: the portal's own code never does (R1).
 """
@@ -39,7 +54,6 @@ from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE, SUBTREE
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
-ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(os.environ.get("PASSPORTAL_SAMBA_DIR", "/tmp/passportal-test-samba"))
 REALM = "CORP.EXAMPLE.TEST"
 DOMAIN = "CORP"
@@ -53,6 +67,22 @@ UAC_NORMAL_ACCOUNT = 0x200
 GROUP_GLOBAL = 0x2
 GROUP_SECURITY_ENABLED = 0x80000000
 UAC_ACCOUNTDISABLE = 0x2
+SETUP_COMMAND = "make system-deps"  # scripts/install-system-deps.sh, as root; `make test` runs it first
+SAMBA_PROGRAMS = ("samba", "samba-tool")
+
+
+class SambaNotInstalled(RuntimeError):
+    """The Samba AD DC programs are not on PATH: the machine's set-up step has not been run."""
+
+
+def require_samba_installed() -> None:
+    missing = [program for program in SAMBA_PROGRAMS if shutil.which(program) is None]
+    if missing:
+        raise SambaNotInstalled(
+            f"The Samba AD DC the tests need is not installed ({', '.join(missing)} not found on PATH). "
+            f"Run the set-up step first: `{SETUP_COMMAND}` (scripts/install-system-deps.sh, as root), "
+            "which `make test` runs before pytest."
+        )
 
 
 def _flock(path: Path, mode: int) -> int:
@@ -139,9 +169,8 @@ class SambaDC:
     def _ensure_running_locked(self) -> None:
         if self.tls_dir.joinpath("ca.pem").exists() and self.answers():
             return
+        require_samba_installed()
         self._stop_by_pid()
-        if not shutil.which("samba"):
-            subprocess.run([str(ROOT / "scripts/install-system-deps.sh")], check=True)
         self._make_tls()
         if not self.tarball.exists():
             self._provision()

@@ -15,14 +15,23 @@ from collections.abc import Iterator
 import pytest
 from ldap3.core.exceptions import LDAPException
 
-from testing.samba import SambaDC
+from testing.samba import SambaDC, SambaNotInstalled
 
 
 @pytest.fixture(scope="session")
 def samba_dc() -> SambaDC:
-    """The running DC: reused if up, else restored from the cached tarball (or provisioned) and started."""
+    """The running DC: reused if up, else restored from the cached tarball (or provisioned) and started.
+
+    Fails (never skips, never installs) when Samba is missing, with the set-up command to run.
+    """
     dc = SambaDC()
-    dc.ensure_running()
+    missing = None
+    try:
+        dc.ensure_running()
+    except SambaNotInstalled as error:
+        missing = str(error)
+    if missing:
+        pytest.fail(missing, pytrace=False)  # outside the except: no traceback of the check itself
     return dc
 
 
