@@ -32,6 +32,7 @@ from ldap3.core.exceptions import (
 from ldap3.utils.dn import parse_dn
 
 from . import groups
+from .flags import account_enabled
 from .records import (
     DirectoryAuthError,
     DirectoryUnavailable,
@@ -49,7 +50,6 @@ USER_ATTRIBUTES = (
     "userAccountControl", "displayName", "distinguishedName", "whenChanged", "uSNChanged",
 )
 OU_ATTRIBUTES = ("objectGUID", "distinguishedName")
-UAC_ACCOUNTDISABLE = 0x2
 # The show-deleted control: a search that carries it also returns tombstones (deleted objects, isDeleted=TRUE).
 # Not critical: a server that ignores it simply returns no tombstones, and "not found" also means deleted.
 SHOW_DELETED_OID = "1.2.840.113556.1.4.417"
@@ -484,7 +484,7 @@ class LdapConnector:
             first_name=entry.text("givenName"),
             last_name=entry.text("sn"),
             email=entry.text("mail").strip(),
-            enabled=not uac & UAC_ACCOUNTDISABLE,
+            enabled=account_enabled(uac),
             folder_ids=frozenset({folder}) if folder else frozenset(),
             display_name=entry.text("displayName"),
             upn=entry.text("userPrincipalName"),

@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from adread.flags import UserAccountControl  # noqa: E402
 from bench.common import dispatch, measured, setup_django  # noqa: E402
 from bench.e2e import timed_run  # noqa: E402
 from testing.samba import SambaDC  # noqa: E402
@@ -44,8 +45,6 @@ PAGE_SIZE = 1000
 SEED_MARK = f"bench seed complete: {USERS} users in {OUS} OUs"
 HOST = "127.0.0.2"  # the tests' DC has 127.0.0.1
 STATE_DIR = Path(os.environ.get("PASSPORTAL_BENCH_SAMBA_DIR", "/tmp/passportal-bench-samba"))  # noqa: S108 - like testing/samba.py
-UAC_NORMAL_ACCOUNT = 0x200
-UAC_PASSWD_NOTREQD = 0x20
 SEED_CONNECTIONS = 3  # Samba's prefork LDAP server gives each connection its own worker
 SEED_WINDOW = 200  # adds in flight per connection (pipelined; the server answers in order)
 GROUPS_OU = "bench-groups"  # beside OU=bench20k, not in it: the OU cases' base DN never holds a group
@@ -161,7 +160,7 @@ def seed_users(server) -> None:
         # skipping the server's password hashing makes seeding several times faster.
         return dn, {"sAMAccountName": sam, "userPrincipalName": f"{sam}@{server.domain}", "givenName": given,
                     "sn": sn, "displayName": f"{given} {sn}", "mail": f"user{n}@bench.example.test",
-                    "userAccountControl": UAC_NORMAL_ACCOUNT | UAC_PASSWD_NOTREQD}
+                    "userAccountControl": int(UserAccountControl.NORMAL_ACCOUNT | UserAccountControl.PASSWD_NOTREQD)}
 
     errors: list[str] = []
 

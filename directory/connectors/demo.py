@@ -17,13 +17,13 @@ from typing import Any
 from ldap3 import MOCK_SYNC, OFFLINE_AD_2012_R2, Connection, Server
 from ldap3.utils.dn import escape_rdn
 
+from adread.flags import UserAccountControl
+
 from .ldap import LdapConnector, LdapSettings
 
 DATA_FILE = Path(__file__).resolve().parent.parent / "demo_data" / "organisations.json"
 DEMO_URL = "ldap://demo-directory.invalid"
 READER_PASSWORD = "demo-reader"  # the in-memory server's only account; not a secret
-UAC_NORMAL_ACCOUNT = 0x200
-UAC_ACCOUNTDISABLE = 0x2
 _lock = threading.Lock()
 
 
@@ -64,7 +64,8 @@ def _entries(org: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
             "objectGUID": uuid.UUID(user["guid"]).bytes_le,
             "sAMAccountName": user["sam"], "userPrincipalName": f"{user['sam']}@{org['domain']}",
             "givenName": user["given"], "sn": user["sn"], "displayName": cn,
-            "userAccountControl": str(UAC_NORMAL_ACCOUNT | (0 if user["enabled"] else UAC_ACCOUNTDISABLE)),
+            "userAccountControl": str(int(UserAccountControl.NORMAL_ACCOUNT
+                                          | (0 if user["enabled"] else UserAccountControl.ACCOUNTDISABLE))),
         }
         if user["mail"]:
             attributes["mail"] = user["mail"]

@@ -10,7 +10,6 @@ from adread.ldap import (
     OU_ATTRIBUTES,
     OU_FILTER,
     SHOW_DELETED_OID,
-    UAC_ACCOUNTDISABLE,
     USER_ATTRIBUTES,
     USER_FILTER,
     LdapConnector,
@@ -25,7 +24,7 @@ from adread.ldap import (
 )
 
 __all__ = [
-    "GUIDS_PER_LOOKUP", "OU_ATTRIBUTES", "OU_FILTER", "SHOW_DELETED_OID", "UAC_ACCOUNTDISABLE", "USER_ATTRIBUTES",
+    "GUIDS_PER_LOOKUP", "OU_ATTRIBUTES", "OU_FILTER", "SHOW_DELETED_OID", "USER_ATTRIBUTES",
     "USER_FILTER", "LdapConnector", "LdapSettings", "ReadStats", "dn_key", "domain_of", "domain_root",
     "guid_filter", "parent_dn", "parent_key",
 ]
