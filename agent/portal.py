@@ -104,12 +104,16 @@ class PortalClient:
         """
         return self.post("poll/", health(last_read_seconds), retries=1)
 
-    def report_failure(self, stage: str, message: str, *, permanent: bool) -> dict[str, Any]:
-        """Tell the portal a read failed, so it records a failed run and raises its notification (R21, R24)."""
+    def report_failure(self, stage: str, message: str, *, permanent: bool,
+                       request_id: int | None = None) -> dict[str, Any]:
+        """Tell the portal a read failed, so it records a failed run and raises its notification (R21, R24); for a
+        read it asked for (a preview, the folders: `request_id`), the page that asked says why instead."""
         for secret in self.config.secrets():  # an LDAP error never carries them, but a message must not either
             message = message.replace(secret, "(hidden)")
-        return self.post("failures/", {"stage": stage, "message": message[:MESSAGE_LIMIT], "permanent": permanent,
-                                       **health(None)})
+        body = {"stage": stage, "message": message[:MESSAGE_LIMIT], "permanent": permanent, **health(None)}
+        if request_id is not None:
+            body["request_id"] = request_id
+        return self.post("failures/", body)
 
 
 def _retry_after(response: requests.Response) -> float:
@@ -181,13 +185,18 @@ def _shown_chain(chain: tuple[str, ...]) -> list[str]:
 
 
 def push_snapshot(client: PortalClient, snapshot: Snapshot, chunk_size: int, read_seconds: float | None = None,
-                  find_deleted: Callable[[list[str]], Collection[str]] | None = None) -> dict[str, Any]:
+                  find_deleted: Callable[[list[str]], Collection[str]] | None = None,
+                  request_id: int | None = None) -> dict[str, Any]:
     """Start an upload, send folders then users in chunks, commit with the counts. Returns the commit reply.
 
     With `find_deleted` (the connector's `deleted_users`), the linked users the upload lacks are looked up in
     AD before the commit, and the deleted ones named, so the portal disables them as deleted, not as moved.
+    With `request_id` the upload answers that request of the portal (a preview or a folder read).
     """
-    upload = client.post("uploads/", {"directory_id": snapshot.directory_id, **health(read_seconds)})
+    start = {"directory_id": snapshot.directory_id, **health(read_seconds)}
+    if request_id is not None:
+        start["request_id"] = request_id
+    upload = client.post("uploads/", start)
     upload_id = upload["upload_id"]
     limits = upload.get("limits", {})
     max_records = min(chunk_size, limits.get("chunk_records", MAX_CHUNK_SIZE))

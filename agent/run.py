@@ -3,7 +3,8 @@
 A read that fails is reported to the portal (it records a failed run and raises a notification) before the
 agent gives up or tries again. As a service the agent pushes at start and every `interval_hours` (6), and
 between pushes polls the portal every `poll_seconds` (60): a poll says the agent is alive and brings back a
-request for a read now (Force Re-sync, or a single user's resync), so the portal never needs a way in.
+request for a read now (Force Re-sync, or a single user's resync) and the reads a person is waiting for on a page
+(a preview, read and pushed as an answer that is never applied; the folders), so the portal never needs a way in.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from adread.ldap import LdapConnector
-from adread.records import DirectoryError
+from adread.records import DirectoryError, Snapshot
 
 from .config import AgentConfig
 from .portal import PortalClient, PortalDown, PortalRefused, push_snapshot
@@ -30,26 +31,56 @@ class Pushed:
     read_seconds: float
 
 
-def run_once(config: AgentConfig, client: PortalClient) -> Pushed:
-    """Read the whole base DN and push it. A failed read is reported to the portal, then raised."""
+def run_once(config: AgentConfig, client: PortalClient, request_id: int | None = None) -> Pushed:
+    """Read the whole base DN and push it (as the answer to a preview request, with `request_id`).
+
+    A failed read is reported to the portal, then raised.
+    """
     connector = LdapConnector(config.ldap)
     started = time.monotonic()
     try:
         snapshot = connector.read_snapshot(())
-    except DirectoryError as exc:
-        _report(client, exc)
-        raise
-    read_seconds = time.monotonic() - started
-    try:
+        read_seconds = time.monotonic() - started
         # The linked users this read lacks are looked up before the commit: deleted ones are named as such.
-        reply = push_snapshot(client, snapshot, config.chunk_size, read_seconds, find_deleted=connector.deleted_users)
+        reply = push_snapshot(client, snapshot, config.chunk_size, read_seconds, find_deleted=connector.deleted_users,
+                              request_id=request_id)
     except DirectoryError as exc:
-        _report(client, exc)
+        _report(client, exc, request_id)
         raise
     gone = f", {reply['gone_count']} linked users deleted in AD" if reply.get("gone_count") else ""
-    return Pushed(f"Pushed {_folders(snapshot.folders)} and {len(snapshot.users)} users of {snapshot.directory_id} "
+    what = f"Pushed a preview (request {request_id}) of" if request_id is not None else "Pushed"
+    return Pushed(f"{what} {_folders(snapshot.folders)} and {len(snapshot.users)} users of {snapshot.directory_id} "
                   f"(read from {connector.last_read.server} in {read_seconds:.1f} s) as upload {reply['upload_id']}"
                   f"{gone}.", read_seconds)
+
+
+def push_folders(config: AgentConfig, client: PortalClient, request_id: int) -> str:
+    """Read the OUs and security groups only (no users) and push them as the answer to a folder request."""
+    connector = LdapConnector(config.ldap)
+    try:
+        folders = connector.read_folders()
+        snapshot = Snapshot(directory_id=connector.directory_id, folders=tuple(folders), users=(),
+                            complete=True)
+        reply = push_snapshot(client, snapshot, config.chunk_size, request_id=request_id)
+    except DirectoryError as exc:
+        _report(client, exc, request_id)
+        raise
+    return f"Pushed {_folders(snapshot.folders)} (request {request_id}: the folders) as upload {reply['upload_id']}."
+
+
+def answer(config: AgentConfig, client: PortalClient, request: dict, out: Callable[[str], None]) -> None:
+    """Carry out one request a poll brought: a preview (read everything) or a folder read. Failures are logged: the
+    portal has been told (a failed read), or hears nothing and says the agent is not responding."""
+    try:
+        if request.get("kind") == "preview":
+            out(run_once(config, client, request_id=request["id"]).message)
+        elif request.get("kind") == "folders":
+            out(push_folders(config, client, request["id"]))
+        else:  # a newer portal's request this agent does not know: said once per poll, not carried out
+            log.warning("The portal asked for %r, which this agent does not know; update the agent.",
+                        request.get("kind"))
+    except (DirectoryError, PortalRefused, PortalDown) as exc:
+        log.error("Request %s (%s) failed: %s", request.get("id"), request.get("kind"), exc)
 
 
 def _folders(folders) -> str:
@@ -58,9 +89,9 @@ def _folders(folders) -> str:
     return f"{len(folders) - groups} OUs" + (f", {groups} security groups" if groups else "")
 
 
-def _report(client: PortalClient, exc: DirectoryError) -> None:
+def _report(client: PortalClient, exc: DirectoryError, request_id: int | None = None) -> None:
     try:
-        client.report_failure("read", str(exc), permanent=exc.permanent)
+        client.report_failure("read", str(exc), permanent=exc.permanent, request_id=request_id)
     except (PortalRefused, PortalDown) as report_failed:
         # The portal will still notice: it hears nothing, and raises its "not heard from" notification.
         log.warning("Could not tell the portal that the read failed: %s", report_failed)
@@ -116,7 +147,10 @@ def serve(config: AgentConfig, client: PortalClient, out: Callable[[str], None],
                 log.error("Push failed: %s; next attempt in %.0f s", exc, wait)
         sleep(max(min(config.poll_seconds, next_push - time.monotonic()), 0.0))
         try:
-            asked = bool(client.poll(read_seconds).get("read_now"))
+            reply = client.poll(read_seconds)
         except (PortalRefused, PortalDown) as exc:
-            asked = False
+            reply = {}
             log.warning("Poll failed: %s", exc)
+        asked = bool(reply.get("read_now"))
+        for request in reply.get("requests", []):  # someone is waiting on a page: before the next sleep
+            answer(config, client, request, out)

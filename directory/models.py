@@ -250,6 +250,36 @@ class UploadStatus(models.TextChoices):
     COMMITTED = "committed", "Committed"
     ABORTED = "aborted", "Aborted (replaced by a newer upload)"
     EXPIRED = "expired", "Expired (no chunk for too long)"
+    # The answer to a request (a preview, or a read of the folders): shown or recorded, never the integration's
+    # last read, so it never starts a run and no run applies it.
+    ANSWERED = "answered", "Answered a request (a preview or a folder read; never applied)"
+
+
+class AgentRequestKind(models.TextChoices):
+    PREVIEW = "preview", "A preview: read AD now, to be shown and never applied"
+    FOLDERS = "folders", "Folder discovery: read the OUs and groups now"
+
+
+class AgentRequest(models.Model):
+    """Work the portal asks of an on-prem agent through its poll (it opens no port): a preview or a folder read.
+
+    The agent's next poll is told of it; it reads AD and pushes an upload answering it (AgentUpload.request), or
+    reports that the read failed (`error`). A request nobody picks up in time is "agent not responding" on the page
+    that asked (provisioning/agent_requests.py decides when).
+    """
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="agent_requests")
+    kind = models.CharField(max_length=10, choices=AgentRequestKind.choices)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    picked_up_at = models.DateTimeField(null=True, blank=True, help_text="When a poll first handed it to the agent.")
+    answered_at = models.DateTimeField(null=True, blank=True, help_text="When the upload answering it was committed.")
+    error = models.TextField(blank=True, help_text="Why the agent could not read AD for it (its failure report).")
+
+    class Meta:
+        ordering = ["integration", "pk"]
+
+    def __str__(self) -> str:
+        return f"Request {self.pk} ({self.get_kind_display()}) of {self.integration}"
 
 
 class AgentUpload(models.Model):
@@ -268,6 +298,9 @@ class AgentUpload(models.Model):
     # Opened or last given a chunk: an open upload idle longer than AGENT_UPLOAD_EXPIRE_MINUTES expires.
     last_chunk_at = models.DateTimeField(default=timezone.now)
     committed_at = models.DateTimeField(null=True, blank=True)
+    # Set for an upload answering a request (a preview or a folder read): committed as ANSWERED, never applied.
+    request = models.ForeignKey(AgentRequest, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="uploads")
 
     class Meta:
         ordering = ["integration", "-created_at"]

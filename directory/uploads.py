@@ -22,9 +22,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from . import agent_requests
 from .connectors.base import DirectoryUnavailable, FolderRecord, Snapshot, UserRecord, full_snapshot
 from .folders import FolderChanges, record_folders
-from .models import AgentUpload, AgentUploadRecord, Integration, UploadRecordKind, UploadStatus
+from .models import AgentRequest, AgentUpload, AgentUploadRecord, Integration, UploadRecordKind, UploadStatus
 from .signals import agent_expected_users, agent_upload_committed
 
 MAX_RECORDS_PER_CHUNK = 2000
@@ -210,10 +211,11 @@ def _chains(value: Any, index: int, folder_ids: frozenset[str]) -> list[list[str
 
 
 def start_upload(integration: Integration, *, directory_id: str, agent_version: str, host: str = "",
-                 last_read_seconds: float | None = None) -> AgentUpload:
-    """Open a new upload; an older one still open is aborted (the agent started over).
+                 last_read_seconds: float | None = None, request_id: int | None = None) -> AgentUpload:
+    """Open a new upload; an older one of the same job still open is aborted (the agent started over).
 
-    The agent's health (version, host, how long the read took) is kept on the integration.
+    With `request_id` the upload answers that request of the portal (a preview or a folder read): it is committed
+    as answered, never as the integration's last read. The agent's health is kept on the integration.
     """
     directory_id = (directory_id or "").strip().lower()
     if not directory_id or len(directory_id) > 255:
@@ -222,14 +224,25 @@ def start_upload(integration: Integration, *, directory_id: str, agent_version: 
     if len(agent_version) > 50:
         raise UploadRejected("agent_version is longer than 50 characters", field="agent_version")
     with transaction.atomic():
-        stale = list(integration.agent_uploads.filter(status=UploadStatus.OPEN).values_list("pk", flat=True))
+        request = _request(integration, request_id) if request_id is not None else None
+        stale = list(integration.agent_uploads.filter(status=UploadStatus.OPEN, request=request)
+                     .values_list("pk", flat=True))
         if stale:
             AgentUploadRecord.objects.filter(upload_id__in=stale).delete()
             AgentUpload.objects.filter(pk__in=stale).update(status=UploadStatus.ABORTED)
         upload = AgentUpload.objects.create(integration=integration, directory_id=directory_id,
-                                            agent_version=agent_version)
+                                            agent_version=agent_version, request=request)
     integration.touch_agent(agent_version, host, last_read_seconds)
     return upload
+
+
+def _request(integration: Integration, request_id: int) -> AgentRequest:
+    try:
+        return agent_requests.to_answer(integration, request_id)
+    except agent_requests.NotAnswerable as exc:
+        if exc.unknown:
+            raise UploadRejected(str(exc), field="request_id") from None
+        raise UploadClosed(str(exc)) from None
 
 
 def _open_upload(upload: AgentUpload) -> AgentUpload:
@@ -409,11 +422,16 @@ def commit_upload(upload: AgentUpload, *, folder_count: Any, user_count: Any, go
         if gone_count is not None and received != gone_count:
             raise UploadRejected(f"counts do not match: the agent named {gone_count} deleted users, the portal "
                                  f"received {received}; the upload stays uncommitted", field="gone_count")
+        if upload.request_id is not None:
+            folders = list(_folder_records(upload))
+            return CommitResult(upload=upload, folders=agent_requests.answer(upload, folders), gone=received)
         upload.status = UploadStatus.COMMITTED
         upload.committed_at = timezone.now()
         upload.save(update_fields=["status", "committed_at"])
         integration = upload.integration
-        older = integration.agent_uploads.exclude(pk=upload.pk).exclude(status=UploadStatus.OPEN)
+        # Older reads go; answers to requests stay until their page has used them (expire_uploads drops them).
+        older = integration.agent_uploads.exclude(pk=upload.pk).exclude(
+            status__in=[UploadStatus.OPEN, UploadStatus.ANSWERED])
         AgentUploadRecord.objects.filter(upload__in=older).delete()
         older.delete()
         changes = record_folders(integration, list(_folder_records(upload)))
@@ -445,6 +463,11 @@ def expire_uploads(now: datetime | None = None) -> int:
         AgentUpload.objects.filter(pk__in=idle).update(status=UploadStatus.EXPIRED)
     AgentUpload.objects.filter(status__in=[UploadStatus.ABORTED, UploadStatus.EXPIRED],
                                last_chunk_at__lt=now - CLOSED_UPLOADS_KEPT).delete()
+    # Answers to requests (previews, folder reads) and the requests themselves: long since shown or given up on.
+    answered = AgentUpload.objects.filter(status=UploadStatus.ANSWERED, committed_at__lt=now - CLOSED_UPLOADS_KEPT)
+    AgentUploadRecord.objects.filter(upload__in=answered).delete()
+    answered.delete()
+    AgentRequest.objects.filter(requested_at__lt=now - CLOSED_UPLOADS_KEPT).delete()
     return len(idle)
 
 
@@ -471,12 +494,18 @@ def _user_record(data: dict) -> UserRecord:
 
 
 class UploadConnector:
-    """The connector for an agent integration: it reads the latest committed upload, never AD itself."""
+    """The connector for an agent integration: it reads the latest committed upload, never AD itself.
 
-    def __init__(self, integration: Integration) -> None:
+    Given `upload` (a preview the agent read on request), it reads that one instead.
+    """
+
+    def __init__(self, integration: Integration, upload: AgentUpload | None = None) -> None:
         self.integration = integration
+        self.upload = upload
 
     def _latest(self) -> AgentUpload:
+        if self.upload is not None:
+            return self.upload
         upload = (self.integration.agent_uploads.filter(status=UploadStatus.COMMITTED)
                   .order_by("-committed_at", "-pk").first())
         if upload is None:

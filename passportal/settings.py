@@ -311,6 +311,9 @@ AGENT_REQUESTS_PER_MINUTE = env.int("AGENT_REQUESTS_PER_MINUTE", default=120)  #
 # a Force Re-sync or single-user resync the agent has not answered this long fails as "agent not responding".
 AGENT_QUIET_AFTER_HOURS = env.float("AGENT_QUIET_AFTER_HOURS", default=12.0)
 AGENT_REQUEST_TIMEOUT_MINUTES = env.float("AGENT_REQUEST_TIMEOUT_MINUTES", default=15.0)
+# A preview or folder read a person waits for on a page: an agent that has not picked it up this long (it polls every
+# minute) is "not responding"; one that has is given until AGENT_REQUEST_TIMEOUT_MINUTES to send the read.
+AGENT_PREVIEW_TIMEOUT_MINUTES = env.float("AGENT_PREVIEW_TIMEOUT_MINUTES", default=3.0)
 # A rotated agent token keeps working this long, so the agent can be given the new one without a gap.
 AGENT_TOKEN_GRACE_MINUTES = env.float("AGENT_TOKEN_GRACE_MINUTES", default=10.0)
 

@@ -90,10 +90,23 @@ class StartUploadSerializer(AgentHealthSerializer):
     """A push says the agent's health when its upload starts, as every poll does."""
 
     directory_id = serializers.CharField(max_length=255, help_text="The AD domain the agent reads.")
+    request_id = serializers.IntegerField(
+        min_value=1, required=False, default=None, allow_null=True,
+        help_text="The request (from a poll's `requests`) this upload answers: a preview or a folder read. It is "
+                  "committed as an answer, never as the integration's last read, and starts no run.")
+
+
+class AgentRequestSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="Send it as `request_id` when the upload answering it starts.")
+    kind = serializers.ChoiceField(choices=["preview", "folders"],
+                                   help_text="preview: read everything now and upload it as the answer (shown, "
+                                             "never applied); folders: read the OUs and groups now, upload only them.")
 
 
 class PollReplySerializer(serializers.Serializer):
     read_now = serializers.BooleanField(help_text="A Force Re-sync or single-user resync waits for a fresh read.")
+    requests = AgentRequestSerializer(many=True, help_text="Reads a person is waiting for, oldest first; each is "
+                                                           "handed out again at every poll until it is answered.")
     mapped_folder_ids = serializers.ListField(child=serializers.CharField(),
                                               help_text="objectGUIDs of the OUs mapped in the portal (--check).")
 
@@ -102,7 +115,11 @@ class FailureSerializer(AgentHealthSerializer):
     stage = serializers.ChoiceField(choices=["read"], help_text="What failed: the read of AD.")
     message = serializers.CharField(max_length=2000, help_text="Why, as the agent saw it; never a secret.")
     permanent = serializers.BooleanField(default=False, help_text="Credentials refused: a person must act.")
+    request_id = serializers.IntegerField(
+        min_value=1, required=False, default=None, allow_null=True,
+        help_text="The request whose read failed (a preview or a folder read): its page says why; no run is recorded.")
 
 
 class FailureReplySerializer(serializers.Serializer):
-    run_id = serializers.IntegerField(help_text="The failed run the portal recorded.")
+    run_id = serializers.IntegerField(allow_null=True,
+                                      help_text="The failed run the portal recorded (null for a request's read).")

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from directory import uploads
+from directory import agent_requests, uploads
 from directory.models import AdMode, AgentUpload, Integration, IntegrationKind
 from directory.signals import agent_polled, agent_read_failed
 
@@ -117,7 +117,7 @@ class StartUploadView(AgentView):
         data = self.body(request, StartUploadSerializer)
         upload = uploads.start_upload(request.auth, directory_id=data["directory_id"],
                                       agent_version=data["agent_version"], host=data["host"],
-                                      last_read_seconds=data["last_read_seconds"])
+                                      last_read_seconds=data["last_read_seconds"], request_id=data["request_id"])
         return Response(StartedUploadSerializer(upload).data, status=status.HTTP_201_CREATED)
 
 
@@ -182,7 +182,8 @@ class PollView(AgentView):
         # The engine decides whether a read is wanted (a run waiting for the agent); directory never imports it.
         read_now = any(answer for _, answer in agent_polled.send(sender=Integration, integration=integration))
         mapped = integration.folders.filter(mapping__isnull=False).values_list("external_id", flat=True)
-        return Response({"read_now": read_now, "mapped_folder_ids": sorted(mapped)})
+        return Response({"read_now": read_now, "requests": agent_requests.hand_out(integration),
+                         "mapped_folder_ids": sorted(mapped)})
 
 
 class FailureView(AgentView):
@@ -192,6 +193,12 @@ class FailureView(AgentView):
         data = self.body(request, FailureSerializer)
         integration: Integration = request.auth
         integration.touch_agent(data["agent_version"], data["host"], data["last_read_seconds"])
+        if data["request_id"] is not None:
+            # A read a person asked for (a preview, the folders): their page says why; the runs are not concerned.
+            if not agent_requests.fail(integration, data["request_id"], data["message"]):
+                return Response({"detail": f"request {data['request_id']} is not waiting for an answer"},
+                                status=status.HTTP_409_CONFLICT)
+            return Response({"run_id": None}, status=status.HTTP_201_CREATED)
         answers = agent_read_failed.send(sender=Integration, integration=integration, message=data["message"],
                                          permanent=data["permanent"], host=data["host"])
         runs = [run for _, run in answers if run is not None]
