@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from . import ratelimit
-from .models import PortalUser
+from .models import PortalUser, UserStatus
 
 SESSION_USER = "_portal_user_id"
 SESSION_HASH = "_portal_user_hash"
@@ -29,8 +29,7 @@ class SignInResult:
 
 
 def may_sign_in(user: PortalUser) -> bool:
-    return user.activated_at is not None and not user.disabled_by_staff and not user.disabled_reason \
-        and user.status != "disabled"
+    return user.status_now == UserStatus.ACTIVE and user.status != UserStatus.DISABLED
 
 
 def check_credentials(email: str, password: str) -> SignInResult:

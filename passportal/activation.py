@@ -26,7 +26,7 @@ from notifications.models import EmailKind, OutboxEmail, OutboxStatus
 from . import ratelimit
 from .bulk import copy_rows, use_copy
 from .crypto import hash_token
-from .models import ActivationToken, Client, PortalUser
+from .models import ActivationToken, Client, PortalUser, UserStatus
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +40,14 @@ def _chunks(ids: list[int], size: int = CHUNK_SIZE) -> Iterator[list[int]]:
 
 
 def _is_disabled(user: PortalUser) -> bool:
-    return user.disabled_by_staff or bool(user.disabled_reason) or user.status == "disabled"
+    return UserStatus.DISABLED in (user.status_now, user.status)
 
 
 def _activatable_users(ids: list[int]):
     """Users that may still activate: not disabled (by staff or a sync) and not activated yet."""
     return PortalUser.objects.filter(
         pk__in=ids, disabled_by_staff=False, disabled_reason="", activated_at__isnull=True
-    ).exclude(status="disabled")
+    ).exclude(status=UserStatus.DISABLED)
 
 
 def _cancel_queued_emails(user_ids: list[int]) -> None:

@@ -6,9 +6,11 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+from .reasons import DisableReason
 
 
 class Client(models.Model):
@@ -88,14 +90,16 @@ class UserStatus(models.TextChoices):
     DISABLED = "disabled", "Disabled"
 
 
-class DisabledReason(models.TextChoices):
-    """Why a sync disabled a user; a staff disable is kept apart in `disabled_by_staff` (R8)."""
-
-    NONE = "", "-"
-    DIRECTORY = "directory", "Disabled in the directory"
-    DELETED = "deleted", "Deleted in the directory"
-    OUT_OF_SCOPE = "out_of_scope", "Moved out of every mapped folder"
-    LINK_OFF = "link_off", "The integration's link was switched off"
+# Why a sync disabled a user (the values are `passportal.reasons.DisableReason`, which the planner decides with);
+# a staff disable is kept apart in `disabled_by_staff` (R8). Only the words for people are added here.
+_DISABLED_LABELS = {
+    DisableReason.DIRECTORY: "Disabled in the directory",
+    DisableReason.DELETED: "Deleted in the directory",
+    DisableReason.OUT_OF_SCOPE: "Moved out of every mapped folder",
+    DisableReason.LINK_OFF: "The integration's link was switched off",
+}
+DisabledReason = models.TextChoices(
+    "DisabledReason", [("NONE", ("", "-"))] + [(r.name, (r.value, _DISABLED_LABELS[r])) for r in DisableReason])
 
 
 def row_version(updated_at) -> str:
@@ -154,9 +158,9 @@ class PortalUser(models.Model):
             # The stored status can never disagree with the reasons it is made of.
             models.CheckConstraint(
                 condition=(
-                    Q(status="disabled", disabled_by_staff=True)
-                    | (Q(status="disabled") & ~Q(disabled_reason=""))
-                    | (Q(disabled_by_staff=False, disabled_reason="") & ~Q(status="disabled"))
+                    Q(status=UserStatus.DISABLED, disabled_by_staff=True)
+                    | (Q(status=UserStatus.DISABLED) & ~Q(disabled_reason=""))
+                    | (Q(disabled_by_staff=False, disabled_reason="") & ~Q(status=UserStatus.DISABLED))
                 ),
                 name="portal_user_status_matches_reasons",
             ),
@@ -184,10 +188,32 @@ class PortalUser(models.Model):
         return UserKind(self.kind).label
 
     @staticmethod
-    def status_for(*, disabled_by_staff: bool, disabled_reason: str, activated: bool) -> str:
+    def status_for(*, disabled_by_staff: bool, disabled_reason: str, activated: bool) -> UserStatus:
+        """The one rule for a user's status: disabled by staff or by a sync, else active once activated."""
         if disabled_by_staff or disabled_reason:
             return UserStatus.DISABLED
         return UserStatus.ACTIVE if activated else UserStatus.PENDING
+
+    @staticmethod
+    def status_expression(*, disabled_reason: str) -> Value | Case:
+        """`status_for` as a database expression, for an UPDATE of many users that sets `disabled_reason` to this.
+
+        The same rule in the same order; the new reason is passed in because an UPDATE's expressions read the
+        row's other columns as they were before it.
+        """
+        if disabled_reason:
+            return Value(UserStatus.DISABLED)
+        return Case(
+            When(disabled_by_staff=True, then=Value(UserStatus.DISABLED)),
+            When(activated_at__isnull=False, then=Value(UserStatus.ACTIVE)),
+            default=Value(UserStatus.PENDING),
+        )
+
+    @property
+    def status_now(self) -> UserStatus:
+        """What `status_for` says of this user's fields as they are in memory (the stored `status` may lag)."""
+        return self.status_for(disabled_by_staff=self.disabled_by_staff, disabled_reason=self.disabled_reason,
+                               activated=self.activated_at is not None)
 
     def set_disabled_by_staff(self, disabled: bool, *, by=None) -> None:
         """Set or lift a staff disable, keeping who and when (the caller saves). A repeated disable keeps the first."""
@@ -198,11 +224,7 @@ class PortalUser(models.Model):
         self.staff_disabled_by = by if disabled and getattr(by, "pk", None) else None
 
     def refresh_status(self) -> None:
-        self.status = self.status_for(
-            disabled_by_staff=self.disabled_by_staff,
-            disabled_reason=self.disabled_reason,
-            activated=self.activated_at is not None,
-        )
+        self.status = self.status_now
 
     def set_password(self, raw_password: str) -> None:
         self.password = make_password(raw_password)

@@ -9,6 +9,8 @@ from django.db.models import Q
 from directory.models import Folder, Integration
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
 
+from .planning import reasons as planning_reasons
+
 
 class Mapping(models.Model):
     """A configured folder: folder -> permission level + security groups (R11)."""
@@ -154,11 +156,15 @@ class DirectoryLink(models.Model):
         return max(filter(None, [self.last_seen, latest]), default=None)
 
 
-class IssueReason(models.TextChoices):
-    NO_EMAIL = "no_email", "No email in the directory"
-    INVALID_EMAIL = "invalid_email", "Invalid email"
-    EMAIL_TAKEN = "email_taken", "Email already used by another user of the client"
-    DUPLICATE_EMAIL = "duplicate_email", "Another directory user has the same email"
+# Why a directory user is a creation issue (the values are the planner's `IssueReason`); the words for people here.
+_ISSUE_LABELS = {
+    planning_reasons.IssueReason.NO_EMAIL: "No email in the directory",
+    planning_reasons.IssueReason.INVALID_EMAIL: "Invalid email",
+    planning_reasons.IssueReason.EMAIL_TAKEN: "Email already used by another user of the client",
+    planning_reasons.IssueReason.DUPLICATE_EMAIL: "Another directory user has the same email",
+}
+IssueReason = models.TextChoices(
+    "IssueReason", [(r.name, (r.value, _ISSUE_LABELS[r])) for r in planning_reasons.IssueReason])
 
 
 class CreationIssue(models.Model):

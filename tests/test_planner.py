@@ -6,15 +6,9 @@ import pytest
 
 from directory.connectors.base import FolderRecord, Snapshot, UserRecord
 from provisioning.planner import (
-    DELETED,
-    DIRECTORY,
-    DUPLICATE_EMAIL,
-    EMAIL_TAKEN,
-    INVALID_EMAIL,
-    LINK_OFF,
-    NO_EMAIL,
-    OUT_OF_SCOPE,
     Current,
+    DisableReason,
+    IssueReason,
     LinkState,
     MappingRule,
     Threshold,
@@ -101,14 +95,14 @@ def test_r4_two_directory_users_with_one_email_the_lower_id_wins_whatever_the_or
     users = [rec(gid=g, first=g[-2:]) for g in order]
     result = plan(snap(*users), MAPPINGS, NOBODY)
     assert [c.external_id for c in result.creates] == [G1]
-    assert [(i.external_id, i.reason) for i in result.issues_open] == [(G2, DUPLICATE_EMAIL)]
+    assert [(i.external_id, i.reason) for i in result.issues_open] == [(G2, IssueReason.DUPLICATE_EMAIL)]
 
 
 def test_r4_the_identity_already_linked_to_the_holder_keeps_the_email():
     current = state(portal(uid=5), links=[(G2, 5)])
     result = plan(snap(rec(gid=G1), rec(gid=G2)), MAPPINGS, current)
     assert result.creates == [] and result.adoptions == []
-    assert [(i.external_id, i.reason) for i in result.issues_open] == [(G1, DUPLICATE_EMAIL)]
+    assert [(i.external_id, i.reason) for i in result.issues_open] == [(G1, IssueReason.DUPLICATE_EMAIL)]
 
 
 def test_r4_a_portal_user_another_directory_of_the_client_holds_is_never_adopted():
@@ -118,7 +112,7 @@ def test_r4_a_portal_user_another_directory_of_the_client_holds_is_never_adopted
     result = plan(snap(rec()), MAPPINGS, current)
     assert result.creates == [] and result.adoptions == [] and result.updates == []
     [issue] = result.issues_open
-    assert (issue.external_id, issue.reason) == (G1, DUPLICATE_EMAIL) and "Paris tenant" in issue.message
+    assert (issue.external_id, issue.reason) == (G1, IssueReason.DUPLICATE_EMAIL) and "Paris tenant" in issue.message
 
 
 def test_r4_a_linked_user_cannot_take_an_email_another_directory_holds():
@@ -126,7 +120,7 @@ def test_r4_a_linked_user_cannot_take_an_email_another_directory_holds():
     current = Current(users=current.users, links=current.links, held_elsewhere={7: "Paris tenant"})
     result = plan(snap(rec(email="ann@corp.test")), MAPPINGS, current)
     assert not any("email" in u.changes for u in result.updates)
-    assert [(i.external_id, i.reason) for i in result.issues_open] == [(G1, EMAIL_TAKEN)]
+    assert [(i.external_id, i.reason) for i in result.issues_open] == [(G1, IssueReason.EMAIL_TAKEN)]
 
 
 def test_r6_names_come_from_first_and_last_name_never_the_display_name():
@@ -140,8 +134,9 @@ def test_r6_a_name_change_reaches_the_portal_user():
 
 
 @pytest.mark.parametrize(("email", "reason"), [
-    ("", NO_EMAIL), ("   ", NO_EMAIL), ("not-an-email", INVALID_EMAIL), ("ann@", INVALID_EMAIL),
-    ("ann\x00@corp.test", INVALID_EMAIL), ("a" * 250 + "@corp.test", INVALID_EMAIL),
+    ("", IssueReason.NO_EMAIL), ("   ", IssueReason.NO_EMAIL), ("not-an-email", IssueReason.INVALID_EMAIL),
+    ("ann@", IssueReason.INVALID_EMAIL),
+    ("ann\x00@corp.test", IssueReason.INVALID_EMAIL), ("a" * 250 + "@corp.test", IssueReason.INVALID_EMAIL),
 ])
 def test_r7_a_user_without_a_valid_email_is_a_creation_issue_naming_user_folder_and_reason(email, reason):
     result = plan(snap(rec(email=email)), MAPPINGS, NOBODY)
@@ -152,18 +147,18 @@ def test_r7_a_user_without_a_valid_email_is_a_creation_issue_naming_user_folder_
 
 
 def test_r7_an_issue_is_raised_once_and_closes_when_the_user_gets_an_email():
-    still_open = plan(snap(rec(email="")), MAPPINGS, state(issues=[(G1, NO_EMAIL)]))
+    still_open = plan(snap(rec(email="")), MAPPINGS, state(issues=[(G1, IssueReason.NO_EMAIL)]))
     assert still_open.issues_open == [] and still_open.issues_close == []
-    fixed = plan(snap(rec(email="ann@corp.test")), MAPPINGS, state(issues=[(G1, NO_EMAIL)]))
+    fixed = plan(snap(rec(email="ann@corp.test")), MAPPINGS, state(issues=[(G1, IssueReason.NO_EMAIL)]))
     assert [c.external_id for c in fixed.creates] == [G1]
-    assert fixed.issues_close == [(G1, NO_EMAIL)]
+    assert fixed.issues_close == [(G1, IssueReason.NO_EMAIL)]
 
 
 def test_r7_an_email_change_to_one_another_user_holds_is_an_issue_and_the_email_stays():
     current = state(portal(uid=1), portal(uid=2, email="bob@corp.test"), links=[(G1, 1)])
     result = plan(snap(rec(email="bob@corp.test")), MAPPINGS, current)
     assert not any("email" in u.changes for u in result.updates)
-    assert [(i.external_id, i.reason) for i in result.issues_open] == [(G1, EMAIL_TAKEN)]
+    assert [(i.external_id, i.reason) for i in result.issues_open] == [(G1, IssueReason.EMAIL_TAKEN)]
 
 
 @pytest.mark.parametrize("value", ["  ann@corp.test ", "Ann+tag@Corp.TEST", "ann@bücher.example"])
@@ -174,56 +169,57 @@ def test_r7_emails_with_spaces_plus_capitals_or_international_domains_are_accept
 
 def test_r8_user_disabled_in_the_directory_is_disabled():
     result = plan(snap(rec(enabled=False)), MAPPINGS, state(portal(), links=[(G1, 1)]))
-    assert [(d.user_id, d.reason) for d in result.disables] == [(1, DIRECTORY)]
+    assert [(d.user_id, d.reason) for d in result.disables] == [(1, DisableReason.DIRECTORY)]
 
 
 def test_r8_enabled_again_in_the_directory_is_enabled_again():
-    result = plan(snap(rec()), MAPPINGS, state(portal(reason=DIRECTORY), links=[(G1, 1)]))
+    result = plan(snap(rec()), MAPPINGS, state(portal(reason=DisableReason.DIRECTORY), links=[(G1, 1)]))
     assert [(r.user_id, r.previous_reason, r.stays_disabled_by_staff) for r in result.reenables] == [
-        (1, DIRECTORY, False)
+        (1, DisableReason.DIRECTORY, False)
     ]
 
 
 def test_r8_a_staff_disable_is_kept_while_the_directory_re_enables():
-    result = plan(snap(rec()), MAPPINGS, state(portal(reason=DIRECTORY, staff=True), links=[(G1, 1)]))
+    result = plan(snap(rec()), MAPPINGS, state(portal(reason=DisableReason.DIRECTORY, staff=True), links=[(G1, 1)]))
     assert [r.stays_disabled_by_staff for r in result.reenables] == [True]
     assert plan(snap(rec()), MAPPINGS, state(portal(staff=True), links=[(G1, 1)])).is_empty
 
 
 def test_r8_deleted_in_the_directory_is_disabled_never_deleted():
     result = plan(snap(incremental=True, removed=[G1]), MAPPINGS, state(portal(), links=[(G1, 1)]))
-    assert [(d.user_id, d.reason) for d in result.disables] == [(1, DELETED)]
+    assert [(d.user_id, d.reason) for d in result.disables] == [(1, DisableReason.DELETED)]
 
 
 def test_r9_a_user_moved_out_of_every_configured_folder_is_disabled():
     result = plan(snap(rec(folders=(OU_OTHER,))), MAPPINGS, state(portal(), links=[(G1, 1)]))
-    assert [(d.user_id, d.reason) for d in result.disables] == [(1, OUT_OF_SCOPE)]
+    assert [(d.user_id, d.reason) for d in result.disables] == [(1, DisableReason.OUT_OF_SCOPE)]
     assert result.group_removes == [(1, 10)]
 
 
 def test_r9_a_user_whose_folder_mapping_was_removed_is_disabled():
     result = plan(snap(rec()), {OU_IT: IT}, state(portal(), links=[(G1, 1)]))
-    assert [(d.user_id, d.reason) for d in result.disables] == [(1, OUT_OF_SCOPE)]
+    assert [(d.user_id, d.reason) for d in result.disables] == [(1, DisableReason.OUT_OF_SCOPE)]
 
 
 def test_r9_a_known_user_missing_from_a_full_read_is_out_of_scope():
     result = plan(snap(rec(gid=G2, email="b@corp.test")), MAPPINGS, state(portal(), links=[(G1, 1)]))
-    assert [(d.user_id, d.reason) for d in result.disables] == [(1, OUT_OF_SCOPE)]
+    assert [(d.user_id, d.reason) for d in result.disables] == [(1, DisableReason.OUT_OF_SCOPE)]
 
 
 def test_r10_link_off_disables_every_user_from_the_integration_and_creates_nobody():
     current = state(portal(uid=1), portal(uid=2, email="b@corp.test"), links=[(G1, 1), (G2, 2)])
     result = plan(snap(rec(gid=G3, email="new@corp.test")), MAPPINGS, current, link_enabled=False)
-    assert sorted((d.user_id, d.reason) for d in result.disables) == [(1, LINK_OFF), (2, LINK_OFF)]
+    assert sorted((d.user_id, d.reason) for d in result.disables) == [
+        (1, DisableReason.LINK_OFF), (2, DisableReason.LINK_OFF)]
     assert result.creates == [] and result.held_disables == []
 
 
 def test_r10_link_on_again_brings_users_back_if_still_in_scope():
-    current = state(portal(uid=1, reason=LINK_OFF), portal(uid=2, email="b@corp.test", reason=LINK_OFF),
-                    links=[(G1, 1), (G2, 2)])
+    current = state(portal(uid=1, reason=DisableReason.LINK_OFF),
+                    portal(uid=2, email="b@corp.test", reason=DisableReason.LINK_OFF), links=[(G1, 1), (G2, 2)])
     result = plan(snap(rec(), rec(gid=G2, email="b@corp.test", folders=(OU_OTHER,))), MAPPINGS, current)
     assert [r.user_id for r in result.reenables] == [1]
-    assert [(d.user_id, d.reason) for d in result.disables] == [(2, OUT_OF_SCOPE)]
+    assert [(d.user_id, d.reason) for d in result.disables] == [(2, DisableReason.OUT_OF_SCOPE)]
 
 
 def test_r11_a_hand_set_level_is_never_overwritten_by_a_mapping():
@@ -246,11 +242,12 @@ def test_r13_overlapping_folders_union_of_groups_highest_ranked_level():
 def test_r19_a_mapped_folder_gone_from_the_directory_puts_its_users_out_of_scope():
     without_sales = tuple(f for f in FOLDERS if f.id != OU_SALES)
     result = plan(snap(rec(), folders=without_sales), MAPPINGS, state(portal(), links=[(G1, 1)]))
-    assert [(d.user_id, d.reason) for d in result.disables] == [(1, OUT_OF_SCOPE)]
+    assert [(d.user_id, d.reason) for d in result.disables] == [(1, DisableReason.OUT_OF_SCOPE)]
 
 
 def test_r21_an_incomplete_read_changes_nobodys_enabled_state():
-    current = state(portal(uid=1), portal(uid=2, email="b@corp.test", reason=DIRECTORY), links=[(G1, 1), (G2, 2)])
+    current = state(portal(uid=1), portal(uid=2, email="b@corp.test", reason=DisableReason.DIRECTORY),
+                    links=[(G1, 1), (G2, 2)])
     result = plan(snap(rec(gid=G2, email="b@corp.test"), complete=False), MAPPINGS, current)
     assert result.disables == [] and result.reenables == [] and result.held_disables == []
     assert result.group_removes == []
@@ -258,7 +255,7 @@ def test_r21_an_incomplete_read_changes_nobodys_enabled_state():
 
 def test_r21_a_partial_incremental_read_touches_only_the_users_it_lists():
     current = state(portal(uid=1), portal(uid=2, email="b@corp.test"), links=[(G1, 1), (G2, 2)],
-                    issues=[(G3, NO_EMAIL)])
+                    issues=[(G3, IssueReason.NO_EMAIL)])
     result = plan(snap(rec(gid=G2, email="b@corp.test", first="Bob"), incremental=True, folders_complete=False),
                   MAPPINGS, current)
     assert result.disables == [] and result.issues_close == []
@@ -301,9 +298,9 @@ def test_r21_a_full_read_that_sees_nobody_is_held_however_few_users():
 
 def test_r7_a_user_without_email_who_gets_one_later_is_created_then():
     first = plan(snap(rec(email="")), MAPPINGS, NOBODY)
-    assert first.creates == [] and [i.reason for i in first.issues_open] == [NO_EMAIL]
-    later = plan(snap(rec()), MAPPINGS, state(issues=[(G1, NO_EMAIL)]))
-    assert len(later.creates) == 1 and later.issues_close == [(G1, NO_EMAIL)]
+    assert first.creates == [] and [i.reason for i in first.issues_open] == [IssueReason.NO_EMAIL]
+    later = plan(snap(rec()), MAPPINGS, state(issues=[(G1, IssueReason.NO_EMAIL)]))
+    assert len(later.creates) == 1 and later.issues_close == [(G1, IssueReason.NO_EMAIL)]
 
 
 def test_hostile_names_are_cleaned_not_crashed_on():

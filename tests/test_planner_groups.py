@@ -4,7 +4,15 @@ ones resolved, into its folder_ids; these tests hold what the planner decides fr
 from __future__ import annotations
 
 from directory.connectors.base import FolderRecord, Snapshot, UserRecord
-from provisioning.planner import OUT_OF_SCOPE, Current, LinkState, MappingRule, Threshold, UserState, plan
+from provisioning.planner import (
+    Current,
+    DisableReason,
+    LinkState,
+    MappingRule,
+    Threshold,
+    UserState,
+    plan,
+)
 
 ANN = "00000000-0000-0000-0000-0000000000a1"
 BOB = "00000000-0000-0000-0000-0000000000a2"
@@ -62,7 +70,7 @@ def test_g4_removed_from_the_group_is_out_of_scope_naming_it():
     current = linked((ANN, 1, {GRP_SALES}))
     result = plan(snap(rec(folders=())), {GRP_SALES: GROUP_RULE}, current)
     assert [(d.user_id, d.reason, d.detail) for d in result.disables] == [
-        (1, OUT_OF_SCOPE, "removed from group Sales-Team")]
+        (1, DisableReason.OUT_OF_SCOPE, "removed from group Sales-Team")]
 
 
 def test_g4_a_user_no_longer_listed_by_any_mapped_group_is_out_of_scope_naming_it():
@@ -98,7 +106,7 @@ def test_g4_an_unseen_ou_still_puts_its_users_out_of_scope():
     without = tuple(f for f in FOLDERS if f.id != OU_SALES)
     result = plan(snap(folders=without), {OU_SALES: OU_RULE}, current)
     assert result.failure == ""
-    assert [(d.reason, d.detail) for d in result.disables + result.held_disables] == [(OUT_OF_SCOPE, "")]
+    assert [(d.reason, d.detail) for d in result.disables + result.held_disables] == [(DisableReason.OUT_OF_SCOPE, "")]
 
 
 def test_g5_the_preview_says_through_which_chain_and_folder():

@@ -14,11 +14,8 @@ from hypothesis import strategies as st
 
 from directory.connectors.base import FolderRecord, Snapshot, UserRecord
 from provisioning.planner import (
-    DELETED,
-    DIRECTORY,
-    LINK_OFF,
-    OUT_OF_SCOPE,
     Current,
+    DisableReason,
     LinkState,
     MappingRule,
     Plan,
@@ -39,7 +36,7 @@ EXTERNAL_IDS = [str(uuid.UUID(int=n + 1)) for n in range(8)]
 EMAILS = ["ann@corp.test", "Ann@Corp.test", "bob@corp.test", " bob@corp.test ", "cat+x@corp.test",
           "dan@bücher.de", "", "not-an-email", "eve@corp.test"]
 NAMES = ["Ann", "Zoë", "محمد", "  Bob ", "\x07Cat", "x" * 300, ""]
-REASONS = ["", DIRECTORY, DELETED, OUT_OF_SCOPE, LINK_OFF]
+REASONS = ["", DisableReason.DIRECTORY, DisableReason.DELETED, DisableReason.OUT_OF_SCOPE, DisableReason.LINK_OFF]
 
 directory_user = st.builds(
     UserRecord,

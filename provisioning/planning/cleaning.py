@@ -9,7 +9,7 @@ from django.core.validators import validate_email
 
 from directory.connectors.base import UserRecord
 
-from .reasons import INVALID_EMAIL, NO_EMAIL
+from .reasons import IssueReason
 
 NAME_MAX = 150
 EMAIL_MAX = 254
@@ -23,7 +23,7 @@ def clean_name(value: str) -> str:
     return " ".join(text.split())[:NAME_MAX]
 
 
-def clean_email(value: str, known_valid: frozenset[str] | set[str] = frozenset()) -> tuple[str, str | None]:
+def clean_email(value: str, known_valid: frozenset[str] | set[str] = frozenset()) -> tuple[str, IssueReason | None]:
     """(email, problem): trimmed; invalid ones are reported, never stored (R7).
 
     `known_valid` are emails the portal already holds (validated when stored): no need to check again.
@@ -32,13 +32,13 @@ def clean_email(value: str, known_valid: frozenset[str] | set[str] = frozenset()
     if email in known_valid:
         return email, None
     if not email:
-        return "", NO_EMAIL
+        return "", IssueReason.NO_EMAIL
     if len(email) > EMAIL_MAX or any(unicodedata.category(ch)[0] == "C" for ch in email):
-        return email, INVALID_EMAIL
+        return email, IssueReason.INVALID_EMAIL
     try:
         validate_email(email)
     except ValidationError:
-        return email, INVALID_EMAIL
+        return email, IssueReason.INVALID_EMAIL
     return email, None
 
 

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from .reasons import IssueReason
+
 # ---------------------------------------------------------------- input
 
 
@@ -102,7 +104,7 @@ class Update:
 class Disable:
     user_id: int
     external_id: str
-    reason: str
+    reason: str  # a DisableReason (held disables come back from the run's JSON as plain text)
     # Disabled by staff already: the directory's reason is recorded (it still holds once staff lift
     # theirs), but nobody's state changes, so it is not counted or listed as a disable.
     already_disabled: bool = False
@@ -120,7 +122,7 @@ class Reenable:
 @dataclass(frozen=True)
 class Issue:
     external_id: str
-    reason: str
+    reason: IssueReason
     message: str
     user_name: str
     email: str

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from directory.connectors.base import UserRecord
 
 from .data import Current
-from .reasons import DUPLICATE_EMAIL, EMAIL_TAKEN
+from .reasons import IssueReason
 
 
 @dataclass(frozen=True)
@@ -73,19 +73,20 @@ def resolve_email_owners(
     return owners
 
 
-def lost_email_reason(email: str, owner: Owner | None) -> tuple[str, str]:
+def lost_email_reason(email: str, owner: Owner | None) -> tuple[IssueReason, str]:
     """(issue reason, message) for a directory user that may not have this email."""
     if owner is not None and owner.elsewhere:
-        return DUPLICATE_EMAIL, (
+        return IssueReason.DUPLICATE_EMAIL, (
             f"the email {email} belongs to a portal user that comes from {owner.elsewhere}"
         )
     if owner is not None and owner.user_id is None:
-        return DUPLICATE_EMAIL, (
+        return IssueReason.DUPLICATE_EMAIL, (
             f"another directory user ({owner.external_id}) has the email {email}; "
             "the one whose directory id sorts first keeps it"
         )
     if owner is not None:
         # Linked already, or adopting the portal user that holds the email in this very run: the same
         # reason either way, so the issue is not closed and raised again under another name next run (R7).
-        return DUPLICATE_EMAIL, f"the email {email} belongs to another directory user ({owner.external_id})"
-    return EMAIL_TAKEN, f"the email {email} is already used by another user of this client"
+        return IssueReason.DUPLICATE_EMAIL, (
+            f"the email {email} belongs to another directory user ({owner.external_id})")
+    return IssueReason.EMAIL_TAKEN, f"the email {email} is already used by another user of this client"

@@ -27,7 +27,7 @@ from .data import (
     UserState,
 )
 from .emails import Owner, lost_email_reason, resolve_email_owners
-from .reasons import DELETED, DIRECTORY, EMAIL_TAKEN, INVALID_EMAIL, LINK_OFF, NO_EMAIL, OUT_OF_SCOPE
+from .reasons import DisableReason, IssueReason
 from .scope import Grants, Vias, link_state, live_mapped_folders, removed_from
 
 
@@ -46,7 +46,7 @@ class Context:
     vias: Vias
     in_scope: dict[str, UserRecord]  # listed users in a live mapped folder
     emails: dict[str, str] = field(default_factory=dict)  # in-scope id -> its valid, trimmed email
-    email_problem: dict[str, str] = field(default_factory=dict)  # in-scope id -> NO_EMAIL or INVALID_EMAIL
+    email_problem: dict[str, IssueReason] = field(default_factory=dict)  # in-scope id -> NO_EMAIL or INVALID_EMAIL
     owners: dict[str, Owner] = field(default_factory=dict)  # lowercased email -> who holds it (R4)
     raised: set[tuple[str, str]] = field(default_factory=set)  # (external id, reason) raised this run
 
@@ -54,7 +54,7 @@ class Context:
     def may_change_enabled_state(self) -> bool:
         return self.snapshot.complete  # R21: a read that did not cover what it meant to decides no disable
 
-    def raise_issue(self, record: UserRecord, reason: str, message: str) -> None:
+    def raise_issue(self, record: UserRecord, reason: IssueReason, message: str) -> None:
         """R7: a creation issue for this user, opened unless it is open already (it stays open either way)."""
         key = (record.id, reason)
         self.raised.add(key)
@@ -114,9 +114,9 @@ def _sweep_unseen(ctx: Context, link: LinkState, user: UserState) -> None:
     """A linked identity the read did not list: deleted (R8) if the directory says so; out of scope (R9) if
     a full read did not list it; left alone by an incremental read, which lists only what changed."""
     if link.external_id in ctx.removed:
-        _want_disabled(ctx, user, link.external_id, DELETED)
+        _want_disabled(ctx, user, link.external_id, DisableReason.DELETED)
     elif not ctx.snapshot.incremental and ctx.snapshot.complete:
-        _want_disabled(ctx, user, link.external_id, OUT_OF_SCOPE,
+        _want_disabled(ctx, user, link.external_id, DisableReason.OUT_OF_SCOPE,
                        detail=removed_from(link.folder_ids, frozenset(), ctx.mappings))
         _plan_groups(ctx, user, frozenset())
 
@@ -127,7 +127,7 @@ def _follow_listed(ctx: Context, record: UserRecord, link: LinkState, user: User
     scoped = external_id in ctx.in_scope
     ctx.result.seen.append(Seen(external_id, record.folder_ids, scoped, link_state(record, ctx.vias)))
     if not scoped:
-        _want_disabled(ctx, user, external_id, OUT_OF_SCOPE,
+        _want_disabled(ctx, user, external_id, DisableReason.OUT_OF_SCOPE,
                        detail=removed_from(link.folder_ids, record.folder_ids, ctx.mappings))
         _plan_groups(ctx, user, frozenset())
         return
@@ -144,7 +144,7 @@ def _follow_listed(ctx: Context, record: UserRecord, link: LinkState, user: User
     if record.enabled:
         _want_enabled(ctx, user, external_id)
     else:
-        _want_disabled(ctx, user, external_id, DIRECTORY)
+        _want_disabled(ctx, user, external_id, DisableReason.DIRECTORY)
 
 
 def create_or_adopt(ctx: Context) -> None:
@@ -176,11 +176,11 @@ def create_or_adopt(ctx: Context) -> None:
 def _email_it_may_have(ctx: Context, record: UserRecord) -> str | None:
     """The email a new identity is created or adopted with, or None after raising the issue that says why not."""
     problem = ctx.email_problem.get(record.id)
-    if problem == NO_EMAIL:
-        ctx.raise_issue(record, NO_EMAIL, "no email in the directory; the user is created once it has one")
+    if problem == IssueReason.NO_EMAIL:
+        ctx.raise_issue(record, problem, "no email in the directory; the user is created once it has one")
         return None
-    if problem == INVALID_EMAIL:
-        ctx.raise_issue(record, INVALID_EMAIL, f"the email '{shown(record.email)}' is not valid")
+    if problem == IssueReason.INVALID_EMAIL:
+        ctx.raise_issue(record, problem, f"the email '{shown(record.email)}' is not valid")
         return None
     email = ctx.emails[record.id]
     owner = ctx.owners.get(email.lower())
@@ -235,7 +235,8 @@ def plan_link_off(current: Current, result: Plan) -> None:
         # A user the directory disabled keeps that reason: switching the link on again must not
         # count it as a new disable when the directory still says disabled.
         if user is not None and not user.disabled_reason:
-            result.disables.append(Disable(user.id, external_id, LINK_OFF, already_disabled=user.disabled_by_staff))
+            result.disables.append(Disable(user.id, external_id, DisableReason.LINK_OFF,
+                                           already_disabled=user.disabled_by_staff))
 
 
 # ---------------------------------------------------------------- one user's changes
@@ -267,12 +268,13 @@ def _plan_attributes(ctx: Context, user: UserState, record: UserRecord, level: i
             changes["email"] = (user.email, email)
         elif email.lower() != user.email.lower():
             _, why = lost_email_reason(email, owner)
-            ctx.raise_issue(record, EMAIL_TAKEN, f"{why}; the portal user keeps {user.email}")
+            ctx.raise_issue(record, IssueReason.EMAIL_TAKEN, f"{why}; the portal user keeps {user.email}")
         else:
             changes["email"] = (user.email, email)  # only the case changed
     elif record.id in ctx.email_problem and not adopted:
         problem = ctx.email_problem[record.id]
-        why = "no email in the directory" if problem == NO_EMAIL else f"the email '{shown(record.email)}' is not valid"
+        why = ("no email in the directory" if problem == IssueReason.NO_EMAIL
+               else f"the email '{shown(record.email)}' is not valid")
         ctx.raise_issue(record, problem, f"{why}; the portal user keeps {user.email}")
     level_locked = user.level_set_by_hand or (adopted and user.level_id is not None)
     if not level_locked and level is not None and level != user.level_id:
@@ -289,10 +291,11 @@ def _plan_groups(ctx: Context, user: UserState, wanted: frozenset[int]) -> None:
     ctx.result.group_removes.extend((user.id, g) for g in sorted(user.mapping_group_ids - wanted))
 
 
-def _want_disabled(ctx: Context, user: UserState, external_id: str, reason: str, *, detail: str = "") -> None:
+def _want_disabled(ctx: Context, user: UserState, external_id: str, reason: DisableReason, *,
+                   detail: str = "") -> None:
     if not ctx.may_change_enabled_state or user.disabled_reason == reason:
         return
-    if user.disabled_reason and user.disabled_reason != LINK_OFF:
+    if user.disabled_reason and user.disabled_reason != DisableReason.LINK_OFF:
         return  # already disabled by the directory; the first reason stands until it is enabled again
     ctx.result.disables.append(Disable(user.id, external_id, reason, already_disabled=user.disabled_by_staff,
                                        detail=detail))
