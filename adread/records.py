@@ -69,14 +69,24 @@ class UserRecord:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What one read saw.
+    """What one read saw, and how much of the directory it speaks for: the planner's contract with every read.
 
-    Full read (incremental=False): `users` are every user (enabled or not) in `read_folder_ids`; a
-    known user missing from it is out of scope, or deleted when the connector could tell and lists it in
-    `removed_user_ids`. Incremental read (incremental=True): `users`
-    are only those that changed (each with all its current folders), `removed_user_ids` those the
-    directory reports deleted; nobody else may be touched. complete=False says the read did not
-    cover what it meant to (R21): the planner then changes nobody's enabled state.
+    Full read (`incremental=False`): `users` are every user (enabled or not) in `read_folder_ids`. A linked user
+    missing from it is out of scope (R9), or deleted (R8) when the connector could tell and lists it in
+    `removed_user_ids`. Only a full read may sweep, and one that lists nobody while mappings exist is held (R21).
+
+    Partial read (`incremental=True`: a delta, DirSync or uSNChanged round, a SCIM push, one user's resync):
+    `users` are only the users it has news of, each with all its current folders; `removed_user_ids` are the
+    ids the directory reports deleted. The planner plans those identities alone: a listed user in no mapped
+    folder is out of scope as in a full read, a removed one is disabled as deleted, and every identity the read
+    does not mention is left exactly as it is (no sweep, its issues stay open). Planning a partial read gives
+    the mentioned identities the same actions a full read with the same news would. R22 counts its disables
+    against the integration's provisioned users (the links in `Current`), never against the read's size, so
+    the `Current` it is planned against holds every link when a threshold applies. `folders_complete=False`
+    says the folder list was not re-read: every mapped folder then counts as present.
+
+    `complete=False` says the read did not cover what it meant to (R21): the planner changes nobody's enabled
+    state, whatever else it says.
     """
 
     directory_id: str

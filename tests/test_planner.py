@@ -313,3 +313,62 @@ def test_a_directory_listing_one_id_twice_uses_the_first_and_says_so():
     result = plan(snap(rec(), rec(first="Dup")), MAPPINGS, NOBODY)
     assert len(result.creates) == 1 and result.creates[0].first_name == "Ann"
     assert result.notes
+
+
+# ---------------------------------------------------------------- partial reads (incremental: only what changed)
+
+
+def partial(*users, removed=()):
+    """What an incremental read hands the planner: the users it has news of, and the ids reported deleted."""
+    return snap(*users, incremental=True, removed=removed, folders_complete=False)
+
+
+def test_r9_partial_snapshot_leaves_unmentioned_users_alone():
+    current = state(portal(uid=1), portal(uid=2, email="b@corp.test", groups=frozenset({99})),
+                    links=[(G1, 1), (G2, 2)], issues=[(G3, IssueReason.NO_EMAIL)])
+    result = plan(partial(rec(first="Annie")), MAPPINGS, current)
+    assert [(u.user_id, u.changes) for u in result.updates] == [(1, {"first_name": ("Ann", "Annie")})]
+    assert result.disables == [] and result.group_removes == [] and result.issues_close == []
+    assert [s.external_id for s in result.seen] == [G1]
+
+
+def test_r9_partial_snapshot_user_moved_out_of_every_mapped_folder_is_out_of_scope():
+    current = state(portal(uid=1), portal(uid=2, email="b@corp.test"), links=[(G1, 1), (G2, 2)])
+    result = plan(partial(rec(folders=(OU_OTHER,))), MAPPINGS, current)
+    assert [(d.user_id, d.reason) for d in result.disables] == [(1, DisableReason.OUT_OF_SCOPE)]
+    assert result.group_removes == [(1, 10)]
+
+
+def test_r8_partial_snapshot_removed_id_is_disabled_as_deleted_and_its_issues_close():
+    current = state(portal(uid=1), portal(uid=2, email="b@corp.test"), links=[(G1, 1), (G2, 2)],
+                    issues=[(G3, IssueReason.NO_EMAIL)])
+    result = plan(partial(removed=[G1, G3]), MAPPINGS, current)
+    assert [(d.user_id, d.reason) for d in result.disables] == [(1, DisableReason.DELETED)]
+    assert result.issues_close == [(G3, IssueReason.NO_EMAIL)]
+
+
+def test_r2_partial_snapshot_creates_a_new_user_it_lists():
+    result = plan(partial(rec(gid=G3, email="new@corp.test")), MAPPINGS, state(portal(), links=[(G1, 1)]))
+    assert [c.external_id for c in result.creates] == [G3] and result.disables == []
+
+
+def test_r22_partial_snapshot_mass_removal_is_held():
+    """Counted against the integration's 100 provisioned users, not the 30 the read mentions."""
+    users, gids, _ = _many(100)
+    current = state(*users, links=list(zip(gids, range(1, 101), strict=True)))
+    result = plan(partial(removed=gids[:30]), MAPPINGS, current)
+    assert result.disables == [] and len(result.held_disables) == 30
+    assert "30 of 100" in result.hold_reason
+
+
+def test_r22_partial_snapshot_a_few_removals_go_ahead():
+    users, gids, _ = _many(100)
+    current = state(*users, links=list(zip(gids, range(1, 101), strict=True)))
+    result = plan(partial(removed=gids[:5]), MAPPINGS, current, threshold=Threshold(percent=10, minimum=5))
+    assert [d.reason for d in result.disables] == [DisableReason.DELETED] * 5 and result.held_disables == []
+
+
+def test_r21_partial_snapshot_that_lists_nobody_changes_nothing_and_holds_nothing():
+    users, gids, _ = _many(3)
+    current = state(*users, links=list(zip(gids, range(1, 4), strict=True)))
+    assert plan(partial(), MAPPINGS, current).is_empty

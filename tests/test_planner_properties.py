@@ -2,14 +2,17 @@
 
 The test applies a Plan to the plain `Current` state the way the applier writes it to the database
 (creates, adoptions, updates, disables, re-enables, groups, issues; held disables are not applied),
-then plans again from the same snapshot: the second plan must change nothing.
+then plans again from the same snapshot: the second plan must change nothing. A second property holds
+partial (incremental) reads to full ones: the users a partial read mentions get the actions a full read
+with the same news gives them, and nobody else gets any.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from directory.connectors.base import FolderRecord, Snapshot, UserRecord
@@ -186,3 +189,85 @@ def test_an_email_handed_over_between_directory_users_settles_at_the_next_run():
     second = plan(snapshot, mappings, after)
     assert [c.email for c in second.creates] == ["ann@corp.test"] and second.issues_close
     assert_changes_nothing(plan(snapshot, mappings, apply(after, second)), held=0)
+
+
+# ---------------------------------------------------------------- partial reads against full ones
+
+NO_HOLD = Threshold(percent=100, minimum=10**6)
+
+
+def changes_nothing(result: Plan) -> bool:
+    """Nothing to write but the links' record of what was seen (a reason recorded under a staff disable counts)."""
+    return not (result.creates or result.adoptions or result.updates or result.disables or result.held_disables
+                or result.reenables or result.group_adds or result.group_removes or result.issues_open
+                or result.issues_close)
+
+
+@st.composite
+def partial_cases(draw):
+    """A directory in step with the portal, then news of a subset D of its users: changed, or deleted.
+
+    Returns (full read with the news, partial read of the news alone, the settled portal, mappings, D).
+    """
+    users = draw(st.lists(directory_user, max_size=8, unique_by=lambda u: u.id))
+    folders = tuple(f for f in FOLDERS if draw(st.integers(0, 7)) > 0)
+    mappings = draw(mapping_sets)
+    before = Snapshot(directory_id="corp.test", folders=folders, users=tuple(users), complete=True)
+    current = draw(states())
+    for _ in range(len(EXTERNAL_IDS) + 1):  # email hand-overs settle one per run (see the test above)
+        result = plan(before, mappings, current, threshold=NO_HOLD)
+        if changes_nothing(result):
+            break
+        current = apply(current, result)
+    assume(changes_nothing(plan(before, mappings, current, threshold=NO_HOLD)))
+
+    mentioned = draw(st.lists(st.sampled_from([u.id for u in users]), unique=True)) if users else []
+    deleted = frozenset(i for i in mentioned if draw(st.integers(0, 3)) == 0)
+    news = {i: dataclasses.replace(draw(directory_user), id=i) for i in mentioned if i not in deleted}
+    after = tuple(news.get(u.id, u) for u in users if u.id not in deleted)
+    assume(after)  # a full read that lists nobody is held as such (R21); a partial one never is
+    full = Snapshot(directory_id="corp.test", folders=folders, users=after, complete=True,
+                    removed_user_ids=deleted)
+    # Without the folder list (a delta round) every mapped folder counts as present: only then may it be left out.
+    folders_read = len(folders) < len(FOLDERS) or draw(st.booleans())
+    partial = Snapshot(directory_id="corp.test", folders=folders if folders_read else (), complete=True,
+                       users=tuple(news[i] for i in mentioned if i in news), incremental=True,
+                       removed_user_ids=deleted, folders_complete=folders_read)
+    return full, partial, current, mappings, frozenset(mentioned)
+
+
+def actions_about(result: Plan, current: Current, ids: frozenset[str]) -> dict[str, list]:
+    """Every decision of the plan that concerns these directory identities (by external id)."""
+    external = {link.user_id: ext for ext, link in current.links.items()}
+    external.update({a.user_id: a.external_id for a in result.adoptions})
+    return {
+        "creates": [c for c in result.creates if c.external_id in ids],
+        "adoptions": [a for a in result.adoptions if a.external_id in ids],
+        "updates": [u for u in result.updates if u.external_id in ids],
+        "disables": [d for d in result.disables if d.external_id in ids],
+        "held": [d for d in result.held_disables if d.external_id in ids],
+        "reenables": [r for r in result.reenables if r.external_id in ids],
+        "group_adds": [g for g in result.group_adds if external.get(g[0]) in ids],
+        "group_removes": [g for g in result.group_removes if external.get(g[0]) in ids],
+        "issues_open": [i for i in result.issues_open if i.external_id in ids],
+        "issues_close": sorted(k for k in result.issues_close if k[0] in ids),
+        "seen": [s for s in result.seen if s.external_id in ids],
+    }
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(case=partial_cases(), threshold=thresholds)
+def test_r21_a_partial_read_gives_the_users_it_mentions_what_a_full_read_would_and_nobody_else_anything(
+        case, threshold):
+    full, partial, current, mappings, mentioned = case
+    from_full = plan(full, mappings, current, threshold=threshold)
+    from_partial = plan(partial, mappings, current, threshold=threshold)
+    everyone = frozenset(EXTERNAL_IDS)
+    others = everyone - mentioned
+
+    assert actions_about(from_partial, current, mentioned) == actions_about(from_full, current, mentioned)
+    assert actions_about(from_partial, current, everyone) == actions_about(from_partial, current, mentioned)
+    # A full read sees the users it was not told about (their links are refreshed) but changes none of them.
+    untouched = {k: v for k, v in actions_about(from_full, current, others).items() if k != "seen"}
+    assert not any(untouched.values()), untouched
+    assert from_partial.hold_reason == from_full.hold_reason
