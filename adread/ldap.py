@@ -32,6 +32,7 @@ from ldap3.core.exceptions import (
 from ldap3.utils.dn import parse_dn
 
 from . import groups
+from .batches import chunks
 from .flags import account_enabled
 from .records import (
     DirectoryAuthError,
@@ -456,8 +457,7 @@ class LdapConnector:
         """
         live: set[str] = set()
         ordered = sorted(missing)
-        for start in range(0, len(ordered), GUIDS_PER_LOOKUP):
-            batch = ordered[start:start + GUIDS_PER_LOOKUP]
+        for batch in chunks(ordered, GUIDS_PER_LOOKUP):
             search_filter = "(|" + "".join(guid_filter(guid) for guid in batch) + ")"
             for entry in self._search(conn, search_filter, ("objectGUID", "isDeleted"),
                                       base=domain_root(self.settings.base_dn), controls=self._show_deleted()):

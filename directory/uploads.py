@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import uuid
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import agent_requests
-from .connectors.base import DirectoryUnavailable, FolderRecord, Snapshot, UserRecord, full_snapshot
+from .connectors.base import DirectoryUnavailable, FolderRecord, Snapshot, UserRecord, canonical_guid, full_snapshot
 from .folders import FolderChanges, record_folders
 from .models import AgentRequest, AgentUpload, AgentUploadRecord, Integration, UploadRecordKind, UploadStatus
 from .signals import agent_expected_users, agent_upload_committed
@@ -82,7 +81,7 @@ def _guid(value: Any, index: int, field: str, kind: str) -> str:
         raise UploadRejected(f"{kind} {index}: {field} is missing or not text (a GUID is expected)",
                              index=index, field=field)
     try:
-        return str(uuid.UUID(value.strip().strip("{}")))
+        return canonical_guid(value)
     except ValueError:
         raise UploadRejected(f"{kind} {index}: {field} {value[:60]!r} is not a GUID", index=index,
                              field=field) from None
@@ -535,7 +534,7 @@ class UploadConnector:
 
     def read_user(self, user_id: str) -> UserRecord | None:
         try:
-            guid = str(uuid.UUID(user_id.strip().strip("{}")))
+            guid = canonical_guid(user_id)
         except (ValueError, AttributeError) as exc:
             raise ValueError(f"{user_id!r} is not a GUID: a user is read by its objectGUID") from exc
         row = self._latest().records.filter(kind=UploadRecordKind.USER, external_id=guid).first()
@@ -549,14 +548,14 @@ class UploadConnector:
         upload = self._latest()
         folders = list(_folder_records(upload))
         users = self._users(upload, folder_ids)
-        read_ids = frozenset(str(uuid.UUID(f)) for f in folder_ids) or frozenset(f.id for f in folders)
+        read_ids = frozenset(canonical_guid(f) for f in folder_ids) or frozenset(f.id for f in folders)
         snapshot = full_snapshot(upload.directory_id, folders, users, read_ids)
         gone = _gone_ids(upload)
         return dataclasses.replace(snapshot, removed_user_ids=gone) if gone else snapshot
 
     @staticmethod
     def _users(upload: AgentUpload, folder_ids: Collection[str]) -> list[UserRecord]:
-        wanted = frozenset(str(uuid.UUID(f)) for f in folder_ids)
+        wanted = frozenset(canonical_guid(f) for f in folder_ids)
         rows = upload.records.filter(kind=UploadRecordKind.USER).order_by("pk").values_list("data", flat=True)
         users = (_user_record(data) for data in rows.iterator(chunk_size=2000))
         return [u for u in users if not wanted or u.folder_ids & wanted]

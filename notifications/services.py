@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from adread.batches import chunks
+
 from .models import Notification, NotificationKind
 
 RESOLVE_CHUNK = 1000
@@ -36,9 +38,9 @@ def resolve(topics: Iterable[str]) -> int:
     """The things these topics name are settled: their open notifications need nobody any more (set-based)."""
     wanted = sorted(set(topics))
     now, done = timezone.now(), 0
-    for start in range(0, len(wanted), RESOLVE_CHUNK):
+    for part in chunks(wanted, RESOLVE_CHUNK):
         done += Notification.objects.filter(
-            topic__in=wanted[start:start + RESOLVE_CHUNK], resolved_at__isnull=True
+            topic__in=part, resolved_at__isnull=True
         ).update(resolved_at=now)
     return done
 

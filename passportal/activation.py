@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from adread.batches import chunks
 from notifications.models import EmailKind, OutboxEmail, OutboxStatus
 
 from . import ratelimit
@@ -32,11 +33,6 @@ logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 5000
 SENDER_TASK = "notifications.tasks.send_outbox"
-
-
-def _chunks(ids: list[int], size: int = CHUNK_SIZE) -> Iterator[list[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
 
 
 def _is_disabled(user: PortalUser) -> bool:
@@ -80,7 +76,7 @@ def queue_activation_emails(user_ids: Iterable[int], *, just_created: bool = Fal
     expires_at = now + timedelta(days=settings.ACTIVATION_TOKEN_DAYS)
     msp_name = Client.objects.filter(is_company_vault=True).values_list("name", flat=True).first() or ""
     queued = 0
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids, CHUNK_SIZE):
         with transaction.atomic():
             users = list(
                 _activatable_users(chunk).values_list(
@@ -165,7 +161,7 @@ def void_tokens_for(user_ids: Iterable[int]) -> int:
     ids = sorted({int(pk) for pk in user_ids})
     now = timezone.now()
     voided = 0
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids, CHUNK_SIZE):
         with transaction.atomic():
             voided += ActivationToken.objects.filter(
                 user_id__in=chunk, used_at__isnull=True, voided_at__isnull=True

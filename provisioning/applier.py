@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
+from adread.batches import chunks
 from directory.models import Integration
 from notifications.models import Notification, NotificationKind
 from notifications.services import resolve
@@ -31,11 +32,6 @@ from .planner import LINK_OFF, NAMED_GROUP_KINDS, Current, Disable, LinkState, M
 
 BATCH = 2000
 ISSUE_NOTIFICATIONS_PER_RUN = 100
-
-
-def chunks(items: Sequence, size: int = BATCH) -> Iterator[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def fingerprint(seen: Seen) -> str:
@@ -252,7 +248,7 @@ def disable_users(disables: Sequence[Disable], *, run_id: int, at: datetime) -> 
         by_reason[d.reason].append(d.user_id)
     done = 0
     for reason, ids in by_reason.items():
-        for part in chunks(ids):
+        for part in chunks(ids, BATCH):
             # Compare-and-set: a user another run or a held decision disabled meanwhile keeps that reason.
             done += PortalUser.objects.filter(pk__in=list(part), disabled_reason__in=("", LINK_OFF)).update(
                 disabled_reason=reason, status=UserStatus.DISABLED, disabled_at=at, disabled_by_run_id=run_id,
@@ -280,7 +276,7 @@ def apply_plan(run: SyncRun, integration: Integration, plan: Plan, loaded: Loade
     for a in plan.adoptions:
         user_for_external[a.external_id] = a.user_id
     keep_levels = [a.user_id for a in plan.adoptions if a.keeps_level]
-    for part in chunks(keep_levels):
+    for part in chunks(keep_levels, BATCH):
         PortalUser.objects.filter(pk__in=list(part)).update(permission_level_set_by_hand=True)
 
     _create_links(run, integration, plan, user_for_external, directory_id, now)
@@ -293,7 +289,7 @@ def apply_plan(run: SyncRun, integration: Integration, plan: Plan, loaded: Loade
     reenable_by_reason: dict[str, list[int]] = defaultdict(list)
     for r in plan.reenables:
         reenable_by_reason[r.previous_reason].append(r.user_id)
-    for reason, part in ((reason, part) for reason, ids in reenable_by_reason.items() for part in chunks(ids)):
+    for reason, part in ((reason, part) for reason, ids in reenable_by_reason.items() for part in chunks(ids, BATCH)):
         PortalUser.objects.filter(pk__in=list(part), disabled_reason=reason).update(
             disabled_reason="", disabled_at=None, disabled_by_run_id=None, status=_status_after_reenable(),
             updated_at=now,
@@ -303,7 +299,7 @@ def apply_plan(run: SyncRun, integration: Integration, plan: Plan, loaded: Loade
     for user_id, group_id in plan.group_removes:
         removes[group_id].append(user_id)
     for group_id, user_ids in removes.items():
-        for part in chunks(user_ids):
+        for part in chunks(user_ids, BATCH):
             GroupMembership.objects.filter(
                 group_id=group_id, user_id__in=list(part), source=MembershipSource.MAPPING
             ).delete()
@@ -311,7 +307,7 @@ def apply_plan(run: SyncRun, integration: Integration, plan: Plan, loaded: Loade
     _record_links_seen(run, integration, plan, loaded, set(user_for_external), now)
     if left_as_staff_set:
         # Their links must not look in step with the directory: the next run plans them again.
-        for part in chunks(sorted(left_as_staff_set)):
+        for part in chunks(sorted(left_as_staff_set), BATCH):
             DirectoryLink.objects.filter(portal_user_id__in=list(part)).update(state_hash="")
     _record_issues(run, integration, plan, now)
     if plan.held_disables:
@@ -481,7 +477,7 @@ def _record_issues(run, integration, plan: Plan, now) -> None:
     for ext, reason in plan.issues_close:
         by_reason[reason].append(ext)
     for reason, exts in by_reason.items():
-        for part in chunks(exts):
+        for part in chunks(exts, BATCH):
             CreationIssue.objects.filter(
                 integration=integration, reason=reason, external_id__in=list(part), closed_at__isnull=True
             ).update(closed_at=now)

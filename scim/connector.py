@@ -11,6 +11,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 
+from adread.batches import chunks
 from directory.connectors.base import FolderRecord, Snapshot, UserRecord, full_snapshot
 from directory.models import Integration
 
@@ -64,8 +65,8 @@ class ScimConnector:
     def _records(self, rows: list[ScimUser]) -> list[UserRecord]:
         groups: dict[int, list[str]] = defaultdict(list)
         pks = [r.pk for r in rows]
-        for start in range(0, len(pks), 2000):
-            for user_pk, group_id in ScimMembership.objects.filter(user_id__in=pks[start:start + 2000]).values_list(
+        for part in chunks(pks, 2000):
+            for user_pk, group_id in ScimMembership.objects.filter(user_id__in=part).values_list(
                     "user_id", "group__scim_id"):
                 groups[user_pk].append(group_id)
         all_users = all_users_folder_id(self.integration.pk)
