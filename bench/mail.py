@@ -13,7 +13,6 @@ task (`notifications.tasks.send_outbox`) is run until the outbox is empty. Floor
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import dispatch, measured, setup_django  # noqa: E402
+from testing.net import LOOPBACK, free_port  # noqa: E402
 
 EMAILS = 10_000
 
@@ -40,10 +40,8 @@ def smtpd() -> None:
             Counting.received += 1
             return "250 OK"
 
-    with socket.socket() as probe:  # aiosmtpd's start() connects to its port to check it: name a real one
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(Counting(), hostname="127.0.0.1", port=port)
+    port = free_port()  # aiosmtpd's start() connects to its port to check it: name a real one
+    controller = Controller(Counting(), hostname=LOOPBACK, port=port)
     controller.start()
     print(port, flush=True)
     for line in sys.stdin:

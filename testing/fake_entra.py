@@ -33,7 +33,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import ssl
 import threading
 import time
 import uuid
@@ -43,9 +42,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-import trustme
-
 from testing.fake_entra_groups import GroupsMixin
+from testing.net import LOOPBACK, ServerThread
+from testing.tls import LoopbackCA
 
 USER_DEFAULT_PROPERTIES = (
     "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
@@ -175,32 +174,25 @@ class FakeEntraServer(GroupsMixin):
     """Microsoft login + Graph on https://127.0.0.1:<port>, with mutable in-memory state."""
 
     def __init__(self) -> None:
-        self._ca = trustme.CA()
-        self.ca_pem: str = self._ca.cert_pem.bytes().decode()
+        self._ca = LoopbackCA()
+        self.ca_pem: str = self._ca.ca_pem
         self._lock = threading.RLock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServerThread | None = None
         self.port = 0
         self.reset()
 
     # ---- lifecycle
     def start(self) -> FakeEntraServer:
-        handler = _handler_for(self)
-        httpd = _QuietHTTPSServer(("127.0.0.1", 0), handler)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self._ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-        self.port = httpd.server_address[1]
-        self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name="fake-entra", daemon=True)
-        self._thread.start()
+        httpd = _QuietHTTPSServer((LOOPBACK, 0), _handler_for(self))
+        httpd.socket = self._ca.server_context().wrap_socket(httpd.socket, server_side=True)
+        self._serving = ServerThread(httpd, "fake-entra").start()
+        self.port = self._serving.port
         return self
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
     @property
     def login_host(self) -> str:

@@ -39,7 +39,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tarfile
@@ -49,12 +48,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import trustme
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
-from adread.flags import UserAccountControl
+from testing.net import port_open
+from testing.tls import LoopbackCA
 
 STATE_DIR = Path(os.environ.get("PASSPORTAL_SAMBA_DIR", "/tmp/passportal-test-samba"))
 REALM = "CORP.EXAMPLE.TEST"
@@ -65,8 +64,10 @@ USER_PASSWORD = "Us3r-Passw0rd-Test"  # every test user gets it; AD needs one to
 ADMIN_BIND_DN = f"CN=Administrator,CN=Users,{BASE_DN}"
 HOST = "127.0.0.1"  # the tests' DC; the benchmark runs a second one on 127.0.0.2 (bench/ad.py)
 
+UAC_NORMAL_ACCOUNT = 0x200
 GROUP_GLOBAL = 0x2
 GROUP_SECURITY_ENABLED = 0x80000000
+UAC_ACCOUNTDISABLE = 0x2
 SETUP_COMMAND = "make system-deps"  # scripts/install-system-deps.sh, as root; `make test` runs it first
 SAMBA_PROGRAMS = ("samba", "samba-tool")
 
@@ -191,16 +192,9 @@ class SambaDC:
     def _make_tls(self) -> None:
         if (self.tls_dir / "ca.pem").exists():
             return
-        self.tls_dir.mkdir(parents=True, exist_ok=True)
-        ca = trustme.CA(organization_name="passportal test CA")
-        leaf = ca.issue_cert(self.host, "localhost", f"dc1.{REALM.lower()}", key_type=trustme.KeyType.RSA)
-        leaf.private_key_pem.write_to_path(str(self.tls_dir / "server.key"))
-        (self.tls_dir / "server.key").chmod(0o600)
-        with open(self.tls_dir / "server.pem", "wb") as out:
-            for blob in leaf.cert_chain_pems:
-                out.write(blob.bytes())
-        ca.cert_pem.write_to_path(str(self.tls_dir / "ca.pem"))
-        trustme.CA(organization_name="some other CA").cert_pem.write_to_path(str(self.tls_dir / "wrong-ca.pem"))
+        ca = LoopbackCA("passportal test CA")
+        ca.write_server_files(self.tls_dir, self.host, "localhost", f"dc1.{REALM.lower()}", rsa=True)
+        LoopbackCA("some other CA").write_ca(self.tls_dir / "wrong-ca.pem")
 
     def _provision(self) -> None:
         """Provision the domain into dc_dir once and keep it as a tarball (before the first start)."""
@@ -289,13 +283,8 @@ class SambaDC:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         # Wait for the listening socket to close, so the next start can bind it.
-        while time.monotonic() < deadline and self._port_open(636):
+        while time.monotonic() < deadline and port_open(self.host, 636):
             time.sleep(0.1)
-
-    def _port_open(self, port: int) -> bool:
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            return sock.connect_ex((self.host, port)) == 0
 
     # ---- sharing the DC between processes -----------------------------------------------------
     def _usage_lock_fd(self) -> int:
@@ -403,8 +392,7 @@ class SambaDC:
             "sn": sn,
             "displayName": display_name or cn,
             "unicodePwd": f'"{self.user_password}"'.encode("utf-16-le"),
-            "userAccountControl": int(UserAccountControl.NORMAL_ACCOUNT
-                                      | (0 if enabled else UserAccountControl.ACCOUNTDISABLE)),
+            "userAccountControl": UAC_NORMAL_ACCOUNT | (0 if enabled else UAC_ACCOUNTDISABLE),
         }
         if mail:
             attributes["mail"] = mail
@@ -430,11 +418,11 @@ class SambaDC:
 
     def disable_user(self, guid: str) -> None:
         """Set userAccountControl's ACCOUNTDISABLE bit (0x202)."""
-        self.set_uac(guid, int(UserAccountControl.NORMAL_ACCOUNT | UserAccountControl.ACCOUNTDISABLE))
+        self.set_uac(guid, UAC_NORMAL_ACCOUNT | UAC_ACCOUNTDISABLE)
 
     def enable_user(self, guid: str) -> None:
         """Clear the ACCOUNTDISABLE bit (0x200)."""
-        self.set_uac(guid, int(UserAccountControl.NORMAL_ACCOUNT))
+        self.set_uac(guid, UAC_NORMAL_ACCOUNT)
 
     def set_mail(self, guid: str, mail: str | None) -> None:
         """Change the user's mail; None removes it."""
@@ -509,8 +497,7 @@ class SambaDC:
         """A computer account (objectClass user + computer, objectCategory computer). Returns its GUID."""
         dn = f"CN={_rdn_value(name)},{ou_dn}"
         self.conn.add(dn, ["top", "person", "organizationalPerson", "user", "computer"],
-                      {"sAMAccountName": f"{name[:14]}$",
-                       "userAccountControl": int(UserAccountControl.WORKSTATION_TRUST_ACCOUNT)})
+                      {"sAMAccountName": f"{name[:14]}$", "userAccountControl": 0x1000})
         return self.guid_of(dn)
 
     def add_contact(self, ou_dn: str, given: str, sn: str, mail: str) -> str:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import email
-import socket
 import threading
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
+
+from testing.net import LOOPBACK, free_port
 
 
 @dataclass(frozen=True)
@@ -68,19 +69,13 @@ class RecordingHandler:
         return "250 Message accepted for delivery"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class SmtpServer:
     """One listening port; stop() and start() make it unreachable and reachable again."""
 
-    host = "127.0.0.1"
+    host = LOOPBACK
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port(self.host)  # chosen once: stop() and start() keep it
         self.handler = RecordingHandler()
         self._controller: Controller | None = None
 

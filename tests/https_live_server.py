@@ -10,11 +10,12 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import trustme
 from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.servers.basehttp import WSGIRequestHandler
 from django.db import connections
 from django.test.testcases import LiveServerThread
+
+from testing.tls import LoopbackCA
 
 
 class _HttpsRequestHandler(WSGIRequestHandler):
@@ -40,9 +41,7 @@ class _HttpsLiveServerThread(LiveServerThread):
 @contextmanager
 def https_live_server() -> Iterator[str]:
     """Serve the portal on https://localhost:<port>; yields the base URL."""
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    context = LoopbackCA().server_context()
     overrides = {conn.alias: conn for conn in connections.all() if conn.vendor == "sqlite" and conn.is_in_memory_db()}
     thread = _HttpsLiveServerThread("localhost", static_handler=StaticFilesHandler,
                                     connections_override=overrides, port=0)

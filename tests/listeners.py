@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import socket
 import socketserver
-import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import trustme
+from testing.net import LOOPBACK, ServerThread
+from testing.tls import LoopbackCA
 
 
 class _Recording:
@@ -32,13 +32,9 @@ class _Recording:
         self._lock = threading.Lock()
         self._received = bytearray()
         self._connections = 0
-        self._ca = trustme.CA()
-        self.ca_pem = self._ca.cert_pem.bytes().decode()
-
-    def _tls_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self._ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        return context
+        self._ca = LoopbackCA()
+        self.ca_pem = self._ca.ca_pem
+        self._serving: ServerThread | None = None
 
     def _record(self, data: bytes) -> None:
         with self._lock:
@@ -68,7 +64,7 @@ class ByteTrap(_Recording):
     def __init__(self, *, tls: bool = False) -> None:
         super().__init__()
         trap = self
-        context = self._tls_context() if tls else None
+        context = self._ca.server_context() if tls else None
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
@@ -83,17 +79,17 @@ class ByteTrap(_Recording):
                 except OSError:  # a timeout, a refused handshake: what arrived is recorded
                     pass
 
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
+        server = socketserver.ThreadingTCPServer((LOOPBACK, 0), Handler)
+        server.daemon_threads = True
+        self._serving = ServerThread(server, "byte-trap")
+        self.port = self._serving.port
 
     def __enter__(self) -> ByteTrap:
-        threading.Thread(target=self._server.serve_forever, name="byte-trap", daemon=True).start()
+        self._serving.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._serving.stop()
 
 
 class LoginTrap(_Recording):
@@ -131,7 +127,7 @@ class LoginTrap(_Recording):
             def do_POST(self) -> None:
                 self._answer(401, {"error": "invalid_client", "error_codes": [7000215]})
 
-        context = self._tls_context()
+        context = self._ca.server_context()
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
@@ -144,17 +140,16 @@ class LoginTrap(_Recording):
             def handle_error(self, request, client_address) -> None:  # a client refusing our certificate
                 pass
 
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self.port = self._server.server_address[1]
+        self._serving = ServerThread(Server((LOOPBACK, 0), Handler), "login-trap")
+        self.port = self._serving.port
 
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def __enter__(self) -> LoginTrap:
-        threading.Thread(target=self._server.serve_forever, name="login-trap", daemon=True).start()
+        self._serving.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._serving.stop()

@@ -25,13 +25,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import trustme
 
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.portal import PortalClient, PortalDown, push_snapshot, user_payload
 from directory.connectors.base import FolderRecord, Snapshot, UserRecord, full_snapshot
 from directory.models import AdMode, AgentUpload, Integration, IntegrationKind, UploadStatus
 from directory.uploads import UploadConnector
+from testing.net import ServerThread, free_port
+from testing.tls import LoopbackCA
 from tests import agent_env
 
 agent_python = agent_env.agent_python  # a fixture: the agent's own environment
@@ -55,19 +56,11 @@ class HttpsPortal:
 
 @pytest.fixture
 def https_portal(live_server, tmp_path) -> Iterator[HttpsPortal]:
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    ca_file = tmp_path / "portal-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
+    ca = LoopbackCA()
+    ca_file = ca.write_ca(tmp_path / "portal-ca.pem")
     host, live_port = live_server.url.split("//")[1].split(":")
-    relay = _TlsForwarder(free_port(), (host, int(live_port)), context)
-    threading.Thread(target=relay.serve_forever, daemon=True).start()
-    try:
-        yield HttpsPortal(f"https://localhost:{relay.server_address[1]}", ca_file)
-    finally:
-        relay.shutdown()
-        relay.server_close()
+    with ServerThread(_TlsForwarder(free_port(), (host, int(live_port)), ca.server_context()), "tls-relay") as relay:
+        yield HttpsPortal(f"https://localhost:{relay.port}", ca_file)
 
 
 def agent_environ(**extra: str) -> dict[str, str]:
@@ -244,12 +237,6 @@ class _Relay(socketserver.BaseRequestHandler):
         upstream.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def config(portal: str, token: str, retries: int = 4, retry_delay: float = 1) -> AgentConfig:
     """An agent's settings for the live server or the relays above, which speak plain HTTP: hence --insecure."""
     return load_config({"portal": portal, "token": token, "ldap_url": ["ldaps://127.0.0.1"], "base_dn": "DC=x",
@@ -262,23 +249,20 @@ def test_the_agent_retries_with_backoff_until_the_portal_is_back(live_server, cl
     _, token = agent_integration(client_org)
     port = free_port()
     waits: list[float] = []
-    relay: list[_Forwarder] = []
+    relay: list[ServerThread] = []
 
     def sleep(seconds: float) -> None:
         waits.append(seconds)
         if len(waits) == 2:  # the portal comes back during the second wait
             host, live_port = live_server.url.split("//")[1].split(":")
-            server = _Forwarder(port, (host, int(live_port)))
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            relay.append(server)
+            relay.append(ServerThread(_Forwarder(port, (host, int(live_port))), "relay").start())
 
     client = PortalClient(config(f"http://127.0.0.1:{port}", token, retries=5), sleep=sleep)
     try:
         reply = client.post("uploads/", {"directory_id": "corp.example.test", "agent_version": "t"})
     finally:
         for server in relay:
-            server.shutdown()
-            server.server_close()
+            server.stop()
     assert waits == [1, 2]  # exponential
     assert reply["status"] == "open"
 
