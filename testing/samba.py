@@ -52,6 +52,7 @@ from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE, SUBTREE
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
+from adread.flags import UserAccountControl
 from testing.net import port_open
 from testing.tls import LoopbackCA
 
@@ -64,10 +65,8 @@ USER_PASSWORD = "Us3r-Passw0rd-Test"  # every test user gets it; AD needs one to
 ADMIN_BIND_DN = f"CN=Administrator,CN=Users,{BASE_DN}"
 HOST = "127.0.0.1"  # the tests' DC; the benchmark runs a second one on 127.0.0.2 (bench/ad.py)
 
-UAC_NORMAL_ACCOUNT = 0x200
 GROUP_GLOBAL = 0x2
 GROUP_SECURITY_ENABLED = 0x80000000
-UAC_ACCOUNTDISABLE = 0x2
 SETUP_COMMAND = "make system-deps"  # scripts/install-system-deps.sh, as root; `make test` runs it first
 SAMBA_PROGRAMS = ("samba", "samba-tool")
 
@@ -392,7 +391,8 @@ class SambaDC:
             "sn": sn,
             "displayName": display_name or cn,
             "unicodePwd": f'"{self.user_password}"'.encode("utf-16-le"),
-            "userAccountControl": UAC_NORMAL_ACCOUNT | (0 if enabled else UAC_ACCOUNTDISABLE),
+            "userAccountControl": int(UserAccountControl.NORMAL_ACCOUNT
+                                      | (0 if enabled else UserAccountControl.ACCOUNTDISABLE)),
         }
         if mail:
             attributes["mail"] = mail
@@ -418,11 +418,11 @@ class SambaDC:
 
     def disable_user(self, guid: str) -> None:
         """Set userAccountControl's ACCOUNTDISABLE bit (0x202)."""
-        self.set_uac(guid, UAC_NORMAL_ACCOUNT | UAC_ACCOUNTDISABLE)
+        self.set_uac(guid, int(UserAccountControl.NORMAL_ACCOUNT | UserAccountControl.ACCOUNTDISABLE))
 
     def enable_user(self, guid: str) -> None:
         """Clear the ACCOUNTDISABLE bit (0x200)."""
-        self.set_uac(guid, UAC_NORMAL_ACCOUNT)
+        self.set_uac(guid, int(UserAccountControl.NORMAL_ACCOUNT))
 
     def set_mail(self, guid: str, mail: str | None) -> None:
         """Change the user's mail; None removes it."""
@@ -497,7 +497,8 @@ class SambaDC:
         """A computer account (objectClass user + computer, objectCategory computer). Returns its GUID."""
         dn = f"CN={_rdn_value(name)},{ou_dn}"
         self.conn.add(dn, ["top", "person", "organizationalPerson", "user", "computer"],
-                      {"sAMAccountName": f"{name[:14]}$", "userAccountControl": 0x1000})
+                      {"sAMAccountName": f"{name[:14]}$",
+                       "userAccountControl": int(UserAccountControl.WORKSTATION_TRUST_ACCOUNT)})
         return self.guid_of(dn)
 
     def add_contact(self, ou_dn: str, given: str, sn: str, mail: str) -> str:
