@@ -60,12 +60,9 @@ def entra_connector(integration: Integration, **overrides: Any) -> EntraConnecto
 
 def entra_settings(integration: Integration, **overrides: Any) -> EntraSettings:
     """EntraSettings from an Entra integration (saved or not); the retry policy from the portal's settings."""
-    retry = RetryPolicy(
-        max_attempts=int(getattr(django_settings, "ENTRA_RETRY_MAX_ATTEMPTS", RetryPolicy.max_attempts)),
-        cap_seconds=float(getattr(django_settings, "ENTRA_RETRY_CAP_SECONDS", RetryPolicy.cap_seconds)),
-        backoff_base_seconds=float(getattr(django_settings, "ENTRA_BACKOFF_BASE_SECONDS",
-                                           RetryPolicy.backoff_base_seconds)),
-    )
+    retry = RetryPolicy(max_attempts=django_settings.ENTRA_RETRY_MAX_ATTEMPTS,
+                        cap_seconds=django_settings.ENTRA_RETRY_CAP_SECONDS,
+                        backoff_base_seconds=django_settings.ENTRA_BACKOFF_BASE_SECONDS)
     values: dict[str, Any] = {
         "tenant": (integration.tenant or "").strip(),
         "client_id": (integration.app_client_id or "").strip(),
@@ -78,8 +75,7 @@ def entra_settings(integration: Integration, **overrides: Any) -> EntraSettings:
         "delta_state": dict(integration.delta_state or {}),
         "tenant_guid": (integration.tenant_guid or "").strip(),
         "retry": retry,
-        "incremental_change_limit": int(getattr(django_settings, "ENTRA_INCREMENTAL_CHANGE_LIMIT",
-                                                EntraSettings.incremental_change_limit)),
+        "incremental_change_limit": django_settings.ENTRA_INCREMENTAL_CHANGE_LIMIT,
     }
     values.update(overrides)
     return EntraSettings(**values)

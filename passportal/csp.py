@@ -25,7 +25,7 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        directives = getattr(settings, "SECURE_CSP", None)
+        directives = settings.SECURE_CSP
         # A view that set its own policy keeps it; otherwise every response gets the site's.
         if directives and HEADER not in response:
             response[HEADER] = policy_header(directives)

@@ -299,6 +299,13 @@ SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=Q_CLUSTER
 # Entra login and Graph hosts allowed beyond Microsoft's own (a sovereign proxy, a test stand-in): comma-separated
 # "host" (any port) or "host:port". An integration's client secret and tokens go to no other host (R26).
 ENTRA_ALLOWED_HOSTS = [host.strip().lower() for host in env.list("ENTRA_ALLOWED_HOSTS", default=[]) if host.strip()]
+# Graph throttling (429, Retry-After) and transient failures (5xx) are waited out before a run gives up (R21): at most
+# this many attempts per request, each wait capped; without Retry-After the wait doubles from the base, plus jitter.
+ENTRA_RETRY_MAX_ATTEMPTS = env.int("ENTRA_RETRY_MAX_ATTEMPTS", default=6)
+ENTRA_RETRY_CAP_SECONDS = env.float("ENTRA_RETRY_CAP_SECONDS", default=30.0)
+ENTRA_BACKOFF_BASE_SECONDS = env.float("ENTRA_BACKOFF_BASE_SECONDS", default=1.0)
+# More users changed than this in one incremental Entra round: one full read is cheaper than two requests each.
+ENTRA_INCREMENTAL_CHANGE_LIMIT = env.int("ENTRA_INCREMENTAL_CHANGE_LIMIT", default=1000)
 
 # What one on-prem agent token can make the portal store and do (README, Security): a stolen token, or an agent
 # gone wrong, fills neither the database nor the workers. The defaults fit a 300,000-user directory with room.

@@ -214,7 +214,7 @@ def operator_hosts() -> frozenset[str]:
     """ENTRA_ALLOWED_HOSTS: extra login and Graph hosts the operator trusts ("host": any port; "host:port")."""
     from django.conf import settings as django_settings
 
-    return frozenset(h.strip().lower() for h in getattr(django_settings, "ENTRA_ALLOWED_HOSTS", ()) if h.strip())
+    return frozenset(h.strip().lower() for h in django_settings.ENTRA_ALLOWED_HOSTS if h.strip())
 
 
 def _host_allowed(host: str, port: int | None, microsoft: frozenset[str]) -> bool:
