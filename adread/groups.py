@@ -8,32 +8,40 @@ Members that are not user objects of the user search (computers, contacts, group
 Real AD returns at most 1,500 `member` values per read and ranges the rest (`member;range=0-1499`); ldap3's
 auto_range (on by default) fetches the further ranges; Samba never ranges, so that part is not tested here.
 A member outside the base DN is not read, as a user outside the base DN is not.
+
+DNs are matched as the server writes them, compared without regard to case: AD (and Samba) render a `member`
+value from the member object's own stored name, exactly as they render that object's DN in a search result,
+so one object's DN is spelled alike in both. Parsing 20,000 member DNs and 20,000 user DNs into a normal form
+would cost more than reading the groups does (ldap3's parser: ~13 us a DN).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from .nesting import chains_from, named_chain
+from .nesting import groups_from, named_chain
 from .records import FolderRecord, UserRecord, canonical_guid
 
 GROUP_FILTER = "(objectClass=group)"
 GROUP_ATTRIBUTES = ("objectGUID", "cn", "groupType", "member")
 SECURITY_ENABLED = 0x80000000  # groupType bit: a security group (else a distribution group)
 
+Chains = tuple[tuple[str, ...], ...]
+NO_FOLDERS: frozenset[str] = frozenset()
+
 
 @dataclass(frozen=True)
 class GroupGraph:
     folders: list[FolderRecord]  # the security groups, as folders
-    ids: dict[str, str]  # group DN key -> objectGUID, every group (distribution ones carry nesting too)
+    ids: dict[str, str]  # group DN (lowercased, as the server wrote it) -> objectGUID, every group
     names: dict[str, str]  # objectGUID -> name
-    members: dict[str, list[str]]  # group DN key -> member DN keys, as `member` lists them
+    members: dict[str, list[str]]  # group DN -> member DNs (lowercased), as `member` lists them
 
 
-def group_graph(entries: Iterable, dn_key) -> GroupGraph:
-    """The graph of groups from the entries of one search (`_Entry`s), DN keys made by the connector's dn_key."""
+def group_graph(entries: Iterable) -> GroupGraph:
+    """The graph of groups from the entries of one search (`_Entry`s). Distribution groups carry nesting too."""
     ids: dict[str, str] = {}
     names: dict[str, str] = {}
     members: dict[str, list[str]] = {}
@@ -42,11 +50,11 @@ def group_graph(entries: Iterable, dn_key) -> GroupGraph:
         guid = entry.raw("objectGUID")
         if guid is None:
             continue
-        key, gid = dn_key(entry.dn), canonical_guid(guid)
+        key, gid = entry.dn.lower(), canonical_guid(guid)
         name = entry.text("cn") or entry.dn
         ids[key], names[gid] = gid, name
-        members[key] = [dn_key(value.decode("utf-8", "replace") if isinstance(value, bytes) else value)
-                        for value in entry.attributes.get("member", [])]
+        members[key] = [(value.decode("utf-8", "replace") if isinstance(value, bytes) else value).lower()
+                        for value in entry.attributes.get("member", ())]
         group_type = entry.text("groupType")
         if group_type.lstrip("-").isdigit() and int(group_type) & SECURITY_ENABLED:
             folders.append(FolderRecord(id=gid, name=name, kind="gr", path=name))
@@ -54,48 +62,98 @@ def group_graph(entries: Iterable, dn_key) -> GroupGraph:
     return GroupGraph(folders=folders, ids=ids, names=names, members=members)
 
 
-def scope_by_groups(everyone: Iterable[UserRecord], graph: GroupGraph, dn_key, ou_ids: frozenset[str],
-                    group_ids: frozenset[str]) -> list[UserRecord]:
-    """The users of the wanted OUs, and of the wanted groups through nesting, each with every such folder."""
-    users = []
-    for user, joined in _joined(everyone, graph, dn_key, group_ids):
-        if joined or user.folder_ids & ou_ids:
-            users.append(user)
-    return users
+class Memberships:
+    """Which of `group_ids` each member DN is in through nesting, and through which chains (G2, G5).
 
-
-def with_groups(everyone: Iterable[UserRecord], graph: GroupGraph, dn_key) -> list[UserRecord]:
-    """Every user, each also in every security group it is a member of, directly or through nesting (G2, G6).
-
-    What a read of everything gives (the on-prem agent's: it pushes the whole base DN and the portal scopes),
-    so that a group mapped later scopes exactly as it does when direct mode reads only that group.
+    Worked out once per read, from the groups alone: each wanted group's nested groups are walked once (over
+    group-in-group edges only), each group that holds members directly learns which wanted groups reach it and
+    by which chain, and members held by the same groups share one answer. A user then costs one lookup by its
+    DN (`of`), made while its record is built, so no record is built twice.
     """
-    return [user for user, _ in _joined(everyone, graph, dn_key, frozenset(f.id for f in graph.folders))]
+
+    def __init__(self, graph: GroupGraph, group_ids: Collection[str]) -> None:
+        children = {key: [m for m in listed if m in graph.members] for key, listed in graph.members.items()}
+        reached = _reached(graph, children, group_ids)
+        holders: dict[str, list[str]] = {}
+        for key in reached:
+            for member in graph.members[key]:
+                if member not in children:  # groups are never users
+                    holders.setdefault(member, []).append(key)
+        shared: dict[tuple[str, ...], tuple[frozenset[str], Chains]] = {}
+        self._by_dn: dict[str, tuple[frozenset[str], Chains]] = {}
+        for member, keys in holders.items():
+            held = tuple(keys)
+            found = shared.get(held)
+            if found is None:
+                found = shared[held] = _joined(held, reached)
+            self._by_dn[member] = found
+
+    def get(self, dn: str) -> tuple[frozenset[str], Chains] | None:
+        """The wanted groups a member DN is in and its chains; None when it is in none of them."""
+        return self._by_dn.get(dn.lower())
+
+    def of(self, dn: str, folder: str | None) -> tuple[frozenset[str], Chains]:
+        """A user's folders (its OU `folder`, if any, and the wanted groups it is in) and its chains."""
+        found = self._by_dn.get(dn.lower())
+        if found is None:
+            return (frozenset((folder,)) if folder else NO_FOLDERS), ()
+        groups, chains = found
+        return (groups | {folder} if folder else groups), chains
 
 
-def _joined(everyone: Iterable[UserRecord], graph: GroupGraph, dn_key,
-            group_ids: frozenset[str]) -> list[tuple[UserRecord, bool]]:
-    """Each user, with the groups of `group_ids` it is in (through nesting) added to its folders and chains."""
-    by_dn = {dn_key(u.dn): u for u in everyone}
+def memberships_for(graph: GroupGraph, wanted: frozenset[str]) -> Memberships | None:
+    """Whom a read puts in groups: nothing wanted means everything (the agent's read: every security group,
+    so that a group mapped later scopes as direct mode does); else the wanted groups, None when none is."""
+    if not wanted:
+        return Memberships(graph, [f.id for f in graph.folders])
+    wanted_groups = wanted & graph.names.keys()
+    return Memberships(graph, wanted_groups) if wanted_groups else None
+
+
+def scope_by_groups(everyone: Iterable[UserRecord], graph: GroupGraph, _dn_key: object, ou_ids: frozenset[str],
+                    group_ids: frozenset[str]) -> list[UserRecord]:
+    """Records already built (an incremental read's changed users) that are in the wanted OUs or, through
+    nesting, in the wanted groups, each with every such group and its chains. A full read joins while it
+    builds its records instead (Memberships.of), so it never builds one twice. (`_dn_key`: no longer used.)"""
+    found = Memberships(graph, group_ids)
+    wanted = ou_ids | group_ids
+    return [user for user in (_with(user, found) for user in everyone) if user.folder_ids & wanted]
+
+
+def with_groups(everyone: Iterable[UserRecord], graph: GroupGraph, _dn_key: object) -> list[UserRecord]:
+    """Records already built, each also in every security group it is in through nesting (G2, G6)."""
+    found = Memberships(graph, [f.id for f in graph.folders])
+    return [_with(user, found) for user in everyone]
+
+
+def _with(user: UserRecord, found: Memberships) -> UserRecord:
+    joined = found.get(user.dn)
+    if joined is None:
+        return user
+    return dataclasses.replace(user, folder_ids=user.folder_ids | joined[0], chains=joined[1])
+
+
+def _reached(graph: GroupGraph, children: dict[str, list[str]], group_ids: Collection[str]
+             ) -> dict[str, list[tuple[str, int, tuple[str, ...]]]]:
+    """Group DN -> (wanted group id, order of the walk, named chain) for each wanted group that reaches it."""
     key_of = {gid: key for key, gid in graph.ids.items()}
-    joined: dict[str, set[str]] = {}
-    chains: dict[str, list[tuple[str, ...]]] = {}
+    reached: dict[str, list[tuple[str, int, tuple[str, ...]]]] = {}
     for gid in sorted(group_ids):
-        if gid not in key_of:
+        root = key_of.get(gid)
+        if root is None:
             continue  # gone: the planner fails the read for a mapped group it did not see (G4)
-        for member_key, chain in chains_from(key_of[gid], graph.members).items():
-            user = by_dn.get(member_key)
-            if user is None:
-                continue
-            joined.setdefault(user.id, set()).add(gid)
-            chains.setdefault(user.id, []).append(named_chain(
-                tuple(graph.ids[k] for k in chain), graph.names))
-    users = []
-    for user in by_dn.values():
-        groups = joined.get(user.id)
-        if groups:
-            users.append((dataclasses.replace(user, folder_ids=user.folder_ids | groups,
-                                              chains=tuple(sorted(chains[user.id]))), True))
-        else:
-            users.append((user, False))
-    return users
+        for order, (key, chain) in enumerate(groups_from(root, children)):
+            named = named_chain(tuple(graph.ids[k] for k in chain), graph.names)
+            reached.setdefault(key, []).append((gid, order, named))
+    return reached
+
+
+def _joined(held: tuple[str, ...], reached: dict[str, list[tuple[str, int, tuple[str, ...]]]]
+            ) -> tuple[frozenset[str], Chains]:
+    """The wanted groups a member of the groups `held` is in, each by the chain its walk met first (shortest)."""
+    best: dict[str, tuple[int, tuple[str, ...]]] = {}
+    for key in held:
+        for gid, order, chain in reached[key]:
+            if gid not in best or order < best[gid][0]:
+                best[gid] = (order, chain)
+    return frozenset(best), tuple(sorted(chain for _, chain in best.values()))

@@ -301,14 +301,8 @@ class LdapConnector:
         def read(conn: Connection) -> tuple[list[FolderRecord], list[UserRecord], frozenset[str]]:
             tree, graph = self._read_tree(conn), self._read_groups(conn)
             seen: set[str] = set()
-            wanted_groups = wanted & set(graph.names)
-            if wanted_groups:  # G2: every user is read anyway; keep those of the OUs and of the groups
-                users = groups.scope_by_groups(self._read_users(conn, tree, frozenset(), seen), graph, dn_key,
-                                               wanted - wanted_groups, wanted_groups)
-            elif not wanted:  # everything (the agent's read): every user, with every security group it is in
-                users = groups.with_groups(self._read_users(conn, tree, frozenset(), seen), graph, dn_key)
-            else:
-                users = self._read_users(conn, tree, wanted, seen)
+            # G2: with a group wanted, or everything (the agent's read), each user's record is built in its groups
+            users = self._read_users(conn, tree, wanted, seen, groups.memberships_for(graph, wanted))
             return tree.folders + graph.folders, users, self._deleted(conn, known - seen)
 
         folders, users, deleted = self._with_connection(read)
@@ -432,14 +426,15 @@ class LdapConnector:
         return _Tree(folders=folders, ids_by_dn=ids_by_dn)
 
     def _read_groups(self, conn: Connection) -> groups.GroupGraph:
-        return groups.group_graph(self._search(conn, groups.GROUP_FILTER, groups.GROUP_ATTRIBUTES), dn_key)
+        return groups.group_graph(self._search(conn, groups.GROUP_FILTER, groups.GROUP_ATTRIBUTES))
 
-    def _read_users(self, conn: Connection, tree: _Tree, wanted: frozenset[str],
-                    seen: set[str] | None = None) -> list[UserRecord]:
-        """The users of the wanted OUs; `seen` collects every user under the base DN, wanted or not."""
+    def _read_users(self, conn: Connection, tree: _Tree, wanted: frozenset[str], seen: set[str] | None = None,
+                    joined: groups.Memberships | None = None) -> list[UserRecord]:
+        """The users of the wanted folders (OUs, and groups `joined` puts users in); `seen` collects every user
+        under the base DN, wanted or not."""
         users = []
         for entry in self._search(conn, USER_FILTER, USER_ATTRIBUTES):
-            record = self._user_record(entry, tree.ids_by_dn)
+            record = self._user_record(entry, tree.ids_by_dn, joined)
             if record is None:
                 continue
             if seen is not None:
@@ -472,23 +467,27 @@ class LdapConnector:
             return None
         return [(SHOW_DELETED_OID, False, None)]
 
-    def _user_record(self, entry: _Entry, ou_ids: dict[str, str]) -> UserRecord | None:
+    def _user_record(self, entry: _Entry, ou_ids: dict[str, str],
+                     joined: groups.Memberships | None = None) -> UserRecord | None:
         guid = entry.raw("objectGUID")
         if guid is None:
             return None
         uac_text = entry.text("userAccountControl")
         uac = int(uac_text) if uac_text.lstrip("-").isdigit() else 0
         folder = ou_ids.get(parent_key(entry.dn))
+        folder_ids, chains = (joined.of(entry.dn, folder) if joined is not None
+                              else (frozenset({folder}) if folder else frozenset(), ()))
         return UserRecord(
             id=canonical_guid(guid),
             first_name=entry.text("givenName"),
             last_name=entry.text("sn"),
             email=entry.text("mail").strip(),
             enabled=account_enabled(uac),
-            folder_ids=frozenset({folder}) if folder else frozenset(),
+            folder_ids=folder_ids,
             display_name=entry.text("displayName"),
             upn=entry.text("userPrincipalName"),
             dn=entry.dn,
+            chains=chains,
         )
 
 

@@ -18,17 +18,30 @@ def chains_from(root: str, direct: Mapping[str, Iterable[str]]) -> dict[str, tup
     Breadth first, so the chain shown is the shortest; ties go to the order `direct` lists members in.
     """
     found: dict[str, tuple[str, ...]] = {}
-    walked = {root}
-    queue: deque[tuple[str, tuple[str, ...]]] = deque([(root, (root,))])
-    while queue:
-        group, chain = queue.popleft()
+    for group, chain in groups_from(root, direct):
         for member in direct.get(group, ()):
             if member not in found:
                 found[member] = chain
+    return found
+
+
+def groups_from(root: str, direct: Mapping[str, Iterable[str]]) -> list[tuple[str, tuple[str, ...]]]:
+    """The groups reachable from `root` (itself first), each once with the chain that leads to it, ending in it.
+
+    Breadth first, in the order `chains_from` walks them: a member is reached through the first group of this
+    list that holds it directly. Only the keys of `direct` are groups; anything else listed is a leaf.
+    """
+    walked = {root}
+    order: list[tuple[str, tuple[str, ...]]] = []
+    queue: deque[tuple[str, tuple[str, ...]]] = deque([(root, (root,))])
+    while queue:
+        group, chain = queue.popleft()
+        order.append((group, chain))
+        for member in direct.get(group, ()):
             if member in direct and member not in walked:
                 walked.add(member)
                 queue.append((member, (*chain, member)))
-    return found
+    return order
 
 
 def named_chain(chain: tuple[str, ...], names: Mapping[str, str]) -> tuple[str, ...]:

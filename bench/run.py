@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/portal_bench"
 # A group whose script has another name: bench/email.py would shadow the standard library's email package.
 MODULES = {"email": "mail"}
-DETAILS = ("run_seconds", "read_seconds", "group_read_seconds", "walk_seconds", "read_searches", "group_searches",
-           "searches_per_group")
+DETAILS = ("run_seconds", "read_seconds", "group_read_seconds", "walk_seconds", "join_seconds", "read_searches",
+           "group_searches", "searches_per_group")
 
 
 def bench_env() -> dict[str, str]:
