@@ -88,9 +88,9 @@ def case_outbox(params: dict) -> dict:
         setup_django(fresh=True)
         from django.db import transaction
 
+        from notifications.activation import queue_activation_emails
         from notifications.models import OutboxEmail, OutboxStatus
         from notifications.tasks import send_outbox
-        from passportal.activation import queue_activation_emails
 
         ids = portal_users(EMAILS)
         queued: dict = {}

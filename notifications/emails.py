@@ -10,8 +10,8 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from passportal.activation import token_from_nonce
 from passportal.text import one_line
+from passportal.tokens import token_from_nonce
 
 from .models import EmailKind
 

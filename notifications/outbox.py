@@ -1,4 +1,5 @@
-"""The outbox sender: claim queued emails, send a batch over one SMTP connection, record each outcome.
+"""The outbox: the one writer of outbox rows. Queue emails in the caller's transaction, cancel queued ones, and
+send: claim queued emails, send a batch over one SMTP connection, record each outcome.
 
 Two senders (two qcluster workers, two hosts) may run at once: a row is sent only by the sender
 whose conditional update moved it from queued to sending (healthchecks' atomic claim). A server
@@ -15,23 +16,29 @@ import contextlib
 import logging
 import smtplib
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
 from django.db.models import Case, F, JSONField, Value, When
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.urls import reverse
 from django.utils import timezone
 
+from passportal import tokens
+from passportal.bulk import copy_rows, use_copy
+
 from .emails import render_email
-from .models import NotificationKind, OutboxEmail, OutboxStatus
+from .models import EmailKind, NotificationKind, OutboxEmail, OutboxStatus
 from .services import notify
 
 logger = logging.getLogger(__name__)
 
 SECRET_CONTEXT_KEYS = ("nonce",)
+SENDER_TASK = "notifications.tasks.send_outbox"
 CLAIM_TRIES = 5
 # Deliveries are recorded every this many messages: a sender killed outright (SIGKILL, power) sends at
 # most this many again after the reclaim timeout, and recording costs one UPDATE per this many.
@@ -78,6 +85,45 @@ class _Refused(Exception):
         return self.code >= 500
 
 
+def queue(kind: str, emails: list[tuple[int | None, str, dict]], now: datetime) -> int:
+    """Write (portal user id, recipient, context) rows, queued, in the caller's transaction; returns how many.
+
+    COPY on PostgreSQL for large batches (bulk_create's per-value preparation dominates a big sync). The
+    sender is not started here: call send_soon() once the caller's batches are written.
+    """
+    if not use_copy(len(emails)):
+        OutboxEmail.objects.bulk_create(
+            [OutboxEmail(kind=kind, recipient=recipient, portal_user_id=uid, next_attempt_at=now, context=context)
+             for uid, recipient, context in emails], batch_size=1000)
+        return len(emails)
+    from psycopg.types.json import Jsonb
+
+    copy_rows(OutboxEmail, ["kind", "recipient", "context", "status", "attempts", "last_error", "next_attempt_at",
+                            "created_at", "portal_user_id"],
+              [(kind, recipient, Jsonb(context), OutboxStatus.QUEUED, 0, "", now, now, uid)
+               for uid, recipient, context in emails])
+    return len(emails)
+
+
+def cancel_queued(kind: str, user_ids: Iterable[int]) -> int:
+    """Cancel these users' queued emails of this kind; their context (an activation's nonce) goes with them."""
+    return OutboxEmail.objects.filter(portal_user_id__in=user_ids, kind=kind, status=OutboxStatus.QUEUED).update(
+        status=OutboxStatus.CANCELLED, context={}, claim=None)
+
+
+def send_soon() -> None:
+    """Start the sender once the caller's transaction commits (the every-minute schedule is the safety net)."""
+    # robust: the rows are committed whatever happens to the task queue.
+    transaction.on_commit(_enqueue_sender, robust=True)
+
+
+def _enqueue_sender() -> None:
+    from django_q.tasks import async_task
+
+    # TASKS_RUN_INLINE (tests, single-process demos) sends at once, like the engine's own tasks.
+    async_task(SENDER_TASK, task_name="send activation emails", sync=settings.TASKS_RUN_INLINE)
+
+
 def backoff(attempts: int) -> timedelta:
     """1, 2, 4, 8 ... minutes after each failed attempt, never more than an hour."""
     base = settings.OUTBOX_RETRY_BASE_SECONDS
@@ -115,7 +161,25 @@ def claim_batch(batch_size: int, now: datetime) -> tuple[uuid.UUID, list[OutboxE
         .select_related("portal_user__client")
         .order_by("id")
     )
-    return claim, rows
+    return claim, _without_dead_links(rows, claim)
+
+
+def _without_dead_links(rows: list[OutboxEmail], claim: uuid.UUID) -> list[OutboxEmail]:
+    """Cancel the activation emails whose link was used or voided since they were queued; returns the others.
+
+    The vault voids links without knowing of the outbox (an activation voids the user's other links), so the
+    outbox asks, once per batch, which links are still outstanding. A row with no nonce is left to fail.
+    """
+    digests = {row.pk: tokens.link_digest(row.context["nonce"]) for row in rows
+               if row.kind == EmailKind.ACTIVATION and isinstance(row.context.get("nonce"), str)}
+    if not digests:
+        return rows
+    live = tokens.outstanding(digests.values())
+    dead = {pk for pk, digest in digests.items() if digest not in live}
+    if dead:
+        OutboxEmail.objects.filter(pk__in=dead, claim=claim).update(
+            status=OutboxStatus.CANCELLED, context={}, claim=None)
+    return [row for row in rows if row.pk not in dead]
 
 
 def _public_context(context: dict) -> dict:

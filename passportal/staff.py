@@ -1,28 +1,24 @@
 """What staff do to portal users by hand through the API: create one, add or take a group.
 
-A user staff create gets an activation email like any other (the first Site Admin of a client opens user
-mapping this way), and a group staff add is theirs: no sync takes it away, and staff take only their own.
+A group staff add is theirs: no sync takes it away, and staff take only their own. A user staff create gets an
+activation email like any other (the first Site Admin of a client opens user mapping this way): the caller
+queues it (notifications.activation), the vault knows nothing of emails.
 """
 
 from __future__ import annotations
 
-from django.db import transaction
-
-from .activation import queue_activation_emails
 from .models import Client, GroupMembership, MembershipSource, PermissionLevel, PortalUser, SecurityGroup
 
 
 def create_portal_user(*, client: Client, email: str, first_name: str = "", last_name: str = "",
                        permission_level: PermissionLevel | None = None) -> PortalUser:
-    """A new portal user; its activation email is queued when the transaction commits."""
+    """A new portal user; the caller queues its activation email."""
     user = PortalUser(client=client, email=email, first_name=first_name, last_name=last_name,
                       permission_level=permission_level,
                       # Staff chose the level: a mapping must not overwrite it.
                       permission_level_set_by_hand=permission_level is not None)
     user.refresh_status()
     user.save()
-    user_id = user.pk
-    transaction.on_commit(lambda: queue_activation_emails([user_id]))
     return user
 
 

@@ -1,6 +1,6 @@
 """Pages portal users see: account activation (R18) and their own sign-in and account page.
 
-Thin: the rules live in passportal.activation and passportal.accounts.
+Thin: the rules live in passportal.tokens and passportal.accounts.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import accounts
-from .activation import activate, record_refused_link, token_digest, too_many_refused, user_for_digest
 from .addresses import client_address
 from .forms import ChoosePasswordForm, SignInForm
+from .tokens import activate, record_refused_link, token_digest, too_many_refused, user_for_digest
 
 # Like Django's password reset, the token leaves the URL at once: the page the user types a password
 # into has no token in its address. The session keeps only the token's digest, so a copy of the

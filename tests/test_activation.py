@@ -18,9 +18,9 @@ from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
+from notifications.activation import queue_activation_emails, void_tokens_for
 from notifications.models import OutboxEmail, OutboxStatus
 from notifications.outbox import send_queued
-from passportal.activation import queue_activation_emails, void_tokens_for
 from passportal.models import ActivationToken, DisabledReason, PortalUser
 
 NEW_PASSWORD = "correct-horse-battery-staple-42"
@@ -340,7 +340,7 @@ def test_r26_refused_links_are_counted_atomically_under_concurrency(transactiona
     from django.db import connections
 
     from passportal import ratelimit
-    from passportal.activation import record_refused_link
+    from passportal.tokens import record_refused_link
 
     settings.ACTIVATION_RATE_LIMIT = 1000
 

@@ -139,9 +139,10 @@ def test_r20_a_notification_opens_read_only(browser, notes):
 
 
 def test_r18_the_outbox_is_listed_by_status_without_the_link(browser, client_org):
+    from notifications.activation import queue_activation_emails
     from notifications.models import OutboxEmail
-    from passportal.activation import queue_activation_emails, token_from_nonce
     from passportal.models import PortalUser
+    from passportal.tokens import token_from_nonce
 
     user = PortalUser.objects.create(client=client_org, email="ann@contoso.test", first_name="Ann")
     queue_activation_emails([user.pk])

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from notifications.activation import queue_activation_emails
 from notifications.outbox import send_queued
-from passportal.activation import queue_activation_emails
 from passportal.models import Client, PortalUser
 from passportal.text import one_line
 

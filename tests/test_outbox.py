@@ -12,12 +12,13 @@ from django.db import connection
 from django.utils import timezone
 from django_q.models import Schedule
 
+from notifications.activation import queue_activation_emails
 from notifications.models import Notification, NotificationKind, OutboxEmail, OutboxStatus
 from notifications.outbox import claim_batch, send_queued
 from notifications.schedules import OUTBOX_SCHEDULE_NAME, ensure_schedules
 from notifications.tasks import send_outbox
-from passportal.activation import queue_activation_emails
 from passportal.models import Client, PortalUser
+from passportal.tokens import activate, token_digest, token_from_nonce
 
 
 def make_users(client: Client, *emails: str) -> list[PortalUser]:
@@ -134,6 +135,27 @@ def test_r18_rows_left_sending_by_a_dead_worker_are_reclaimed(smtp, client_org, 
     assert report.reclaimed == 1 and report.sent == 1
     assert [item.rcpt_tos for item in smtp.delivered] == [("stuck@contoso.test",)]
     assert OutboxEmail.objects.get(recipient="busy@contoso.test").status == OutboxStatus.SENDING
+
+
+def test_r18_an_email_whose_link_was_used_meanwhile_is_cancelled_not_sent_again(smtp, client_org, settings):
+    """A sender died after delivering, before recording: the user activates through the delivered link, and the
+    reclaimed row is cancelled (its nonce wiped), not sent a second time with a dead link."""
+    settings.OUTBOX_SENDING_TIMEOUT_SECONDS = 600
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    [ann] = make_users(client_org, "ann@contoso.test")
+    queue(ann)
+    row = OutboxEmail.objects.get()
+    delivered_link = token_digest(token_from_nonce(row.context["nonce"]))
+    OutboxEmail.objects.filter(pk=row.pk).update(
+        status=OutboxStatus.SENDING, claim=uuid.uuid4(), claimed_at=timezone.now() - timedelta(hours=1)
+    )
+    assert activate(delivered_link, "correct-horse-battery-staple-42") is not None
+
+    report = send_queued()
+    assert (report.reclaimed, report.claimed, report.sent) == (1, 0, 0)
+    assert not smtp.delivered
+    row.refresh_from_db()
+    assert (row.status, row.context, row.claim) == (OutboxStatus.CANCELLED, {}, None)
 
 
 def test_r18_a_row_claimed_by_one_sender_is_not_claimed_by_another(client_org):

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from django.db import transaction
 
+from notifications.activation import queue_activation_emails
 from notifications.models import OutboxEmail, OutboxStatus
 from notifications.outbox import send_queued
-from passportal.activation import queue_activation_emails
 from passportal.models import PortalUser
 from testing.smtp import SmtpServer
 from tests.test_engine_qcluster import database_url_of_this_test

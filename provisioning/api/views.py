@@ -14,9 +14,9 @@ from rest_framework.response import Response
 
 from directory.connectors import DirectoryError
 from directory.models import AdMode, Folder, Integration, IntegrationKind
+from notifications.activation import queue_activation_emails
 from notifications.models import Notification
 from passportal import staff
-from passportal.activation import queue_activation_emails
 from passportal.models import Client, PermissionLevel, PortalUser, SecurityGroup
 
 from .. import services
@@ -283,6 +283,8 @@ class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
         serializer = s.NewPortalUserSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = staff.create_portal_user(**serializer.validated_data)
+        user_id = user.pk
+        transaction.on_commit(lambda: queue_activation_emails([user_id]))
         return Response(s.PortalUserSerializer(self.get_queryset().get(pk=user.pk)).data,
                         status=status.HTTP_201_CREATED)
 
