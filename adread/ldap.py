@@ -297,17 +297,17 @@ class LdapConnector:
         """
         wanted = frozenset(canonical_guid(f) for f in folder_ids)
         known = _guids(known_user_ids)
+        return self._with_connection(lambda conn: self.read_everything(conn, wanted, known))
 
-        def read(conn: Connection) -> tuple[list[FolderRecord], list[UserRecord], frozenset[str]]:
-            tree, graph = self._read_tree(conn), self._read_groups(conn)
-            seen: set[str] = set()
-            # G2: with a group wanted, or everything (the agent's read), each user's record is built in its groups
-            users = self._read_users(conn, tree, wanted, seen, groups.memberships_for(graph, wanted))
-            return tree.folders + graph.folders, users, self._deleted(conn, known - seen)
-
-        folders, users, deleted = self._with_connection(read)
-        read_ids = wanted or frozenset(f.id for f in folders)
-        snapshot = full_snapshot(self.directory_id, folders, users, read_ids)
+    def read_everything(self, conn: Connection, wanted: frozenset[str], known: frozenset[str]) -> Snapshot:
+        """read_snapshot's full read over an open connection (adread.incremental falls back to it on its own)."""
+        tree, graph = self._read_tree(conn), self._read_groups(conn)
+        seen: set[str] = set()
+        # G2: with a group wanted, or everything (the agent's read), each user's record is built in its groups
+        users = self._read_users(conn, tree, wanted, seen, groups.memberships_for(graph, wanted))
+        folders = tree.folders + graph.folders
+        deleted = self._deleted(conn, known - seen)
+        snapshot = full_snapshot(self.directory_id, folders, users, wanted or frozenset(f.id for f in folders))
         return dataclasses.replace(snapshot, removed_user_ids=deleted) if deleted else snapshot
 
     # ---- connecting ----------------------------------------------------------------------------
