@@ -9,6 +9,17 @@ def _seed_permission_levels(sender, **kwargs):
     ensure_default_permission_levels(PermissionLevel)
 
 
+def _ensure_schedules_after_migrate(sender, using: str = "default", **kwargs) -> None:
+    from django.db import connections
+
+    # A partial migrate (one app, or backwards) may leave django-q2's table out.
+    if "django_q_schedule" not in connections[using].introspection.table_names():
+        return
+    from .schedules import ensure_schedules
+
+    ensure_schedules(using=using)
+
+
 class PassportalConfig(AppConfig):
     name = "passportal"
     verbose_name = "Vault"
@@ -17,3 +28,5 @@ class PassportalConfig(AppConfig):
     def ready(self) -> None:
         # Also after a flush (Django's test cases flush between transactional tests).
         post_migrate.connect(_seed_permission_levels, sender=self, dispatch_uid="passportal-default-levels")
+        # Every app's schedules, from the one table (passportal/schedules.py).
+        post_migrate.connect(_ensure_schedules_after_migrate, sender=self, dispatch_uid="passportal.schedules")

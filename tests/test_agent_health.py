@@ -116,8 +116,8 @@ def test_r21_a_read_failure_reported_while_a_force_resync_waits_fails_that_run(c
 def test_r20_the_portal_checks_its_agents_every_5_minutes(db):
     from django_q.models import Schedule
 
-    from provisioning.schedules import AGENT_CHECK_SCHEDULE_NAME, ensure_schedules
+    from passportal.schedules import SCHEDULES, ensure_schedules
 
     ensure_schedules()
-    schedule = Schedule.objects.get(name=AGENT_CHECK_SCHEDULE_NAME)
+    schedule = Schedule.objects.get(name=SCHEDULES["agent_check"].name)
     assert (schedule.func, schedule.minutes) == ("provisioning.tasks.check_agents_task", 5)

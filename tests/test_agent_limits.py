@@ -19,7 +19,7 @@ from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
 from directory.models import AgentUpload, AgentUploadRecord, UploadStatus
-from directory.schedules import UPLOAD_EXPIRY_SCHEDULE_NAME, ensure_schedules
+from passportal.schedules import SCHEDULES, ensure_schedules
 from tests.test_agent_api import Agent, agent_integration, folder, user
 
 
@@ -187,7 +187,7 @@ def test_r26_parallel_agent_requests_are_each_counted_once(live_server, client_o
 
 def run_scheduled_expiry() -> int:
     """What django-q2 runs: the schedule's function, found by its dotted path."""
-    return import_string(Schedule.objects.get(name=UPLOAD_EXPIRY_SCHEDULE_NAME).func)()
+    return import_string(Schedule.objects.get(name=SCHEDULES["upload_expiry"].name).func)()
 
 
 def idle_for(upload_id: int, **delta) -> None:
@@ -231,9 +231,9 @@ def test_r26_an_open_upload_idle_past_AGENT_UPLOAD_EXPIRE_MINUTES_expires_and_it
 
 
 def test_r26_the_upload_expiry_runs_every_15_minutes_from_one_schedule_created_idempotently(db):
-    schedule = Schedule.objects.get(name=UPLOAD_EXPIRY_SCHEDULE_NAME)  # created by migrate
+    schedule = Schedule.objects.get(name=SCHEDULES["upload_expiry"].name)  # created by migrate
     assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
         "directory.uploads.expire_uploads", Schedule.MINUTES, 15, -1)
     ensure_schedules()
     ensure_schedules()
-    assert Schedule.objects.filter(name=UPLOAD_EXPIRY_SCHEDULE_NAME).count() == 1
+    assert Schedule.objects.filter(name=SCHEDULES["upload_expiry"].name).count() == 1

@@ -15,9 +15,9 @@ from django_q.models import Schedule
 from notifications.activation import queue_activation_emails
 from notifications.models import Notification, NotificationKind, OutboxEmail, OutboxStatus
 from notifications.outbox import claim_batch, send_queued
-from notifications.schedules import OUTBOX_SCHEDULE_NAME, ensure_schedules
 from notifications.tasks import send_outbox
 from passportal.models import Client, PortalUser
+from passportal.schedules import SCHEDULES, ensure_schedules
 from passportal.tokens import activate, token_digest, token_from_nonce
 
 
@@ -228,9 +228,9 @@ def test_an_email_that_cannot_be_rendered_fails_alone(smtp, client_org):
 
 
 def test_the_every_minute_schedule_exists_once_after_migrate_and_stays_one(db):
-    assert Schedule.objects.filter(name=OUTBOX_SCHEDULE_NAME).count() == 1
+    assert Schedule.objects.filter(name=SCHEDULES["outbox"].name).count() == 1
     ensure_schedules()
     ensure_schedules()
-    schedule = Schedule.objects.get(name=OUTBOX_SCHEDULE_NAME)
+    schedule = Schedule.objects.get(name=SCHEDULES["outbox"].name)
     assert schedule.func == "notifications.tasks.send_outbox"
     assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == (Schedule.MINUTES, 1, -1)

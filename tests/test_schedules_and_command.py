@@ -8,9 +8,9 @@ from django_q.models import Schedule
 
 from directory.models import Folder, Integration
 from passportal.models import PortalUser
+from passportal.schedules import ensure_schedules
 from provisioning import services
 from provisioning.models import Mapping, SyncRun
-from provisioning.schedules import ensure_schedules
 from tests.engine_helpers import folders, integration_with, site_level
 from tests.fixtures_entra import entra_integration_values
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, OuterRef, Q, Subquery
 
 from directory.models import AdMode, Integration, IntegrationKind
+from passportal.schedules import next_runs
 
 from ..models import SyncRun, SyncStatus
 from .common import page, require_perms
@@ -30,34 +31,37 @@ class OverviewRow:
         return self.last_run.duration if self.last_run else None
 
 
+NO_SCHEDULE = "no schedule (start the task cluster)"
+# The schedules that read each kind of integration, by their keys in passportal/schedules.py: the overview shows
+# the soonest. An Active Directory read by the on-prem agent has none (the agent pushes), SCIM neither (pushed).
+SCHEDULES_READING = {
+    IntegrationKind.ENTRA: ("entra_incremental", "entra_nightly"),
+    IntegrationKind.DEMO: ("demo",),
+    IntegrationKind.ACTIVE_DIRECTORY: ("ad_direct",),
+}
+
+
 def _schedule_next_runs() -> dict[str, datetime | None]:
-    """Next run per integration kind, from the R17 schedules (names in provisioning/schedules.py)."""
-    from django_q.models import Schedule
-
-    found = {name: next_run for name, next_run in Schedule.objects.filter(name__startswith="provisioning:")
-             .values_list("name", "next_run")}
-
-    def first(*needles: str) -> datetime | None:
-        times = [t for name, t in found.items() if t and any(n in name for n in needles)]
-        return min(times) if times else None
-
-    return {"ad_direct": first("Active Directory (direct)"), "demo": first("demo"), "entra": first("Entra ID")}
+    """Next run per integration kind, from the R17 schedules (one query)."""
+    runs = next_runs(key for keys in SCHEDULES_READING.values() for key in keys)
+    soonest: dict[str, datetime | None] = {}
+    for kind, keys in SCHEDULES_READING.items():
+        times = [runs[key] for key in keys if runs[key]]
+        soonest[kind] = min(times) if times else None
+    return soonest
 
 
-def _next_run(integration: Integration, nexts: dict) -> tuple[datetime | None, str]:
+def _next_run(integration: Integration, nexts: dict[str, datetime | None]) -> tuple[datetime | None, str]:
     if not integration.link_enabled:
         return None, "link off"
-    if integration.kind == IntegrationKind.ENTRA:
-        return nexts["entra"], "" if nexts["entra"] else "no schedule (start the task cluster)"
-    if integration.kind == IntegrationKind.DEMO:
-        return nexts["demo"], "" if nexts["demo"] else "no schedule (start the task cluster)"
     if integration.kind == IntegrationKind.SCIM:
         from scim.activity import summary
 
         return None, summary(integration)
-    if integration.ad_mode == AdMode.AGENT:
+    if integration.kind not in (IntegrationKind.ENTRA, IntegrationKind.DEMO) and integration.ad_mode == AdMode.AGENT:
         return None, AGENT_PUSHES
-    return nexts["ad_direct"], "" if nexts["ad_direct"] else "no schedule (start the task cluster)"
+    next_run = nexts.get(integration.kind)
+    return next_run, "" if next_run else NO_SCHEDULE
 
 
 SORT_KEYS = {
