@@ -17,16 +17,18 @@ would cost more than reading the groups does (ldap3's parser: ~13 us a DN).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from .nesting import groups_from, named_chain
-from .records import FolderRecord, UserRecord, canonical_guid
+from .records import FolderRecord, canonical_guid
 
 GROUP_FILTER = "(objectClass=group)"
 GROUP_ATTRIBUTES = ("objectGUID", "cn", "groupType", "member")
 SECURITY_ENABLED = 0x80000000  # groupType bit: a security group (else a distribution group)
+
+IN_CHAIN = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN: member of, directly or through nesting
+_FILTER_ESCAPES = {"\\": r"\5c", "*": r"\2a", "(": r"\28", ")": r"\29", "\0": r"\00"}
 
 Chains = tuple[tuple[str, ...], ...]
 NO_FOLDERS: frozenset[str] = frozenset()
@@ -110,27 +112,14 @@ def memberships_for(graph: GroupGraph, wanted: frozenset[str]) -> Memberships | 
     return Memberships(graph, wanted_groups) if wanted_groups else None
 
 
-def scope_by_groups(everyone: Iterable[UserRecord], graph: GroupGraph, _dn_key: object, ou_ids: frozenset[str],
-                    group_ids: frozenset[str]) -> list[UserRecord]:
-    """Records already built (an incremental read's changed users) that are in the wanted OUs or, through
-    nesting, in the wanted groups, each with every such group and its chains. A full read joins while it
-    builds its records instead (Memberships.of), so it never builds one twice. (`_dn_key`: no longer used.)"""
-    found = Memberships(graph, group_ids)
-    wanted = ou_ids | group_ids
-    return [user for user in (_with(user, found) for user in everyone) if user.folder_ids & wanted]
+def holding_filter(dn: str) -> str:
+    """A search filter for the groups `dn` is in, directly or through nesting (one user's read, R28).
 
-
-def with_groups(everyone: Iterable[UserRecord], graph: GroupGraph, _dn_key: object) -> list[UserRecord]:
-    """Records already built, each also in every security group it is in through nesting (G2, G6)."""
-    found = Memberships(graph, [f.id for f in graph.folders])
-    return [_with(user, found) for user in everyone]
-
-
-def _with(user: UserRecord, found: Memberships) -> UserRecord:
-    joined = found.get(user.dn)
-    if joined is None:
-        return user
-    return dataclasses.replace(user, folder_ids=user.folder_ids | joined[0], chains=joined[1])
+    Those groups, with their `member` values, hold every chain from any of them down to the user, so the
+    walk over them gives the user's groups and chains as a read of all groups would. Samba has the rule too.
+    """
+    escaped = "".join(_FILTER_ESCAPES.get(char, char) for char in dn)  # RFC 4515: a DN may hold parentheses, * or \\
+    return f"(&{GROUP_FILTER}(member:{IN_CHAIN}:={escaped}))"
 
 
 def _reached(graph: GroupGraph, children: dict[str, list[str]], group_ids: Collection[str]

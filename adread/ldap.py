@@ -257,7 +257,8 @@ class LdapConnector:
         return self._with_connection(read)
 
     def read_user(self, user_id: str) -> UserRecord | None:
-        """One user by objectGUID (R28), or None when the directory has no such user.
+        """One user by objectGUID (R28), in its OU and every security group it is in, or None when the directory
+        has no such user.
 
         The id must be GUID text: anything else (a filter fragment, say) is refused with ValueError.
         """
@@ -270,7 +271,10 @@ class LdapConnector:
             entries = list(self._search(conn, f"(&{USER_FILTER}{guid_filter(guid)})", USER_ATTRIBUTES))
             if not entries:
                 return None
-            return self._user_record(entries[0], self._read_tree(conn).ids_by_dn)
+            # G2: the groups the user is in through nesting, so a user in scope by a group stays in scope.
+            holding = self._search(conn, groups.holding_filter(entries[0].dn), groups.GROUP_ATTRIBUTES)
+            joined = groups.memberships_for(groups.group_graph(holding), frozenset())
+            return self._user_record(entries[0], self._read_tree(conn).ids_by_dn, joined)
 
         return self._with_connection(read)
 

@@ -126,3 +126,22 @@ def test_g5_a_user_in_ous_only_keeps_the_link_state_it_always_had():
     current = linked((ANN, 1, {OU_SALES}))
     result = plan(snap(rec(folders=(OU_SALES,), chains=())), {OU_SALES: OU_RULE}, current)
     assert "via" not in result.seen[0].state
+
+
+def test_g5_the_plan_says_through_which_chain_or_folder_a_changed_user_is_in_scope():
+    # A level change (Ann: the group now grants level 2 over her 1), a re-enable (Bob, out of scope before) and
+    # an unchanged user (Cid: nothing listed, so nothing said).
+    cid = "00000000-0000-0000-0000-0000000000a3"
+    users = {1: UserState(1, "ann@corp.test", "Ann", "Lee", level_id=1, mapping_group_ids=frozenset({20})),
+             2: UserState(2, "bob@corp.test", "Ann", "Lee", disabled_reason=DisableReason.OUT_OF_SCOPE,
+                          level_id=1, mapping_group_ids=frozenset({10})),
+             3: UserState(3, "cid@corp.test", "Ann", "Lee", level_id=2, mapping_group_ids=frozenset({20}))}
+    links = {ANN: LinkState(ANN, 1, frozenset({GRP_SALES})), BOB: LinkState(BOB, 2, frozenset()),
+             cid: LinkState(cid, 3, frozenset({GRP_SALES}))}
+    read = snap(rec(), rec(uid=BOB, folders=(OU_SALES,), chains=(), email="bob@corp.test"),
+                rec(uid=cid, chains=((GRP_SALES, "Sales-Team"),), email="cid@corp.test"))
+
+    result = plan(read, {GRP_SALES: GROUP_RULE, OU_SALES: OU_RULE}, Current(users=users, links=links))
+
+    assert [u.user_id for u in result.updates] == [1] and [r.user_id for r in result.reenables] == [2]
+    assert result.vias == {1: ("Sales-Team > EMEA",), 2: ("Corp/Sales",)}

@@ -154,6 +154,10 @@ class Plan:
     hold_reason: str = ""
     seen: list[Seen] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # G5: through which folders (and chains of nested groups) each existing portal user with a change in scope
+    # is in scope, by portal user id: what the preview and the run page say beside an update, a group change, a
+    # re-enable or an adoption. Creations carry theirs (NewUser.via).
+    vias: dict[int, tuple[str, ...]] = field(default_factory=dict)
     # Set when the read cannot be trusted to decide anything (a mapped group it could not see, G4): the run
     # fails with this message and changes nobody (R21). Nothing else in the plan is filled then.
     failure: str = ""

@@ -139,6 +139,7 @@ def _follow_listed(ctx: Context, record: UserRecord, link: LinkState, user: User
         and (level is None or level == user.level_id or user.level_set_by_hand)
     ):
         return  # in step with the directory (stored names are clean, so equal means unchanged)
+    ctx.result.vias[user.id] = ctx.vias(record)
     _plan_attributes(ctx, user, record, level)
     _plan_groups(ctx, user, groups)
     if record.enabled:
@@ -162,6 +163,7 @@ def create_or_adopt(ctx: Context) -> None:
         if owner_id is not None:
             user = ctx.current.users[owner_id]
             ctx.result.adoptions.append(Adoption(external_id, user.id, keeps_level=user.level_id is not None))
+            ctx.result.vias[user.id] = ctx.vias(record)
             _plan_attributes(ctx, user, record, level, adopted=True)
             _plan_groups(ctx, user, groups)
             _want_enabled(ctx, user, external_id)
