@@ -12,15 +12,31 @@ from adread.batches import chunks
 from .models import Notification, NotificationKind
 
 RESOLVE_CHUNK = 1000
+NOTIFY_BATCH = 1000
+
+
+def notification(kind: str, *, title: str, message: str = "", client=None, integration=None, url: str = "",
+                 topic: str = "") -> Notification:
+    """A notification as every raiser's is shaped (the title cut to fit, the integration's client), not saved."""
+    if integration is not None and client is None:
+        client = integration.client
+    return Notification(
+        kind=kind, title=title[:300], message=message, client=client, integration=integration, url=url, topic=topic
+    )
 
 
 def notify(kind: str, *, title: str, message: str = "", client=None, integration=None, url: str = "",
            topic: str = "") -> Notification:
-    if integration is not None and client is None:
-        client = integration.client
-    return Notification.objects.create(
-        kind=kind, title=title[:300], message=message, client=client, integration=integration, url=url, topic=topic
-    )
+    """Raise one notification: the one way a notification is written (notify_many for a run's many)."""
+    note = notification(kind, title=title, message=message, client=client, integration=integration, url=url,
+                        topic=topic)
+    note.save()
+    return note
+
+
+def notify_many(notes: Iterable[Notification]) -> int:
+    """Raise notifications built with notification() in one statement per NOTIFY_BATCH; returns how many."""
+    return len(Notification.objects.bulk_create(list(notes), batch_size=NOTIFY_BATCH))
 
 
 def needing_someone() -> QuerySet[Notification]:
@@ -45,4 +61,5 @@ def resolve(topics: Iterable[str]) -> int:
     return done
 
 
-__all__ = ["Notification", "NotificationKind", "mark_read", "needing_someone", "notify", "resolve"]
+__all__ = ["Notification", "NotificationKind", "mark_read", "needing_someone", "notification", "notify", "notify_many",
+           "resolve"]
