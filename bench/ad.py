@@ -571,6 +571,9 @@ def case_groups_floor(params: dict) -> dict:
 
 
 if __name__ == "__main__":
-    dispatch({"seed": case_seed, "initial": case_initial, "after_initial": case_after_initial,
+    from bench.ad_changes import case_changes_1pct, case_changes_none  # issue 19: runs that read what changed
+
+    dispatch({"changes_none": case_changes_none, "changes_1pct": case_changes_1pct,
+              "seed": case_seed, "initial": case_initial, "after_initial": case_after_initial,
               "nochange": case_nochange, "floor": case_floor, "groups": case_groups,
               "groups_floor": case_groups_floor})

@@ -45,6 +45,13 @@ CASES["ad"] = [
      "floor_label": "raw ldap3 paged read, groups+member", "target": "<= 1.5x floor, <= 5 searches/group",
      "goal": {"ratio": 1.5, "searches_per_group": 5}},
 ]
+CASES["ad"] += [
+    # Issue 19, section 2: scheduled runs that read only what changed since the last good run (bench/ad_changes.py).
+    {"label": "AD: incremental run, nothing changed", "case": "changes_none", "floor": "floor",
+     "floor_label": "raw ldap3 paged read, same attrs", "target": "<= 0.1x floor", "goal": {"ratio": 0.1}},
+    {"label": "AD: incremental run, 1% changed", "case": "changes_1pct", "floor": "floor",
+     "floor_label": "raw ldap3 paged read, same attrs", "target": "<= 0.2x floor", "goal": {"ratio": 0.2}},
+]
 CASES["entra"] = [
     {"label": "Entra: initial run, 20,000 users / 200 AUs created", "case": "initial", "floor": "floor",
      "floor_label": "raw paged fetch of the same pages", "target": "<= 1.3x floor", "goal": {"ratio": 1.3}},

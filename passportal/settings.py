@@ -323,6 +323,9 @@ AGENT_REQUEST_TIMEOUT_MINUTES = env.float("AGENT_REQUEST_TIMEOUT_MINUTES", defau
 AGENT_PREVIEW_TIMEOUT_MINUTES = env.float("AGENT_PREVIEW_TIMEOUT_MINUTES", default=3.0)
 # A rotated agent token keeps working this long, so the agent can be given the new one without a gap.
 AGENT_TOKEN_GRACE_MINUTES = env.float("AGENT_TOKEN_GRACE_MINUTES", default=10.0)
+# An AD run the schedule asks for reads only what changed since the last good run (uSNChanged, provisioning.ad_reads);
+# everything is read again when the last full read is this old (and at a Force Re-sync, a mapping applied, a new DC).
+AD_FULL_READ_EVERY_HOURS = env.float("AD_FULL_READ_EVERY_HOURS", default=24.0)
 
 # SCIM (scim/): a rotated token keeps working this long; SCIM disables are counted over this window for the
 # mass-disable brake (the integration's threshold, as for a run).

@@ -194,3 +194,25 @@ class CreationIssue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_name or self.external_id}: {self.get_reason_display()}"
+
+
+class AdReadMark(models.Model):
+    """Where the last good read of an AD integration started, so the next run reads only what changed since.
+
+    Kept by the portal, one per integration (adread.incremental.ReadMark): the domain controller that answered,
+    its invocation id and its highestCommittedUSN from the start of that read. Replaced only by a run that
+    succeeded (R21): a read or a run that fails keeps it, so the same changes are read again.
+    """
+
+    integration = models.OneToOneField(Integration, on_delete=models.CASCADE, primary_key=True,
+                                       related_name="ad_read_mark")
+    host = models.CharField("Domain controller", max_length=255)
+    invocation_id = models.CharField(max_length=36)
+    usn = models.PositiveBigIntegerField("Highest committed USN at the start of the read")
+    folders_digest = models.CharField(max_length=32, help_text="The folders that read covered (others: a full read).")
+    full_read_at = models.DateTimeField(help_text="When the last full read started.")
+    kept_by = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.integration}: {self.host} at USN {self.usn}"
