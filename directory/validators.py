@@ -19,7 +19,7 @@ from ldap3.core.exceptions import LDAPInvalidDnError
 from ldap3.utils.dn import parse_dn
 
 from .clouds import CLOUDS, CUSTOM, ENDPOINT_FIELDS
-from .connectors.entra import graph_url_problem, login_host_problem, scope_problem
+from .connectors.entra_hosts import graph_url_problem, login_host_problem, scope_problem
 from .models import TlsMode
 
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)

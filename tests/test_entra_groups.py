@@ -95,7 +95,7 @@ def test_g4_a_mapped_group_that_can_no_longer_be_read_fails_the_read(fake_entra:
 
     from directory.connectors.entra_groups import read_group_members
     with pytest.raises(DirectoryUnavailable, match="Sales-Team could not be read"):
-        read_group_members(connector, folders)
+        read_group_members(connector.graph, folders)
 
 
 # ---------------------------------------------------------------- through the engine
