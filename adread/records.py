@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class DirectoryError(Exception):
@@ -98,6 +99,9 @@ class Snapshot:
     removed_user_ids: frozenset[str] = frozenset()
     folders_complete: bool = True  # False when the folder list was not re-read (incremental)
     notes: tuple[str, ...] = field(default=())
+    # What the connector needs handed back at its next read (Entra: the Graph delta links), stored by the run
+    # only once it succeeded; None when the read leaves the stored state as it is.
+    delta_state: Mapping[str, Any] | None = None
 
 
 def full_snapshot(directory_id: str, folders: Iterable[FolderRecord], users: Iterable[UserRecord],

@@ -218,14 +218,13 @@ def _execute(run: SyncRun) -> None:
     if read_digest is not None and _finish_if_unchanged(run, integration, read_digest):
         return
     try:
-        snapshot, connector = _read(integration, full=run.full)
+        snapshot, _connector = _read(integration, full=run.full)
     except DirectoryError as exc:
         _finish_failed(run, str(exc), permanent=exc.permanent)
         return
     _plan_and_apply(run, snapshot, read_digest=read_digest)
-    new_delta = getattr(connector, "new_delta_state", None)
-    if new_delta is not None:
-        Integration.objects.filter(pk=integration.pk).update(delta_state=new_delta)
+    if snapshot.delta_state is not None:
+        Integration.objects.filter(pk=integration.pk).update(delta_state=dict(snapshot.delta_state))
 
 
 def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None = None) -> None:

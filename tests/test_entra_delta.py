@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from directory.connectors.base import DirectoryAuthError, Snapshot
-from directory.connectors.entra import EntraConnector
 from testing.fake_entra import FakeAU, FakeEntraServer, FakeUser
 
 from .fixtures_entra import entra_connector_for
@@ -16,14 +15,13 @@ def _baseline(server: FakeEntraServer) -> tuple[FakeAU, FakeAU, FakeUser, FakeUs
     adele = server.add_user("Adele", "Vance", mail="adele@contoso.com", aus=[sales])
     bob = server.add_user("Bob", "Smith", mail="bob@contoso.com", aus=[sales, emea])
     connector = entra_connector_for(server)
-    connector.read_snapshot([sales.id, emea.id])
-    assert connector.new_delta_state is not None
-    return sales, emea, adele, bob, connector.new_delta_state
+    baseline = connector.read_snapshot([sales.id, emea.id])
+    assert baseline.delta_state is not None
+    return sales, emea, adele, bob, baseline.delta_state
 
 
-def _incremental(server: FakeEntraServer, state: dict, folder_ids) -> tuple[Snapshot, EntraConnector]:
-    connector = entra_connector_for(server, delta_state=state)
-    return connector.read_snapshot(folder_ids, incremental=True), connector
+def _incremental(server: FakeEntraServer, state: dict, folder_ids) -> Snapshot:
+    return entra_connector_for(server, delta_state=state).read_snapshot(folder_ids, incremental=True)
 
 
 def test_r17_a_full_read_hands_back_delta_links_for_the_tenant(fake_entra: FakeEntraServer):
@@ -38,12 +36,12 @@ def test_r17_nothing_changed_gives_an_empty_incremental_snapshot(fake_entra: Fak
     sales, emea, *_, state = _baseline(fake_entra)
     fake_entra.requests_seen.clear()
 
-    snapshot, connector = _incremental(fake_entra, state, [sales.id, emea.id])
+    snapshot = _incremental(fake_entra, state, [sales.id, emea.id])
 
     assert snapshot.incremental and snapshot.complete and not snapshot.folders_complete
     assert snapshot.users == () and snapshot.removed_user_ids == frozenset()
     assert snapshot.notes == ()
-    assert connector.new_delta_state is not None and connector.new_delta_state["tenant"] == fake_entra.tenant.guid
+    assert snapshot.delta_state is not None and snapshot.delta_state["tenant"] == fake_entra.tenant.guid
     graph_paths = [r.path for r in fake_entra.requests_seen if r.path.startswith("/v1.0")]
     assert graph_paths == ["/v1.0/users/delta", "/v1.0/directory/administrativeUnits/delta"]  # no member reads
 
@@ -54,7 +52,7 @@ def test_r17_r6_r8_changed_users_come_with_all_their_current_aus(fake_entra: Fak
     fake_entra.disable_user(bob)
     carol = fake_entra.add_user("Carol", "New", mail="carol@contoso.com", aus=[emea])
 
-    snapshot, _ = _incremental(fake_entra, state, [sales.id, emea.id])
+    snapshot = _incremental(fake_entra, state, [sales.id, emea.id])
 
     users = {u.id: u for u in snapshot.users}
     assert set(users) == {adele.id, bob.id, carol.id}
@@ -68,7 +66,7 @@ def test_r17_a_membership_change_alone_reaches_the_user(fake_entra: FakeEntraSer
     sales, emea, adele, _bob, state = _baseline(fake_entra)
     fake_entra.add_member(emea, adele)
 
-    snapshot, _ = _incremental(fake_entra, state, [sales.id, emea.id])
+    snapshot = _incremental(fake_entra, state, [sales.id, emea.id])
 
     (record,) = snapshot.users
     assert record.id == adele.id and record.folder_ids == {sales.id, emea.id}
@@ -78,7 +76,7 @@ def test_r17_a_user_removed_from_an_au_is_reported_with_the_aus_it_is_still_in(f
     sales, emea, _adele, bob, state = _baseline(fake_entra)
     fake_entra.remove_member(sales, bob)
 
-    snapshot, _ = _incremental(fake_entra, state, [sales.id, emea.id])
+    snapshot = _incremental(fake_entra, state, [sales.id, emea.id])
 
     (record,) = snapshot.users
     assert record.id == bob.id and record.folder_ids == {emea.id}
@@ -90,7 +88,7 @@ def test_r8_soft_delete_and_hard_delete_through_delta_are_removals(fake_entra: F
     fake_entra.soft_delete_user(adele)
     fake_entra.hard_delete_user(bob)
 
-    snapshot, _ = _incremental(fake_entra, state, [sales.id, emea.id])
+    snapshot = _incremental(fake_entra, state, [sales.id, emea.id])
 
     assert snapshot.removed_user_ids == {adele.id, bob.id}
     assert snapshot.users == ()
@@ -101,11 +99,11 @@ def test_r8_soft_delete_and_hard_delete_through_delta_are_removals(fake_entra: F
 def test_r8_a_restored_user_reappears_with_its_aus(fake_entra: FakeEntraServer):
     sales, emea, adele, _bob, state = _baseline(fake_entra)
     fake_entra.soft_delete_user(adele)
-    removed, connector = _incremental(fake_entra, state, [sales.id, emea.id])
+    removed = _incremental(fake_entra, state, [sales.id, emea.id])
     assert removed.removed_user_ids == {adele.id}
 
     fake_entra.restore_user(adele)
-    restored, _ = _incremental(fake_entra, connector.new_delta_state, [sales.id, emea.id])
+    restored = _incremental(fake_entra, removed.delta_state, [sales.id, emea.id])
 
     assert restored.removed_user_ids == frozenset()
     (record,) = restored.users
@@ -117,7 +115,7 @@ def test_r19_a_new_au_appears_in_the_incremental_folders(fake_entra: FakeEntraSe
     support = fake_entra.add_au("Support")
     fake_entra.rename_au(sales, "Sales & Marketing")
 
-    snapshot, _ = _incremental(fake_entra, state, [sales.id, emea.id])
+    snapshot = _incremental(fake_entra, state, [sales.id, emea.id])
 
     assert {f.id: f.name for f in snapshot.folders} == {support.id: "Support", sales.id: "Sales & Marketing"}
     assert snapshot.folders_complete is False
@@ -128,11 +126,11 @@ def test_r17_delta_pages_are_followed_to_the_new_delta_link(fake_entra: FakeEntr
     fake_entra.page_size = 2
     new_users = [fake_entra.add_user(f"N{i}", "User", mail=f"n{i}@contoso.com", aus=[sales]) for i in range(5)]
 
-    snapshot, connector = _incremental(fake_entra, state, [sales.id, emea.id])
+    snapshot = _incremental(fake_entra, state, [sales.id, emea.id])
 
     assert {u.id for u in snapshot.users} == {u.id for u in new_users}
     assert len([r for r in fake_entra.requests_to("/v1.0/users/delta") if "skiptoken" in r.query]) == 2
-    again, _ = _incremental(fake_entra, connector.new_delta_state, [sales.id, emea.id])
+    again = _incremental(fake_entra, snapshot.delta_state, [sales.id, emea.id])
     assert again.users == ()
 
 
@@ -140,19 +138,19 @@ def test_r17_an_expired_delta_link_falls_back_to_a_full_read(fake_entra: FakeEnt
     sales, emea, adele, bob, state = _baseline(fake_entra)
     fake_entra.expire_delta_tokens(status=410)
 
-    snapshot, connector = _incremental(fake_entra, state, [sales.id, emea.id])
+    snapshot = _incremental(fake_entra, state, [sales.id, emea.id])
 
     assert not snapshot.incremental and snapshot.complete
     assert {u.id for u in snapshot.users} == {adele.id, bob.id}
     assert any("410" in note and "Read everything" in note for note in snapshot.notes)
-    assert connector.new_delta_state is not None and connector.new_delta_state != state
+    assert snapshot.delta_state is not None and snapshot.delta_state != state
 
 
 def test_r17_a_refused_sync_state_400_also_falls_back_to_a_full_read(fake_entra: FakeEntraServer):
     sales, emea, *_, state = _baseline(fake_entra)
     fake_entra.expire_delta_tokens(status=400)
 
-    snapshot, _ = _incremental(fake_entra, state, [sales.id, emea.id])
+    snapshot = _incremental(fake_entra, state, [sales.id, emea.id])
 
     assert not snapshot.incremental
     assert any("syncStateNotFound" in note for note in snapshot.notes)
@@ -162,17 +160,17 @@ def test_r17_without_stored_links_an_incremental_request_reads_everything(fake_e
     sales = fake_entra.add_au("Sales")
     fake_entra.add_user("Adele", "Vance", mail="adele@contoso.com", aus=[sales])
 
-    snapshot, connector = _incremental(fake_entra, {}, [sales.id])
+    snapshot = _incremental(fake_entra, {}, [sales.id])
 
     assert not snapshot.incremental and len(snapshot.users) == 1
     assert snapshot.notes == ("No stored delta links for this tenant: read everything.",)
-    assert connector.new_delta_state is not None
+    assert snapshot.delta_state is not None
 
 
 def test_r17_links_stored_for_another_tenant_are_not_used(fake_entra: FakeEntraServer):
     sales, *_, state = _baseline(fake_entra)
 
-    snapshot, _ = _incremental(fake_entra, {**state, "tenant": "00000000-0000-0000-0000-000000000001"}, [sales.id])
+    snapshot = _incremental(fake_entra, {**state, "tenant": "00000000-0000-0000-0000-000000000001"}, [sales.id])
 
     assert not snapshot.incremental
 
@@ -203,10 +201,10 @@ def test_r17_where_deltatoken_latest_is_refused_a_whole_round_gives_the_link(fak
     sales, emea, adele, _bob, _ = _baseline(fake_entra)
     fake_entra.delta_latest_supported = False
     connector = entra_connector_for(fake_entra)
-    connector.read_snapshot([sales.id, emea.id])
+    full = connector.read_snapshot([sales.id, emea.id])
     fake_entra.disable_user(adele)
 
-    snapshot, _ = _incremental(fake_entra, connector.new_delta_state, [sales.id, emea.id])
+    snapshot = _incremental(fake_entra, full.delta_state, [sales.id, emea.id])
 
     assert snapshot.incremental
     assert [(u.id, u.enabled) for u in snapshot.users] == [(adele.id, False)]

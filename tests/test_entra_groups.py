@@ -173,11 +173,11 @@ def test_g4_a_deleted_mapped_group_fails_the_run_and_disables_nobody(fake_entra:
 def test_g6_an_incremental_run_reads_the_groups_in_full_when_a_nested_group_changed(fake_entra: FakeEntraServer):
     sales, _emea, paris, ann, bob = _nested(fake_entra)
     first = entra_connector_for(fake_entra)
-    first.read_snapshot([sales.id])
-    assert "/groups/delta?$deltatoken=" in first.new_delta_state["groups"]
+    full = first.read_snapshot([sales.id])
+    assert "/groups/delta?$deltatoken=" in full.delta_state["groups"]
     fake_entra.remove_group_member(paris, ann)  # a change on the nested group's row only
 
-    connector = entra_connector_for(fake_entra, delta_state=first.new_delta_state)
+    connector = entra_connector_for(fake_entra, delta_state=full.delta_state)
     snapshot = connector.read_snapshot([sales.id], incremental=True)
 
     assert not snapshot.incremental  # whom a nested change reaches is for a full read to say
@@ -188,13 +188,13 @@ def test_g6_an_incremental_run_reads_the_groups_in_full_when_a_nested_group_chan
 def test_g6_a_user_changed_otherwise_comes_with_its_groups_incrementally(fake_entra: FakeEntraServer):
     sales, _emea, _paris, ann, _bob = _nested(fake_entra)
     first = entra_connector_for(fake_entra)
-    first.read_snapshot([sales.id])
+    full = first.read_snapshot([sales.id])
     fake_entra.rename_user(ann, "Anna", "Lee")
 
-    connector = entra_connector_for(fake_entra, delta_state=first.new_delta_state)
+    connector = entra_connector_for(fake_entra, delta_state=full.delta_state)
     snapshot = connector.read_snapshot([sales.id], incremental=True)
 
     assert snapshot.incremental
     (record,) = snapshot.users
     assert record.first_name == "Anna" and sales.id in record.folder_ids
-    assert connector.new_delta_state["groups"]
+    assert snapshot.delta_state["groups"]

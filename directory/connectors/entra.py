@@ -15,7 +15,6 @@ that comes back without properties (no User.Read.All) is an error, never "user r
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
 
 from . import entra_delta, entra_read
 from .base import FolderRecord, Snapshot, UserRecord
@@ -47,7 +46,6 @@ class EntraConnector:
     def __init__(self, settings: EntraSettings) -> None:
         self.settings = settings
         self.graph = GraphClient(settings)
-        self.new_delta_state: dict[str, Any] | None = None  # set by read_snapshot; the engine stores it
 
     @property
     def directory_id(self) -> str:
@@ -75,9 +73,8 @@ class EntraConnector:
     def read_snapshot(self, folder_ids: Collection[str], *, incremental: bool = False) -> Snapshot:
         """Full: every AU and the users of `folder_ids` (empty = all AUs). Incremental: delta since last run.
 
-        Either way `new_delta_state` holds the delta links to store after a successful run (or None).
+        Either way the snapshot's `delta_state` holds the delta links to store after a successful run (or None).
         """
-        self.new_delta_state = None
         notes: list[str] = []
         if incremental:
             links = entra_delta.stored_links(self.graph)
@@ -85,12 +82,10 @@ class EntraConnector:
                 notes.append("No stored delta links for this tenant: read everything.")
             else:
                 try:
-                    snapshot, self.new_delta_state = entra_delta.incremental_snapshot(self.graph, links, folder_ids)
-                    return snapshot
+                    return entra_delta.incremental_snapshot(self.graph, links, folder_ids)
                 except FullReadNeeded as exc:
                     notes.append(f"{exc} Read everything instead.")
-        snapshot, self.new_delta_state = entra_read.full_snapshot(self.graph, folder_ids, notes)
-        return snapshot
+        return entra_read.full_snapshot(self.graph, folder_ids, notes)
 
     def close(self) -> None:
         self.graph.close()

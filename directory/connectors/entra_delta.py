@@ -70,9 +70,8 @@ def check_group_delta(graph: GraphClient, link: str) -> str:
     return new_link
 
 
-def incremental_snapshot(graph: GraphClient, links: Mapping[str, str], folder_ids: Collection[str]
-                         ) -> tuple[Snapshot, dict[str, Any]]:
-    """The users changed since the stored links, and the new links to store after a successful run."""
+def incremental_snapshot(graph: GraphClient, links: Mapping[str, str], folder_ids: Collection[str]) -> Snapshot:
+    """The users changed since the stored links, with the new links to store after a successful run."""
     user_items, users_link = run_delta(graph, links["users"])
     au_items, aus_link = run_delta(graph, links["administrativeUnits"])
     groups_link = check_group_delta(graph, links["groups"]) if "groups" in links else None
@@ -88,12 +87,11 @@ def incremental_snapshot(graph: GraphClient, links: Mapping[str, str], folder_id
     new_links: dict[str, Any] = {"tenant": graph.tenant_id, "users": users_link, "administrativeUnits": aus_link}
     if groups_link is not None:
         new_links["groups"] = groups_link
-    snapshot = Snapshot(
+    return Snapshot(
         directory_id=graph.tenant_id, folders=tuple(folders), users=tuple(users), complete=True,
         incremental=True, read_folder_ids=frozenset(canonical_guid(f) for f in folder_ids),
-        removed_user_ids=frozenset(removed), folders_complete=False, notes=tuple(notes),
+        removed_user_ids=frozenset(removed), folders_complete=False, notes=tuple(notes), delta_state=new_links,
     )
-    return snapshot, new_links
 
 
 def _changed_users(user_items: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any] | None], set[str]]:

@@ -108,8 +108,7 @@ def tenant_info(graph: GraphClient) -> TenantInfo:
                       domains=tuple(d["name"].lower() for d in domains if d.get("name")))
 
 
-def full_snapshot(graph: GraphClient, folder_ids: Collection[str], notes: list[str]
-                  ) -> tuple[Snapshot, dict[str, Any] | None]:
+def full_snapshot(graph: GraphClient, folder_ids: Collection[str], notes: list[str]) -> Snapshot:
     """Every folder and the users of `folder_ids` (empty: every AU), with the delta links to store (or None)."""
     graph.msal_app()
     links = _fresh_links(graph, notes)
@@ -127,9 +126,9 @@ def full_snapshot(graph: GraphClient, folder_ids: Collection[str], notes: list[s
             notes.append(f"Delta links not refreshed ({exc}); the next incremental run reads everything.")
     users = entra_groups.with_group_members(graph, read_users(graph, wanted & known - {g.id for g in groups}),
                                             groups)
-    snapshot = Snapshot(directory_id=graph.tenant_id, folders=tuple(folders), users=tuple(users), complete=True,
-                        read_folder_ids=frozenset(wanted), notes=tuple(notes))
-    return snapshot, ({"tenant": graph.tenant_id, **links} if links is not None else None)
+    return Snapshot(directory_id=graph.tenant_id, folders=tuple(folders), users=tuple(users), complete=True,
+                    read_folder_ids=frozenset(wanted), notes=tuple(notes),
+                    delta_state={"tenant": graph.tenant_id, **links} if links is not None else None)
 
 
 def _fresh_links(graph: GraphClient, notes: list[str]) -> dict[str, str] | None:
