@@ -24,10 +24,11 @@ from django.db.models import F, TextField, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from directory.connectors import DirectoryError, DirectoryUnavailable, connector_for
+from directory.connectors import DirectoryError, DirectoryUnavailable
 from directory.connectors.base import Snapshot
 from directory.folders import record_folders
 from directory.models import Integration
+from directory.sources import connector_for
 from notifications.models import NotificationKind
 from notifications.services import notify, resolve
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
