@@ -628,14 +628,16 @@ class FakeEntraServer(GroupsMixin):
                              "queried reference-property objects are not present.")
         if len(rest) == 1:
             return self._user_json(user, params, typed=False)
-        if rest[1] == "memberOf" and rest[2:] in ([], ["microsoft.graph.administrativeUnit"]):
-            aus = [tenant.aus[au_id] for au_id in sorted(tenant.member_aus.get(user.id, set()))]
-            items = [_select({"@odata.type": "#microsoft.graph.administrativeUnit", **au.graph()}, params,
-                             AU_DEFAULT_PROPERTIES, keep_type=len(rest) == 2) for au in aus]
-            return self._collection("directoryObjects", items, params, path)
-        if rest[1:] == ["transitiveMemberOf", "microsoft.graph.group"]:
-            return self._user_groups(tenant, user, params, path)
+        if rest[1] in ("memberOf", "transitiveMemberOf") and len(rest) <= 3:
+            return self._user_memberships(tenant, user, rest[1], rest[2] if len(rest) == 3 else None, params, path)
         raise GraphError(400, "BadRequest", f"Unsupported segment {'/'.join(rest[1:])}")
+
+    def _user_aus(self, tenant: FakeTenant, user: FakeUser, params: dict[str, str], *, typed: bool
+                  ) -> list[dict[str, Any]]:
+        """The AUs a user is in, as memberOf and transitiveMemberOf list them (AUs do not nest)."""
+        aus = [tenant.aus[au_id] for au_id in sorted(tenant.member_aus.get(user.id, set()))]
+        return [_select({"@odata.type": "#microsoft.graph.administrativeUnit", **au.graph()}, params,
+                        AU_DEFAULT_PROPERTIES, keep_type=typed) for au in aus]
 
     def _collection(self, context: str, items: list[dict[str, Any]], params: dict[str, str], path: str
                     ) -> dict[str, Any]:

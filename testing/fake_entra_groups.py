@@ -8,7 +8,8 @@ thing. It serves:
     GET /groups/{id}/members[/microsoft.graph.user]    direct members, every type (or users only)
     GET /groups/{id}/transitiveMembers[/microsoft.graph.user]   flat, nested members included, paged
     GET /groups/delta?$select=...,members              rows with members@delta (DIRECT members only)
-    GET /users/{id}/transitiveMemberOf/microsoft.graph.group
+    GET /users/{id}/memberOf[/microsoft.graph.group]            direct groups (and AUs, uncast)
+    GET /users/{id}/transitiveMemberOf[/microsoft.graph.group]  nested groups too (and AUs, uncast), paged
 
 Nesting cycles are allowed (no Microsoft page says they are refused); a group inside a cycle lists itself among
 its own transitive members, as the notes assume. Members may be users, groups, devices, organizational contacts
@@ -177,14 +178,27 @@ class GroupsMixin:
             return None
         return _select(tenant.objects[member_id].graph(), params, None, keep_type=True)
 
-    def _user_groups(self, tenant, user, params: dict[str, str], path: str) -> dict[str, Any]:
-        """/users/{id}/transitiveMemberOf/microsoft.graph.group: every group the user is in, nesting included."""
-        from testing.fake_entra import _select
+    def _user_memberships(self, tenant, user, relation: str, cast: str | None, params: dict[str, str],
+                          path: str) -> dict[str, Any]:
+        """/users/{id}/memberOf and /users/{id}/transitiveMemberOf, as Graph documents them: the groups the user
+        is in (directly, or also through nested groups) and its administrative units, each typed by
+        @odata.type; cast to microsoft.graph.group or microsoft.graph.administrativeUnit for one kind only.
+        Paged like every collection (default 100, $top up to 999); $select applies. Directory roles: none here."""
+        from testing.fake_entra import GraphError, _select
 
-        groups = self.groups_of(tenant)
-        items = [_select(g.graph(), params, GROUP_DEFAULT_PROPERTIES) for g in groups.values()
-                 if user.id in self._transitive(tenant, g)]
-        return self._collection("groups", items, params, path)
+        if cast not in (None, "microsoft.graph.group", "microsoft.graph.administrativeUnit"):
+            raise GraphError(400, "Request_UnsupportedQuery", f"Unsupported cast {cast}")
+        items: list[dict[str, Any]] = []
+        if cast != "microsoft.graph.administrativeUnit":
+            groups = self.groups_of(tenant).values()
+            holding = [g for g in groups if user.id in (g.members if relation == "memberOf"
+                                                        else self._transitive(tenant, g))]
+            items += [_select(g.graph(), params, GROUP_DEFAULT_PROPERTIES, keep_type=cast is None) for g in holding]
+        if cast != "microsoft.graph.group":
+            items += self._user_aus(tenant, user, params, typed=cast is None)
+        context = {"microsoft.graph.group": "groups",
+                   "microsoft.graph.administrativeUnit": "administrativeUnits"}.get(cast, "directoryObjects")
+        return self._collection(context, items, params, path)
 
     def _group_delta(self, tenant, params: dict[str, str], path: str) -> dict[str, Any]:
         window = self._delta_window(params, "groups")

@@ -124,6 +124,7 @@ _PERMISSION_BY_PATH = (
     ("/organization", "Organization.Read.All"),
     ("/groups", "GroupMember.Read.All"),
     ("/transitiveMemberOf", "GroupMember.Read.All"),
+    ("/memberOf/microsoft.graph.group", "GroupMember.Read.All"),
     ("/memberOf", "AdministrativeUnit.Read.All"),
     ("/members", "AdministrativeUnit.Read.All (plus Member.Read.Hidden for hidden-membership AUs)"),
     ("/users", "User.Read.All"),

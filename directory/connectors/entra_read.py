@@ -6,11 +6,12 @@ first, so the changes made while it runs are replayed by the next incremental re
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 from typing import Any
 from urllib.parse import quote
 
-from . import entra_groups
+from . import entra_groups, entra_user_groups
 from .base import DirectoryAuthError, DirectoryUnavailable, FolderRecord, Snapshot, UserRecord, canonical_guid
 from .entra_client import GraphClient, GraphStatus, TenantInfo, short_url
 from .entra_records import AU_SELECT, USER_SELECT, folder_record, is_user, require_properties, user_record
@@ -72,18 +73,20 @@ def user_item(graph: GraphClient, user_id: str) -> dict[str, Any] | None:
 
 
 def read_user(graph: GraphClient, user_id: str) -> UserRecord | None:
-    """One user with all its AU memberships (R28); None when the directory no longer has it."""
+    """One user with all its AU memberships and every group it is in through nesting, with the chains through
+    which (R28, G2, G5); None when the directory no longer has it."""
     user_id = canonical_guid(user_id)
     item = user_item(graph, user_id)
     if item is None:
         return None
     try:
         au_ids = user_au_ids(graph, user_id)
+        group_ids, chains = entra_user_groups.user_groups(graph, user_id)
     except GraphStatus as exc:
         if exc.status == 404:
             return None
         raise DirectoryUnavailable(f"Graph {short_url(exc.url)} answered {exc.status} {exc.code}.") from exc
-    return user_record(item, au_ids, graph.url(f"/users/{user_id}"))
+    return dataclasses.replace(user_record(item, au_ids | group_ids, graph.url(f"/users/{user_id}")), chains=chains)
 
 
 def tenant_info(graph: GraphClient) -> TenantInfo:
