@@ -344,14 +344,14 @@ def setup() -> object:
     setup_django(fresh=True)
     from bench.e2e import make_client, map_folders
     from directory.models import Integration
-    from provisioning import services
+    from provisioning import sync
 
     integration = Integration.objects.create(
         client=make_client(), name="Bench AD", kind="ad", ad_mode="direct", ldap_urls=server.ldaps_url,
         base_dn=bench_base_dn(server), bind_dn=server.admin_bind_dn, bind_password=server.admin_password,
         tls_mode="ldaps", tls_ca_pem=server.ca_pem, page_size=PAGE_SIZE, disable_threshold_percent=100,
     )
-    services.run_sync(integration, "command")  # nothing mapped yet: records the folder tree (R19)
+    sync.run_sync(integration, "command")  # nothing mapped yet: records the folder tree (R19)
     child_ous = integration.folders.exclude(path=OU_NAME).values_list("external_id", flat=True)
     if map_folders(integration, child_ous) != OUS:
         raise SystemExit(f"expected {OUS} OUs under {integration.base_dn}, found {len(child_ous)}")
@@ -434,14 +434,14 @@ def groups_setup() -> object:
     setup_django(fresh=True)
     from bench.e2e import make_client, map_folders
     from directory.models import Integration
-    from provisioning import services
+    from provisioning import sync
 
     integration = Integration.objects.create(
         client=make_client(), name="Bench AD groups", kind="ad", ad_mode="direct", ldap_urls=server.ldaps_url,
         base_dn=server.base_dn, bind_dn=server.admin_bind_dn, bind_password=server.admin_password,
         tls_mode="ldaps", tls_ca_pem=server.ca_pem, page_size=PAGE_SIZE, disable_threshold_percent=100,
     )
-    services.run_sync(integration, "command")  # nothing mapped yet: records the folders, groups among them
+    sync.run_sync(integration, "command")  # nothing mapped yet: records the folders, groups among them
     bench_groups = integration.folders.filter(kind="gr", name__regex=rf"^{GROUP_PREFIX}[0-9]{{3}}$")
     ids = list(bench_groups.values_list("external_id", flat=True))
     if len(ids) != GROUPS or map_folders(integration, ids) != GROUPS:

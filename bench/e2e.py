@@ -32,10 +32,10 @@ def map_folders(integration, external_ids: Iterable[str]) -> int:
 
 def timed_run(integration, result: dict) -> None:
     from bench.common import measured
-    from provisioning import services
+    from provisioning import sync
 
     with measured(result):
-        run = services.run_sync(integration, "command")
+        run = sync.run_sync(integration, "command")
     if run.status != "succeeded":
         raise SystemExit(f"sync run ended {run.status}: {run.error}")
     result["counts"] = {k: v for k, v in run.counts.items() if v}

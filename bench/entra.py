@@ -65,7 +65,7 @@ def setup(graph: dict):
     from bench.e2e import make_client, map_folders
     from directory.entra_tenant import check_entra_integration
     from directory.models import Integration
-    from provisioning import services
+    from provisioning import sync
 
     integration = Integration(
         client=make_client(), name="Bench Entra", kind="entra", entra_role="primary", tenant=graph["tenant"],
@@ -74,7 +74,7 @@ def setup(graph: dict):
     )
     check_entra_integration(integration)
     integration.save()
-    services.run_sync(integration, "command")  # nothing mapped yet: records the AUs (R19)
+    sync.run_sync(integration, "command")  # nothing mapped yet: records the AUs (R19)
     aus = integration.folders.values_list("external_id", flat=True)
     if map_folders(integration, aus) != AUS:
         raise SystemExit(f"expected {AUS} AUs, found {len(aus)}")

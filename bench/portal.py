@@ -1,7 +1,7 @@
 """Portal side, on the production path: an agent upload of N users over F OUs, synced as a worker syncs it.
 
 What is timed is what a django-q2 worker runs once an agent commits an upload: `request_sync` then
-`execute_run` (`services.run_sync`), whose read is the upload-backed connector (directory/uploads.py)
+`execute_run` (`sync.run_sync`), whose read is the upload-backed connector (directory/uploads.py)
 loading the committed upload's rows. Each sample runs in a fresh process (nothing warmed by an
 earlier run) on a fresh copy of a prepared database (PostgreSQL `CREATE DATABASE ... TEMPLATE`), so
 preparing 100,000 users through the real upload service is paid once per case, never timed.
@@ -167,9 +167,9 @@ def prepare_base(params: dict) -> None:
 
 
 def sync_untimed(case: str, params: dict) -> None:
-    from provisioning import services
+    from provisioning import sync
 
-    run = services.run_sync(integration(), "agent")
+    run = sync.run_sync(integration(), "agent")
     check(run, expected(params, case), case)
 
 
@@ -222,12 +222,12 @@ def check(run, want: dict, case: str) -> dict:
 
 def timed(case: str, params: dict) -> dict:
     setup_django(name=database_name(), template=template_name(case))
-    from provisioning import services
+    from provisioning import sync
 
     agent = integration()
     result: dict = {}
     with measured(result):
-        run = services.run_sync(agent, "agent")
+        run = sync.run_sync(agent, "agent")
     result["status"] = run.status
     result["counts"] = check(run, expected(params, case), case)
     if case == "initial":

@@ -112,7 +112,7 @@ def sync_with(clusters_count: int) -> dict:
     print(f"set-up {time.monotonic() - began:.0f} s", file=sys.stderr)
     from django.db import transaction
 
-    from provisioning import services
+    from provisioning import runs
     from provisioning.models import SyncRun, SyncStatus
 
     clusters = start_clusters(clusters_count)
@@ -121,7 +121,7 @@ def sync_with(clusters_count: int) -> dict:
         with measured(result):
             with transaction.atomic():  # the tasks are enqueued when this commits
                 for integration in integrations:
-                    services.request_sync(integration, "command")
+                    runs.request_sync(integration, "command")
             deadline = time.monotonic() + DEADLINE_SECONDS
             while SyncRun.objects.filter(status__in=[SyncStatus.QUEUED, SyncStatus.RUNNING]).exists():
                 if time.monotonic() > deadline:

@@ -59,7 +59,7 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     from bench import portal
-    from provisioning import services
+    from provisioning import sync
 
     params = {"users": args.users, "folders": args.folders}
     result: dict = {"users": args.users, "folders": args.folders}
@@ -70,7 +70,7 @@ def main() -> None:
     probe = WriterProbe(FILE)
     probe.start()
     started = time.monotonic()
-    run = services.run_sync(portal.integration(), "agent")
+    run = sync.run_sync(portal.integration(), "agent")
     result["run_seconds"] = round(time.monotonic() - started, 2)
     probe.stopped.set()
     probe.join()

@@ -134,7 +134,8 @@ class PortalUserAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # Where the user came from (integration, folders, last seen), Resync (R28), staff disable/enable (R8).
-        from provisioning.views.users import directory_origins, why_disabled
+        from provisioning.state import directory_origins
+        from provisioning.views.users import why_disabled
 
         user = self.get_object(request, object_id)
         extra = {"directory_origins": directory_origins(user) if user else [],

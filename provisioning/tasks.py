@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from directory.models import AdMode, Integration, IntegrationKind
 
-from . import services
+from . import runs, sync
 from .models import SyncTrigger
 
 
 def execute_run_task(run_id: int) -> str:
-    run = services.execute_run(run_id)
+    run = sync.execute_run(run_id)
     return f"run {run.pk}: {run.status}"
 
 
@@ -26,7 +26,7 @@ def sync_scheduled(kind: str, full: bool = True, trigger: str = SyncTrigger.SCHE
         raise ValueError(f"unknown integration kind for a schedule: {kind!r}")
     count = 0
     for integration in integrations:
-        services.request_sync(integration, trigger, full=full)
+        runs.request_sync(integration, trigger, full=full)
         count += 1
     return count
 

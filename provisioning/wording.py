@@ -175,3 +175,8 @@ def group_change(added: Iterable[str], removed: Iterable[str]) -> str:
     if removed := list(removed):
         parts.append(f"removes {names(removed)}")
     return "Groups: " + "; ".join(parts) if parts else ""
+
+
+def via_chains(via: list[str], name: str) -> list[str]:
+    """Each folder or chain of groups a user is in scope through, ending with the user: "Sales-Team > EMEA > Ann"."""
+    return [f"{v} > {name}" if name else v for v in via]

@@ -27,10 +27,10 @@ from directory.connectors.base import Snapshot, UserRecord
 from directory.folders import record_folders
 from directory.models import Integration
 from passportal.models import GroupMembership, MembershipSource, PortalUser
-from provisioning.applier import Loaded, load_mappings
 from provisioning.models import CreationIssue, DirectoryLink, SyncRun, SyncStatus, SyncTrigger
 from provisioning.planner import Current, LinkState, Plan, Threshold, UserState, plan
-from provisioning.services import _apply  # the one way a run's result is recorded, as resync_user does
+from provisioning.state import Loaded, load_mappings
+from provisioning.sync import apply_and_record  # the one way a run's result is recorded, as resync_user does
 
 from .connector import ScimConnector
 
@@ -76,8 +76,8 @@ def push(integration: Integration, scim_ids: Collection[str]) -> Pushed:
     now = timezone.now()
     run = SyncRun.objects.create(integration=integration, trigger=SyncTrigger.SCIM, full=False,
                                  status=SyncStatus.SUCCEEDED, started_at=now, heartbeat_at=now)
-    _apply(run, integration, result, loaded, integration.directory_id)
-    run.counts = result.counts  # what _apply recorded on the row
+    apply_and_record(run, integration, result, loaded, integration.directory_id)
+    run.counts = result.counts  # what apply_and_record recorded on the row
     return Pushed(run, result)
 
 

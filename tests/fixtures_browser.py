@@ -20,7 +20,7 @@ from django.utils import timezone
 from directory import uploads
 from directory.models import Integration
 from passportal.models import Client, PermissionLevel, PortalUser
-from provisioning import services
+from provisioning import sync
 from provisioning.models import SyncRun, SyncStatus
 
 STAFF_PASSWORD = "Staff-Passw0rd-for-tests"
@@ -75,7 +75,7 @@ def push_directory(integration: Integration, folders: list[dict], users: list[di
         uploads.add_users(upload, users)
     uploads.commit_upload(upload, folder_count=len(folders), user_count=len(users))
     queued = SyncRun.objects.filter(integration=integration, status=SyncStatus.QUEUED, dry_run=False).first()
-    return services.execute_run(queued.pk) if queued else None
+    return sync.execute_run(queued.pk) if queued else None
 
 
 def agent_integration(client: Client, folders: list[dict], users: list[dict], *, name: str = "Corp AD") -> Integration:

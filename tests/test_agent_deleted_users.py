@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from directory.models import Folder
 from passportal.models import PortalUser
-from provisioning import services
+from provisioning import sync
 from provisioning.models import Mapping, SyncRun
 from tests import agent_env
 from tests import test_agent_end_to_end as end_to_end
@@ -36,7 +36,7 @@ def linked(client_org):
     push_directory(integration, [SALES, IT], [ANN, BOB, CAT, DAN])
     for folder in Folder.objects.filter(integration=integration):
         Mapping.objects.create(folder=folder, permission_level=site_level())
-    run = services.run_sync(integration, "agent")
+    run = sync.run_sync(integration, "agent")
     assert run.counts["created"] == 4, run.error
     agent = APIClient()
     agent.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
@@ -70,7 +70,7 @@ def test_r8_users_the_agent_names_deleted_are_disabled_as_deleted_the_others_mis
     committed = post(agent, f"uploads/{upload}/commit/", {"folder_count": 2, "user_count": 2, "gone_count": 1})
     assert committed.status_code == 200 and committed.json()["gone_count"] == 1
 
-    run = services.execute_run(SyncRun.objects.get(integration=integration, status="queued").pk)
+    run = sync.execute_run(SyncRun.objects.get(integration=integration, status="queued").pk)
     assert run.status == "succeeded" and run.counts["disabled"] == 2, run.error
     assert reasons("user2@corp.test", "user3@corp.test") == {"user2@corp.test": "deleted",
                                                                "user3@corp.test": "out_of_scope"}
@@ -110,7 +110,7 @@ def test_r26_an_agent_may_name_deleted_only_the_linked_users_its_upload_lacks(li
     eve = person(5, SALES)
     push_directory(other, [SALES], [eve])
     Mapping.objects.create(folder=other.folders.get(), permission_level=site_level())
-    assert services.run_sync(other, "agent").counts["created"] == 1
+    assert sync.run_sync(other, "agent").counts["created"] == 1
     second = open_upload(agent, [ANN, BOB, CAT, DAN])
     assert post(agent, f"uploads/{second}/missing/", {}).json()["user_ids"] == []
     assert post(agent, f"uploads/{second}/gone/", {"records": [eve["id"]]}).status_code == 400
@@ -121,7 +121,7 @@ def test_r8_an_agent_that_names_nobody_still_commits_as_before(linked):
     integration, agent = linked
     upload = open_upload(agent, [ANN, BOB, DAN])
     assert post(agent, f"uploads/{upload}/commit/", {"folder_count": 2, "user_count": 3}).status_code == 200
-    run = services.execute_run(SyncRun.objects.get(integration=integration, status="queued").pk)
+    run = sync.execute_run(SyncRun.objects.get(integration=integration, status="queued").pk)
     assert reasons("user3@corp.test") == {"user3@corp.test": "out_of_scope"}, run.error
 
 
@@ -138,7 +138,7 @@ def test_r8_user_deleted_in_ad_is_disabled_as_deleted_in_agent_mode_and_moved_us
     assert run_agent(agent_python, samba_dc, samba_ou, https_portal, token, tmp_path).returncode == 0
     Mapping.objects.create(folder=integration.folders.get(external_id=samba_dc.guid_of(sales)),
                            permission_level=site_level())
-    first = services.execute_run(SyncRun.objects.get(integration=integration, status="queued").pk)
+    first = sync.execute_run(SyncRun.objects.get(integration=integration, status="queued").pk)
     assert first.counts["created"] == 4, first.error
 
     elsewhere = samba_dc.unique_ou("away")  # outside the agent's base DN, in the same domain
@@ -152,7 +152,7 @@ def test_r8_user_deleted_in_ad_is_disabled_as_deleted_in_agent_mode_and_moved_us
 
     assert result.returncode == 0, result.stderr
     assert "1 linked users deleted in AD" in result.stdout, result.stdout
-    run = services.execute_run(SyncRun.objects.get(integration=integration, status="queued").pk)
+    run = sync.execute_run(SyncRun.objects.get(integration=integration, status="queued").pk)
     assert run.status == "succeeded" and run.counts["disabled"] == 3, run.error
     assert reasons(*(f"{n}@corp.example.test" for n in people)) == {
         "ann@corp.example.test": "deleted", "bob@corp.example.test": "out_of_scope",

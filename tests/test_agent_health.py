@@ -12,7 +12,7 @@ from django.utils import timezone
 from directory.models import Folder
 from notifications.models import Notification
 from passportal.models import PermissionLevel, PortalUser
-from provisioning import services
+from provisioning import runs
 from provisioning.agent_runs import check_agents, quiet_topic
 from provisioning.models import Mapping, SyncRun, SyncTrigger
 from tests import agent_env, test_agent_end_to_end
@@ -89,7 +89,7 @@ def test_r24_a_force_resync_no_agent_answers_fails_as_agent_not_responding(clien
     settings.AGENT_REQUEST_TIMEOUT_MINUTES = 15
     sales = ou(1, "Sales")
     integration = pushed_agent_integration(client_org, [sales], [person(1, sales)])
-    run = services.request_sync(integration, SyncTrigger.FORCE)
+    run = runs.request_sync(integration, SyncTrigger.FORCE)
     assert (run.status, run.phase) == ("queued", "waiting for the on-prem agent")
 
     assert check_agents(now=timezone.now() + timedelta(minutes=10))["not_answered"] == 0  # still within the time
@@ -105,7 +105,7 @@ def test_r21_a_read_failure_reported_while_a_force_resync_waits_fails_that_run(c
 
     sales = ou(1, "Sales")
     integration = pushed_agent_integration(client_org, [sales], [person(1, sales)])
-    waiting = services.request_sync(integration, SyncTrigger.FORCE)
+    waiting = runs.request_sync(integration, SyncTrigger.FORCE)
 
     failed = read_failed(integration, "dc1: cannot connect", permanent=False, host="agent-host")
 

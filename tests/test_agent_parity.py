@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from directory.models import Folder
 from passportal.models import PermissionLevel, PortalUser
-from provisioning import services
+from provisioning import actions, runs, sync
 from provisioning.models import Mapping, SyncRun, SyncTrigger
 from tests import agent_env, test_agent_end_to_end
 from tests.fixtures_browser import activated_site_admin, ou, person
@@ -90,7 +90,7 @@ def test_r28_force_resync_and_a_users_resync_of_an_agent_integration_are_carried
 
     # Force Re-sync: the run waits for the agent, which reads AD now (Bob is new there) and pushes it.
     samba_dc.add_user(samba_ou, samba_dc.unique_sam("bob"), "Bob", "Ray", "bob@corp.example.test")
-    forced = services.request_sync(integration, SyncTrigger.FORCE)
+    forced = runs.request_sync(integration, SyncTrigger.FORCE)
     assert (forced.status, forced.phase) == ("queued", "waiting for the on-prem agent")
     until(lambda: SyncRun.objects.get(pk=forced.pk).status == "succeeded", what="the forced run")
     until(lambda: agent.pushes() == 2, what="the agent to say it pushed")
@@ -100,7 +100,7 @@ def test_r28_force_resync_and_a_users_resync_of_an_agent_integration_are_carried
     # A user's resync: applied at once from the last upload (and it says so), the agent asked for a fresh read.
     samba_dc.set_names(ann, given="Annabel")
     portal_ann = PortalUser.objects.get(email="ann@corp.example.test")
-    [run] = services.resync_user(portal_ann)
+    [run] = actions.resync_user(portal_ann)
     assert run.status == "succeeded" and "not from Active Directory as it is now" in run.changes["source"]
     asked = SyncRun.objects.get(integration=integration, status="queued")
     assert (asked.trigger, asked.phase) == (SyncTrigger.USER, "waiting for the on-prem agent")
@@ -115,7 +115,7 @@ def test_r15_an_agent_preview_says_it_shows_the_last_upload_not_ad_as_it_is_now(
     sales = ou(1, "Sales")
     integration = pushed_agent_integration(client_org, [sales], [person(1, sales)])
 
-    preview = services.preview(integration)
+    preview = sync.preview(integration)
     assert preview.changes["source"].startswith("This shows the on-prem agent's last upload, read ")
     assert "not Active Directory as it is now; a Force Re-sync asks the agent to read it again" in \
         preview.changes["source"]
@@ -144,5 +144,5 @@ def test_r15_a_direct_mode_preview_has_no_upload_to_speak_of(client_org):
 
     demo = Integration.objects.filter(kind="demo").first() or Integration.objects.create(
         client=client_org, name="Demo", kind="demo")
-    assert "source" not in services.preview(demo).changes
+    assert "source" not in sync.preview(demo).changes
 

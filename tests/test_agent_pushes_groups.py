@@ -13,7 +13,7 @@ from adread.records import UserRecord
 from agent.portal import MAX_CHAIN_NAMES, user_payload
 from directory import uploads
 from passportal.models import PortalUser
-from provisioning import services
+from provisioning import sync
 from provisioning.models import SyncRun, SyncStatus
 from tests import agent_env
 from tests import test_agent_end_to_end as end_to_end
@@ -29,7 +29,7 @@ def _latest_run(integration) -> SyncRun:
     """The run the agent's last push started, carried out if the portal has only queued it."""
     queued = SyncRun.objects.filter(integration=integration, status=SyncStatus.QUEUED, dry_run=False).first()
     if queued is not None:
-        services.execute_run(queued.pk)
+        sync.execute_run(queued.pk)
     return SyncRun.objects.filter(integration=integration, dry_run=False).latest("pk")
 
 

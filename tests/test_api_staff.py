@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from directory.models import Integration
 from notifications.services import NotificationKind, notify
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
-from provisioning import services
+from provisioning import sync
 from provisioning.api.authentication import issue_api_token
 from provisioning.models import Mapping, SyncRun
 from tests.fixtures_browser import activated_site_admin, agent_integration, ou, person, push_directory, staff_user
@@ -124,9 +124,9 @@ def test_r17_incremental_resync_via_api_runs_the_delta_sync(db, settings, django
     fake_entra.add_user("Ann", "Lee", mail="ann@contoso.com", aus=[au])
     integration = Integration.objects.create(client=client_org, name="Contoso Entra",
                                              **entra_integration_values(fake_entra))
-    services.run_sync(integration, "force")
+    sync.run_sync(integration, "force")
     Mapping.objects.create(folder=integration.folders.get(external_id=au.id), permission_level=level())
-    assert services.run_sync(integration, "force").counts["created"] == 1
+    assert sync.run_sync(integration, "force").counts["created"] == 1
     fake_entra.add_user("Bob", "Ray", mail="bob@contoso.com", aus=[au])
     fake_entra.requests_seen.clear()
     boss = api_for(staff_user("boss", superuser=True), django_capture_on_commit_callbacks)

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from directory.models import Integration
 from notifications.models import OutboxEmail
 from passportal.models import Client, PermissionLevel, PortalUser, SecurityGroup
-from provisioning import services
+from provisioning import sync
 from provisioning.api.authentication import issue_api_token
 from provisioning.models import CreationIssue
 from tests.fixtures_browser import activated_site_admin, agent_integration, ou, person, push_directory, staff_user
@@ -72,18 +72,18 @@ def test_r13_levels_are_created_and_re_ranked_and_the_highest_rank_wins(boss, cl
     audit, help_desk = fake_entra.add_au("Audit"), fake_entra.add_au("Help desk")
     fake_entra.add_user("Ann", "Lee", mail="ann@contoso.com", aus=[audit, help_desk])
     integration = Integration.objects.create(client=client_org, name="Contoso", **entra_integration_values(fake_entra))
-    services.run_sync(integration, "force")
+    sync.run_sync(integration, "force")
     for au, made in ((audit, auditor), (help_desk, helper)):
         applied = boss.post("/api/mappings/apply/", {"integration": integration.pk, "folders": [
             integration.folders.get(external_id=au.id).pk], "permission_level": made.json()["id"]}, format="json")
         assert applied.status_code == 202, applied.json()
-    assert services.run_sync(integration, "force").counts["created"] == 1
+    assert sync.run_sync(integration, "force").counts["created"] == 1
     ann = PortalUser.objects.get(email="ann@contoso.com")
     assert ann.permission_level.name == "Helper"
 
     reranked = boss.patch(f"/api/permission-levels/{auditor.json()['id']}/", {"rank": 7}, format="json")
     assert reranked.status_code == 200 and reranked.json()["rank"] == 7
-    assert services.run_sync(integration, "force").counts["updated"] == 1
+    assert sync.run_sync(integration, "force").counts["updated"] == 1
     ann.refresh_from_db()
     assert ann.permission_level.name == "Auditor"
 

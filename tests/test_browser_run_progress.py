@@ -27,7 +27,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from directory import uploads
 from directory.models import Folder
 from passportal.models import Client, PermissionLevel, PortalUser
-from provisioning import services
+from provisioning import sync
 from provisioning.models import Mapping, SyncRun, SyncStatus
 from tests.fixtures_browser import STAFF_PASSWORD, agent_integration, ou, person, staff_user
 
@@ -83,14 +83,14 @@ def test_r16_run_page_progress_counter_moves_during_a_run(chromium, live_server,
         ec.presence_of_element_located((By.ID, "run-phase"))).text == "Waiting for a worker"
 
     # A worker picks the run up (here a thread of this test), while the page polls.
-    caplog.set_level(logging.DEBUG, logger="provisioning.services")
+    caplog.set_level(logging.DEBUG, logger="provisioning.runs")
     pause = PauseAtEachStep()
-    logging.getLogger("provisioning.services").addHandler(pause)
+    logging.getLogger("provisioning.runs").addHandler(pause)
     failures: list[BaseException] = []
 
     def worker() -> None:
         try:
-            services.execute_run(run.pk)
+            sync.execute_run(run.pk)
         except BaseException as exc:  # reported by the test below
             failures.append(exc)
         finally:
@@ -114,7 +114,7 @@ def test_r16_run_page_progress_counter_moves_during_a_run(chromium, live_server,
             time.sleep(0.1)
         thread.join(timeout=60)
     finally:
-        logging.getLogger("provisioning.services").removeHandler(pause)
+        logging.getLogger("provisioning.runs").removeHandler(pause)
     assert not failures, failures
 
     # The counter went through every step, in order, and the progress bar with it; then the page showed the end.

@@ -13,7 +13,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from directory.models import Integration
 from passportal.models import Client, PortalUser
-from provisioning import services
+from provisioning import sync
 from provisioning.models import Mapping, SyncRun
 from tests.fixtures_browser import STAFF_PASSWORD, activated_site_admin, staff_user
 
@@ -172,7 +172,7 @@ def test_r14_r15_r16_site_users_from_a_client_click_by_click(browser, samba_dc, 
     Integration.objects.filter(pk=integration.pk).update(disable_threshold_minimum=1)
     samba_dc.disable_user(users["ann"])
     samba_dc.disable_user(users["bob"])
-    held = services.run_sync(Integration.objects.get(pk=integration.pk), "schedule")
+    held = sync.run_sync(Integration.objects.get(pk=integration.pk), "schedule")
     assert held.status == "held"
     browser.open("/admin/")
     assert browser.bell_count() == 2  # Eve's creation issue and the held disables

@@ -8,8 +8,9 @@ from django.test.utils import CaptureQueriesContext
 
 from notifications.models import Notification, OutboxEmail
 from passportal.models import ActivationToken, GroupMembership, PortalUser
-from provisioning import services
+from provisioning import actions, runs
 from provisioning.models import CreationIssue, DirectoryLink, SyncRun
+from provisioning.sync import execute_run, sync_snapshot
 from tests.engine_helpers import (
     folders,
     integration_with,
@@ -33,7 +34,7 @@ def corp(client_org):
 
 
 def sync(integration, *users, **kw):
-    return services.sync_snapshot(integration, snapshot(ALL, users, **kw), "command")
+    return sync_snapshot(integration, snapshot(ALL, users, **kw), "command")
 
 
 def emails(client):
@@ -94,12 +95,12 @@ def test_r8_a_staff_disable_survives_the_directory_enabling_the_user(corp):
     sync(corp, user(1, SALES, enabled=False))
     sync(corp, user(1, SALES))
     portal_user = PortalUser.objects.get()
-    services.staff_set_enabled(portal_user, False)
+    actions.staff_set_enabled(portal_user, False)
     sync(corp, user(1, SALES, enabled=False))
     sync(corp, user(1, SALES))
     portal_user.refresh_from_db()
     assert portal_user.status == "disabled" and portal_user.disabled_by_staff
-    services.staff_set_enabled(portal_user, True)
+    actions.staff_set_enabled(portal_user, True)
     assert PortalUser.objects.get().status == "pending"
 
 
@@ -121,7 +122,7 @@ def test_r9_removing_a_folder_mapping_disables_its_users(corp):
 
 def test_r10_link_off_disables_at_once_and_link_on_brings_them_back(corp):
     sync(corp, user(1, SALES), user(2, IT))
-    run = services.set_link(corp, False)
+    run = actions.set_link(corp, False)
     assert run.status == "succeeded" and run.counts["disabled"] == 2
     assert set(PortalUser.objects.values_list("disabled_reason", flat=True)) == {"link_off"}
     corp.refresh_from_db()
@@ -169,34 +170,34 @@ def test_r22_over_the_threshold_is_held_then_applied_by_staff(corp):
     assert PortalUser.objects.filter(status="disabled").count() == 0
     assert PortalUser.objects.filter(email="user100@corp.test").exists(), "creations still applied"
     assert Notification.objects.filter(kind="disables_held").count() == 1
-    assert services.apply_held_disables(run, by=None) == 30
+    assert actions.apply_held_disables(run, by=None) == 30
     assert PortalUser.objects.filter(status="disabled").count() == 30
     with pytest.raises(ValueError, match="no disables waiting"):
-        services.discard_held_disables(run, by=None)
+        actions.discard_held_disables(run, by=None)
 
 
 def test_r22_discarding_held_disables_changes_nobody(corp):
     people = [user(n, SALES) for n in range(1, 41)]
     sync(corp, *people)
     run = sync(corp, *people[:5])
-    services.discard_held_disables(run, by=None)
+    actions.discard_held_disables(run, by=None)
     assert PortalUser.objects.filter(status="disabled").count() == 0
     assert SyncRun.objects.get(pk=run.pk).held_resolution == "discarded"
 
 
 def test_r23_a_trigger_while_one_is_queued_folds_into_it(corp):
-    first = services.request_sync(corp, "schedule", full=False, enqueue=False)
-    second = services.request_sync(corp, "force", full=True, enqueue=False)
+    first = runs.request_sync(corp, "schedule", full=False, enqueue=False)
+    second = runs.request_sync(corp, "force", full=True, enqueue=False)
     assert first.pk == second.pk and SyncRun.objects.get(pk=first.pk).full
     assert SyncRun.objects.filter(integration=corp, status="queued").count() == 1
 
 
 def test_r23_a_trigger_during_a_run_becomes_one_follow_up(corp):
-    running = services.request_sync(corp, "schedule", enqueue=False)
+    running = runs.request_sync(corp, "schedule", enqueue=False)
     SyncRun.objects.filter(pk=running.pk).update(status="running")
-    follow_ups = {services.request_sync(corp, "force", enqueue=False).pk for _ in range(10)}
+    follow_ups = {runs.request_sync(corp, "force", enqueue=False).pk for _ in range(10)}
     assert len(follow_ups) == 1 and running.pk not in follow_ups
-    assert services.execute_run(follow_ups.pop()).status == "queued", "waits while the other runs"
+    assert execute_run(follow_ups.pop()).status == "queued", "waits while the other runs"
 
 
 def test_r23_a_run_that_dies_half_way_leaves_nothing_and_the_next_completes(corp):

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from passportal.models import PortalUser
-from provisioning import services
+from provisioning import sync
 from provisioning.models import SyncRun
 from tests.engine_helpers import site_level
 from tests.test_engine_samba import ad_integration, map_ou
@@ -45,7 +45,7 @@ def test_r17_a_real_qcluster_runs_the_scheduled_active_directory_sync(samba_dc, 
     ou = samba_dc.make_ou("Staff", samba_ou)
     samba_dc.add_user(ou, samba_dc.unique_sam("ann"), "Ann", "Lee", "ann@corp.test")
     integration = ad_integration(client_org, samba_dc, samba_ou)
-    services.run_sync(integration, "command")
+    sync.run_sync(integration, "command")
     map_ou(integration, ou, samba_dc, site_level())
     # Only our schedule is due now; the standing ones keep their times.
     Schedule.objects.exclude(name__startswith="provisioning: Active Directory").update(

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from directory.models import Folder, Integration
 from notifications.models import Notification, OutboxEmail
 from passportal.models import PortalUser
-from provisioning import services
+from provisioning import actions, sync
 from provisioning.models import CreationIssue, Mapping, SyncRun
 from testing.samba import ADMIN_BIND_DN, ADMIN_PASSWORD
 from tests.engine_helpers import pro_level, site_level
@@ -47,7 +47,7 @@ def corp(samba_dc, samba_ou, client_org):
         "fay": samba_dc.add_user(other, sam("fay"), "Fay", "Xi", "fay@corp.test"),
     }
     integration = ad_integration(client_org, samba_dc, samba_ou)
-    first = services.run_sync(integration, "command")  # discovers the folder tree (R19)
+    first = sync.run_sync(integration, "command")  # discovers the folder tree (R19)
     assert first.status == "succeeded", first.error
     map_ou(integration, sales, samba_dc, site_level("Site User"), "Sales team")
     map_ou(integration, it, samba_dc, site_level("Site Manager"), "IT team")
@@ -63,7 +63,7 @@ def portal_emails(client) -> list[str]:
 def test_r2_first_run_creates_the_users_of_mapped_ous_and_queues_their_activation(corp, client_org,
                                                                                 django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        run = services.run_sync(corp["integration"], "command")
+        run = sync.run_sync(corp["integration"], "command")
     assert run.status == "succeeded", run.error
     # Helpdesk is a child OU, a folder of its own and not mapped; Other is not mapped; Cat is disabled.
     assert portal_emails(client_org) == ["ann@corp.test", "dan@corp.test"]
@@ -71,18 +71,18 @@ def test_r2_first_run_creates_the_users_of_mapped_ous_and_queues_their_activatio
     issue = CreationIssue.objects.get()
     assert issue.reason == "no_email" and "Bob Ray" in issue.message and "Sales" in issue.message
     assert PortalUser.objects.get(email="dan@corp.test").permission_level.name == "Site Manager"
-    again = services.run_sync(corp["integration"], "command")
+    again = sync.run_sync(corp["integration"], "command")
     assert not any(again.counts.values()), again.counts
 
 
 def test_r3_rename_and_move_keep_the_user_and_r6_names_follow(corp, samba_dc, client_org):
-    services.run_sync(corp["integration"], "command")
+    sync.run_sync(corp["integration"], "command")
     ann = PortalUser.objects.get(email="ann@corp.test")
     guid = corp["people"]["ann"]
     samba_dc.rename_user(guid, "Ann Renamed")
     samba_dc.move_user(guid, corp["it"])
     samba_dc.set_names(guid, given="Anna")
-    run = services.run_sync(corp["integration"], "command")
+    run = sync.run_sync(corp["integration"], "command")
     ann.refresh_from_db()
     assert run.counts["created"] == 0 and ann.first_name == "Anna"
     assert ann.permission_level.name == "Site Manager"
@@ -90,15 +90,15 @@ def test_r3_rename_and_move_keep_the_user_and_r6_names_follow(corp, samba_dc, cl
 
 
 def test_r8_disabled_enabled_and_deleted_in_ad(corp, samba_dc):
-    services.run_sync(corp["integration"], "command")
+    sync.run_sync(corp["integration"], "command")
     samba_dc.disable_user(corp["people"]["ann"])
-    services.run_sync(corp["integration"], "command")
+    sync.run_sync(corp["integration"], "command")
     assert PortalUser.objects.get(email="ann@corp.test").disabled_reason == "directory"
     samba_dc.enable_user(corp["people"]["ann"])
-    services.run_sync(corp["integration"], "command")
+    sync.run_sync(corp["integration"], "command")
     assert PortalUser.objects.get(email="ann@corp.test").status == "pending"
     samba_dc.delete_user(corp["people"]["dan"])
-    services.run_sync(corp["integration"], "command")
+    sync.run_sync(corp["integration"], "command")
     dan = PortalUser.objects.get(email="dan@corp.test")
     assert dan.status == "disabled" and dan.disabled_reason == "deleted"
 
@@ -113,14 +113,14 @@ def elsewhere(samba_dc, samba_ou):
 
 def test_r8_user_deleted_in_ad_is_disabled_as_deleted_and_r9_moved_users_as_out_of_scope(corp, samba_dc, elsewhere):
     """Deleted, moved out of the base DN, moved to an unmapped OU and to an unmapped child OU: each its reason."""
-    services.run_sync(corp["integration"], "command")
+    sync.run_sync(corp["integration"], "command")
     ann_and_dan = ["ann@corp.test", "dan@corp.test"]
     assert all(PortalUser.objects.get(email=e).status == "pending" for e in ann_and_dan)
     mapped_sales = corp["sales"]
     sam = samba_dc.unique_sam
     gil = samba_dc.add_user(mapped_sales, sam("gil"), "Gil", "Yu", "gil@corp.test")
     hal = samba_dc.add_user(mapped_sales, sam("hal"), "Hal", "Zo", "hal@corp.test")
-    assert services.run_sync(corp["integration"], "command").counts["created"] == 2
+    assert sync.run_sync(corp["integration"], "command").counts["created"] == 2
 
     samba_dc.delete_user(corp["people"]["ann"])  # left the company: a tombstone in CN=Deleted Objects
     samba_dc.move_user(corp["people"]["dan"], corp["helpdesk"])  # into IT's child OU, which is not mapped
@@ -129,32 +129,32 @@ def test_r8_user_deleted_in_ad_is_disabled_as_deleted_and_r9_moved_users_as_out_
     expected = {"ann@corp.test": "deleted", "dan@corp.test": "out_of_scope", "gil@corp.test": "out_of_scope",
                 "hal@corp.test": "out_of_scope"}
 
-    preview = services.preview(corp["integration"], trigger="command")  # the preview says what the run does
+    preview = sync.preview(corp["integration"], trigger="command")  # the preview says what the run does
     assert {row["user"].split("<")[1].rstrip(">"): row["reason"] for row in preview.changes["disable"]} == expected
-    run = services.run_sync(corp["integration"], "command")
+    run = sync.run_sync(corp["integration"], "command")
     assert run.status == "succeeded", run.error
     assert run.counts["disabled"] == 4
     reasons = dict(PortalUser.objects.filter(email__in=expected).values_list("email", "disabled_reason"))
     assert reasons == expected
     assert all(PortalUser.objects.get(email=e).status == "disabled" for e in expected)
 
-    again = services.run_sync(corp["integration"], "command")  # the reasons hold on the next read
+    again = sync.run_sync(corp["integration"], "command")  # the reasons hold on the next read
     assert not any(again.counts.values()), again.counts
     assert dict(PortalUser.objects.filter(email__in=expected).values_list("email", "disabled_reason")) == expected
 
 
 def test_r9_an_ou_mapping_removed_disables_its_users(corp, samba_dc):
-    services.run_sync(corp["integration"], "command")
+    sync.run_sync(corp["integration"], "command")
     Mapping.objects.get(folder__external_id=samba_dc.guid_of(corp["sales"])).delete()
-    services.run_sync(corp["integration"], "command")
+    sync.run_sync(corp["integration"], "command")
     assert PortalUser.objects.get(email="ann@corp.test").disabled_reason == "out_of_scope"
     assert PortalUser.objects.get(email="dan@corp.test").status == "pending"
 
 
 def test_r19_a_renamed_ou_keeps_its_mapping(corp, samba_dc):
-    services.run_sync(corp["integration"], "command")
+    sync.run_sync(corp["integration"], "command")
     samba_dc.rename_ou(corp["sales"], "Sales and Marketing")
-    run = services.run_sync(corp["integration"], "command")
+    run = sync.run_sync(corp["integration"], "command")
     assert not any(run.counts.values()), run.counts
     folder = Folder.objects.get(integration=corp["integration"], external_id=samba_dc.guid_of(
         corp["sales"].replace("OU=Sales,", "OU=Sales and Marketing,", 1)))
@@ -162,30 +162,30 @@ def test_r19_a_renamed_ou_keeps_its_mapping(corp, samba_dc):
 
 
 def test_r21_a_stopped_dc_fails_the_run_and_disables_nobody(corp, samba_dc):
-    services.run_sync(corp["integration"], "command")
+    sync.run_sync(corp["integration"], "command")
     with samba_dc.stopped():
-        run = services.run_sync(corp["integration"], "command")
+        run = sync.run_sync(corp["integration"], "command")
     assert run.status == "failed" and "127.0.0.1" in run.error
     assert PortalUser.objects.filter(status="disabled").count() == 0
     assert Notification.objects.filter(kind="sync_failed").exists()
-    assert services.run_sync(corp["integration"], "command").status == "succeeded"
+    assert sync.run_sync(corp["integration"], "command").status == "succeeded"
 
 
 def test_r21_a_wrong_bind_password_fails_and_says_so(corp):
-    services.run_sync(corp["integration"], "command")
+    sync.run_sync(corp["integration"], "command")
     Integration.objects.filter(pk=corp["integration"].pk).update(bind_password="not-the-password")
     integration = Integration.objects.get(pk=corp["integration"].pk)
-    run = services.run_sync(integration, "command")
+    run = sync.run_sync(integration, "command")
     assert run.status == "failed" and "password" in run.error.lower()
     assert PortalUser.objects.filter(status="disabled").count() == 0
 
 
 def test_r28_resync_one_user_reads_that_user_alone(corp, samba_dc):
-    services.run_sync(corp["integration"], "command")
+    sync.run_sync(corp["integration"], "command")
     samba_dc.set_names(corp["people"]["ann"], given="Annie")
     samba_dc.set_names(corp["people"]["dan"], given="Daniel")
     ann = PortalUser.objects.get(email="ann@corp.test")
-    [run] = services.resync_user(ann)
+    [run] = actions.resync_user(ann)
     assert run.trigger == "user" and run.counts["updated"] == 1
     assert PortalUser.objects.get(pk=ann.pk).first_name == "Annie"
     assert PortalUser.objects.get(email="dan@corp.test").first_name == "Dan", "only that user"
@@ -215,8 +215,8 @@ def test_r2_the_company_vault_gets_pro_users(samba_dc, samba_ou, vault):
     ou = samba_dc.make_ou("Techs", samba_ou)
     samba_dc.add_user(ou, samba_dc.unique_sam("tom"), "Tom", "Tech", "tom@msp.test")
     integration = ad_integration(vault, samba_dc, samba_ou)
-    services.run_sync(integration, "command")
+    sync.run_sync(integration, "command")
     map_ou(integration, ou, samba_dc, pro_level("Technician"))
-    services.run_sync(integration, "command")
+    sync.run_sync(integration, "command")
     tom = PortalUser.objects.get()
     assert tom.kind == "pro" and tom.permission_level.name == "Technician"

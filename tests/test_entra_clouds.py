@@ -19,7 +19,7 @@ from directory.connectors.entra import EntraConnector
 from directory.forms import IntegrationForm
 from directory.models import Folder, Integration
 from directory.sources import entra_settings
-from provisioning import services
+from provisioning import sync
 from provisioning.api.authentication import issue_api_token
 from provisioning.models import Mapping
 from testing.fake_entra import FakeEntraServer
@@ -146,10 +146,10 @@ def test_r26_custom_cloud_reads_graph_through_a_host_that_is_not_the_scopes_reso
     assert (response.json()["entra_cloud"], response.json()["graph_scope"]) == (
         "custom", "https://graph.microsoft.us/.default")
     integration = Integration.objects.get()
-    assert services.run_sync(integration, "force").status == "succeeded"
+    assert sync.run_sync(integration, "force").status == "succeeded"
     Mapping.objects.create(folder=Folder.objects.get(integration=integration, external_id=us_tenant["au"].id),
                            permission_level=site_level())
-    run = services.run_sync(integration, "force")
+    run = sync.run_sync(integration, "force")
     assert run.status == "succeeded" and run.counts["created"] == 1, run.error
     # Every token was asked for the US Government Graph, never for the proxy's own host.
     assert fake_entra.issued_scopes and set(fake_entra.issued_scopes) == {"https://graph.microsoft.us/.default"}

@@ -8,7 +8,7 @@ from directory.connectors.base import DirectoryUnavailable
 from directory.entra_tenant import check_entra_integration
 from directory.models import Folder, Integration
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
-from provisioning import services
+from provisioning import sync
 from provisioning.models import Mapping, SyncRun, SyncStatus, SyncTrigger
 from testing.fake_entra import FakeEntraServer
 
@@ -105,7 +105,7 @@ def _integration(server: FakeEntraServer, client) -> Integration:
     integration = Integration(client=client, name="Contoso", **entra_integration_values(server))
     check_entra_integration(integration)
     integration.save()
-    services.run_sync(integration, SyncTrigger.FORCE)  # discovers the folders
+    sync.run_sync(integration, SyncTrigger.FORCE)  # discovers the folders
     return integration
 
 
@@ -126,7 +126,7 @@ def test_g3_an_au_and_a_group_mapping_combine_highest_level_and_union_of_groups(
     _map(integration, "London", "Site User", "Office")
     _map(integration, "Sales-Team", "Site Admin", "Sales")
 
-    run = services.run_sync(integration, SyncTrigger.FORCE)
+    run = sync.run_sync(integration, SyncTrigger.FORCE)
 
     assert run.status == SyncStatus.SUCCEEDED, run.error
     user = PortalUser.objects.get(email="ann@contoso.com")
@@ -141,10 +141,10 @@ def test_g4_removed_from_the_group_is_out_of_scope_naming_it(fake_entra: FakeEnt
     _sales, _emea, paris, ann, _bob = _nested(fake_entra)
     integration = _integration(fake_entra, client_org)
     _map(integration, "Sales-Team", "Site User", "Sales")
-    assert services.run_sync(integration, SyncTrigger.FORCE).status == SyncStatus.SUCCEEDED
+    assert sync.run_sync(integration, SyncTrigger.FORCE).status == SyncStatus.SUCCEEDED
     fake_entra.remove_group_member(paris, ann)  # out of the nested group: out of every mapped one
 
-    run = services.run_sync(integration, SyncTrigger.FORCE)
+    run = sync.run_sync(integration, SyncTrigger.FORCE)
 
     assert run.status == SyncStatus.SUCCEEDED, run.error
     assert PortalUser.objects.get(email="ann@contoso.com").status == "disabled"
@@ -157,10 +157,10 @@ def test_g4_a_deleted_mapped_group_fails_the_run_and_disables_nobody(fake_entra:
     sales, _emea, _paris, _ann, _bob = _nested(fake_entra)
     integration = _integration(fake_entra, client_org)
     _map(integration, "Sales-Team", "Site User", "Sales")
-    assert services.run_sync(integration, SyncTrigger.FORCE).status == SyncStatus.SUCCEEDED
+    assert sync.run_sync(integration, SyncTrigger.FORCE).status == SyncStatus.SUCCEEDED
     fake_entra.delete_group(sales)
 
-    run = services.run_sync(integration, SyncTrigger.FORCE)
+    run = sync.run_sync(integration, SyncTrigger.FORCE)
 
     assert run.status == SyncStatus.FAILED and "Sales-Team" in run.error
     assert set(PortalUser.objects.filter(client=client_org).values_list("status", flat=True)) != {"disabled"}

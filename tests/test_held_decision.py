@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from passportal.models import PermissionLevel, PortalUser
-from provisioning import services
+from provisioning import actions
 from provisioning.api.authentication import issue_api_token
 from provisioning.models import Mapping, SyncRun
 from tests.fixtures_browser import activated_site_admin, agent_integration, ou, person, push_directory, staff_user
@@ -40,7 +40,7 @@ def test_r22_applying_held_disables_ends_the_hold_and_keeps_who_and_when(held_ru
     tom.first_name, tom.last_name = "Tom", "Tech"
     tom.save()
     before = timezone.now()
-    assert services.apply_held_disables(held_run, by=tom) == 2
+    assert actions.apply_held_disables(held_run, by=tom) == 2
     run = SyncRun.objects.get(pk=held_run.pk)
     assert run.status == "succeeded" and run.held_resolution == "applied"
     assert run.held_decided_by == tom and before <= run.held_decided_at <= timezone.now()
@@ -49,7 +49,7 @@ def test_r22_applying_held_disables_ends_the_hold_and_keeps_who_and_when(held_ru
 
 def test_r22_discarding_held_disables_ends_the_hold_and_keeps_who_and_when(held_run):
     tom = staff_user("tom", superuser=True)
-    services.discard_held_disables(held_run, by=tom)
+    actions.discard_held_disables(held_run, by=tom)
     run = SyncRun.objects.get(pk=held_run.pk)
     assert run.status == "succeeded" and run.held_resolution == "discarded"
     assert run.held_decided_by == tom and run.held_decided_at is not None
@@ -57,9 +57,9 @@ def test_r22_discarding_held_disables_ends_the_hold_and_keeps_who_and_when(held_
 
 
 def test_r22_a_decided_run_cannot_be_decided_again(held_run):
-    services.discard_held_disables(held_run, by=None)
+    actions.discard_held_disables(held_run, by=None)
     with pytest.raises(ValueError, match="no disables waiting"):
-        services.apply_held_disables(held_run, by=None)
+        actions.apply_held_disables(held_run, by=None)
 
 
 def test_r22_the_decision_shows_on_the_run_page_the_overview_and_user_mapping(staff_client, held_run):

@@ -6,7 +6,7 @@ import pytest
 
 from directory.models import AdMode, Folder, Integration, IntegrationKind
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
-from provisioning import services
+from provisioning import sync
 from provisioning.models import Mapping, SyncStatus, SyncTrigger
 
 from .test_ldap_connector import connector
@@ -90,7 +90,7 @@ def _integration(dc, ou, client) -> Integration:
         ldap_urls=dc.ldaps_url, base_dn=ou, bind_dn=dc.admin_bind_dn, bind_password=dc.admin_password,
         tls_ca_pem=dc.ca_pem,
     )
-    services.run_sync(integration, SyncTrigger.FORCE)  # discovers OUs and groups
+    sync.run_sync(integration, SyncTrigger.FORCE)  # discovers OUs and groups
     return integration
 
 
@@ -111,7 +111,7 @@ def test_g3_an_ou_and_a_group_mapping_combine_highest_level_and_union_of_groups(
     _map(integration, "London", "Site User", "Office")
     _map(integration, "Sales-Team", "Site Admin", "Sales")
 
-    run = services.run_sync(integration, SyncTrigger.FORCE)
+    run = sync.run_sync(integration, SyncTrigger.FORCE)
 
     assert run.status == SyncStatus.SUCCEEDED, run.error
     user = PortalUser.objects.get(email="ann@corp.test")
@@ -130,10 +130,10 @@ def test_g4_removed_from_the_group_is_out_of_scope_naming_it(samba_dc, samba_ou,
     _sales, _emea, paris, ann, _bob = _nested(samba_dc, samba_ou)
     integration = _integration(samba_dc, samba_ou, client_org)
     _map(integration, "Sales-Team", "Site User", "Sales")
-    assert services.run_sync(integration, SyncTrigger.FORCE).status == SyncStatus.SUCCEEDED
+    assert sync.run_sync(integration, SyncTrigger.FORCE).status == SyncStatus.SUCCEEDED
     samba_dc.remove_group_member(paris, samba_dc.dn_of(ann))
 
-    run = services.run_sync(integration, SyncTrigger.FORCE)
+    run = sync.run_sync(integration, SyncTrigger.FORCE)
 
     assert run.status == SyncStatus.SUCCEEDED, run.error
     assert PortalUser.objects.get(email="ann@corp.test").status == "disabled"
@@ -148,7 +148,7 @@ def test_g1_a_renamed_group_keeps_its_mapping(samba_dc, samba_ou, client_org):
     _map(integration, "Sales-Team", "Site User", "Sales")
     samba_dc.rename_group(sales, "Sales-Global")
 
-    run = services.run_sync(integration, SyncTrigger.FORCE)
+    run = sync.run_sync(integration, SyncTrigger.FORCE)
 
     assert run.status == SyncStatus.SUCCEEDED, run.error
     assert Mapping.objects.get(folder__integration=integration).folder.name == "Sales-Global"
@@ -160,10 +160,10 @@ def test_g4_a_deleted_mapped_group_fails_the_run_and_disables_nobody(samba_dc, s
     sales, *_ = _nested(samba_dc, samba_ou)
     integration = _integration(samba_dc, samba_ou, client_org)
     _map(integration, "Sales-Team", "Site User", "Sales")
-    assert services.run_sync(integration, SyncTrigger.FORCE).status == SyncStatus.SUCCEEDED
+    assert sync.run_sync(integration, SyncTrigger.FORCE).status == SyncStatus.SUCCEEDED
     samba_dc.conn.delete(sales)
 
-    run = services.run_sync(integration, SyncTrigger.FORCE)
+    run = sync.run_sync(integration, SyncTrigger.FORCE)
 
     assert run.status == SyncStatus.FAILED and "Sales-Team" in run.error
     assert PortalUser.objects.filter(client=client_org, status="disabled").count() == 0

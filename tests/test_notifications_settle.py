@@ -14,9 +14,10 @@ from django.urls import reverse
 from directory.models import Integration
 from notifications.models import Notification, NotificationKind
 from notifications.services import needing_someone, notify
-from provisioning import services
+from provisioning import actions
 from provisioning.applier import ISSUE_NOTIFICATIONS_PER_RUN
 from provisioning.models import CreationIssue
+from provisioning.sync import run_sync, sync_snapshot
 from tests.engine_helpers import folders, integration_with, map_folder, site_level, snapshot, user
 from tests.fixtures_browser import staff_user
 
@@ -32,7 +33,7 @@ def corp(client_org):
 
 
 def sync(integration, *users):
-    return services.sync_snapshot(integration, snapshot((SALES, IT), users), "command")
+    return sync_snapshot(integration, snapshot((SALES, IT), users), "command")
 
 
 def bell_count(client) -> int:
@@ -130,7 +131,7 @@ def test_r22_r20_a_held_runs_notification_settles_when_staff_decide(corp):
     held = sync(corp, user(2, IT))
     note = Notification.objects.get(kind=NotificationKind.DISABLES_HELD)
     assert held.status == "held" and note.resolved_at is None
-    services.discard_held_disables(held, by=None)
+    actions.discard_held_disables(held, by=None)
     note.refresh_from_db()
     assert note.resolved_at is not None and not needing_someone().exists()
 
@@ -139,11 +140,11 @@ def test_r21_r20_a_failed_syncs_notification_settles_when_the_directory_is_read_
     broken = Integration.objects.create(client=client_org, name="Corp AD", kind="ad", ad_mode="direct",
                                         ldap_urls="ldaps://127.0.0.1:9", base_dn="DC=corp,DC=test",
                                         bind_dn="svc@corp.test", bind_password="x", tls_mode="ldaps")
-    failed = services.run_sync(broken, "command")
+    failed = run_sync(broken, "command")
     assert failed.status == "failed"
     note = Notification.objects.get(kind=NotificationKind.SYNC_FAILED)
     assert note.resolved_at is None
-    services.sync_snapshot(broken, snapshot((), ()), "command")
+    sync_snapshot(broken, snapshot((), ()), "command")
     note.refresh_from_db()
     assert note.resolved_at is not None
 

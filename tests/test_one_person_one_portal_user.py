@@ -14,7 +14,7 @@ from django.db.migrations.executor import MigrationExecutor
 from directory.entra_tenant import check_entra_integration
 from directory.models import Folder, Integration
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
-from provisioning import services
+from provisioning import sync
 from provisioning.models import CreationIssue, DirectoryLink, Mapping, SyncTrigger
 from testing.fake_entra import FakeEntraServer
 
@@ -31,7 +31,7 @@ def tenant_integration(server: FakeEntraServer, client, tenant, name: str, role:
 
 
 def map_all_folders(integration: Integration, group: str) -> None:
-    services.run_sync(integration, SyncTrigger.FORCE)  # discovers the AUs
+    sync.run_sync(integration, SyncTrigger.FORCE)  # discovers the AUs
     level = PermissionLevel.objects.get(user_kind="site", name="Site User")
     for folder in Folder.objects.filter(integration=integration):
         mapping = Mapping.objects.create(folder=folder, permission_level=level)
@@ -58,14 +58,14 @@ def test_r4_the_same_guest_in_two_tenants_of_one_client_is_one_portal_user_and_o
     map_all_folders(london, "London")
     map_all_folders(paris, "Paris")
 
-    assert services.run_sync(london, SyncTrigger.FORCE).status == "succeeded"
+    assert sync.run_sync(london, SyncTrigger.FORCE).status == "succeeded"
     gina = PortalUser.objects.get(client=client_org)
     first = snapshot_of(gina)
     assert first[0] == "gina@partner.test" and first[5] == ["London"]
 
     for _ in range(10):
         for integration in (paris, london):
-            assert services.run_sync(integration, SyncTrigger.FORCE).status == "succeeded"
+            assert sync.run_sync(integration, SyncTrigger.FORCE).status == "succeeded"
         assert snapshot_of(gina) == first, "no run of either tenant rewrites the guest"
 
     assert PortalUser.objects.filter(client=client_org).count() == 1
@@ -87,11 +87,11 @@ def test_r4_a_disable_in_one_tenant_is_not_undone_by_the_other(fake_entra: FakeE
     paris = tenant_integration(fake_entra, client_org, paris_tenant, "Paris tenant", "additional")
     map_all_folders(london, "London")
     map_all_folders(paris, "Paris")
-    services.run_sync(london, SyncTrigger.FORCE)
+    sync.run_sync(london, SyncTrigger.FORCE)
 
     in_london.account_enabled = False
-    services.run_sync(london, SyncTrigger.FORCE)
-    services.run_sync(paris, SyncTrigger.FORCE)
+    sync.run_sync(london, SyncTrigger.FORCE)
+    sync.run_sync(paris, SyncTrigger.FORCE)
     gina = PortalUser.objects.get(client=client_org)
     assert gina.status == "disabled" and gina.disabled_reason == "directory"
 

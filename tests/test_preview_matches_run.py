@@ -7,9 +7,9 @@ import pytest
 from directory import uploads
 from directory.models import Folder
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
-from provisioning import services
-from provisioning.applier import load_mappings
+from provisioning import actions, sync
 from provisioning.models import Mapping, SyncTrigger
+from provisioning.state import load_mappings
 from tests.fixtures_browser import agent_integration, ou, person, push_directory
 
 pytestmark = pytest.mark.django_db
@@ -41,8 +41,8 @@ def test_r15_the_apply_preview_counts_the_groups_new_users_get(integration):
     uploads.add_users(upload, directory())
     uploads.commit_upload(upload, folder_count=1, user_count=9)  # the directory now holds 9 users
 
-    preview = services.preview(integration)
-    run = services.run_sync(integration, SyncTrigger.FORCE)
+    preview = sync.preview(integration)
+    run = sync.run_sync(integration, SyncTrigger.FORCE)
     assert counts_of(preview.run) == counts_of(run)
     assert run.counts["created"] == 9 and run.counts["groups_added"] == 9
 
@@ -51,17 +51,17 @@ def test_r15_the_apply_preview_counts_the_groups_new_users_get(integration):
 def provisioned(integration):
     """9 users created; then 2 disabled in the directory and 1 disabled by staff."""
     push_directory(integration, [SALES], directory())
-    services.run_sync(integration, SyncTrigger.FORCE)
+    sync.run_sync(integration, SyncTrigger.FORCE)
     push_directory(integration, [SALES], directory(disabled=(1, 2)))
-    services.run_sync(integration, SyncTrigger.FORCE)
-    services.staff_set_enabled(PortalUser.objects.get(email="user3@corp.test"), False)
+    sync.run_sync(integration, SyncTrigger.FORCE)
+    actions.staff_set_enabled(PortalUser.objects.get(email="user3@corp.test"), False)
     assert PortalUser.objects.filter(status="disabled").count() == 3
     return integration
 
 
 def preview_then_switch(integration, enabled: bool):
-    preview = services.preview_link(integration, enabled)
-    run = services.set_link(integration, enabled)
+    preview = sync.preview_link(integration, enabled)
+    run = actions.set_link(integration, enabled)
     return preview.run, run
 
 
@@ -80,8 +80,8 @@ def test_r10_r15_the_link_on_preview_lists_no_already_disabled_user(provisioned)
 def test_r9_r15_the_remove_mapping_preview_matches_the_run(provisioned):
     folder = Folder.objects.get(integration=provisioned, external_id=SALES["id"])
     rules = {key: rule for key, rule in load_mappings(provisioned).items() if key != folder.external_id}
-    preview = services.preview(provisioned, mappings=rules)
+    preview = sync.preview(provisioned, mappings=rules)
     Mapping.objects.filter(folder=folder).delete()
-    run = services.run_sync(provisioned, SyncTrigger.APPLY)
+    run = sync.run_sync(provisioned, SyncTrigger.APPLY)
     assert counts_of(preview.run) == counts_of(run)
     assert run.counts["disabled"] == 6 and run.counts["groups_removed"] == 9

@@ -11,7 +11,7 @@ import pytest
 
 from directory.models import AgentUpload, UploadStatus
 from passportal.models import PortalUser
-from provisioning import services
+from provisioning import sync
 from provisioning.models import Mapping, SyncRun
 from tests.engine_helpers import site_level
 from tests.fixtures_browser import agent_integration, ou, person
@@ -27,7 +27,7 @@ PEOPLE = [person(1, SALES, first="Ann"), person(2, SALES, first="Bob")]
 def provisioned(client_org):
     integration = agent_integration(client_org, [SALES], PEOPLE)
     Mapping.objects.create(folder=integration.folders.get(), permission_level=site_level())
-    assert services.run_sync(integration, "command").counts["created"] == 2
+    assert sync.run_sync(integration, "command").counts["created"] == 2
     return integration, Agent(integration.issue_agent_token())
 
 
@@ -89,7 +89,7 @@ def test_r21_bad_uploads_are_refused_by_field_and_the_committed_state_stays(prov
 
     # An upload never committed (it says Bob is gone) is never read: the next run changes nothing.
     assert state(integration) == before and SyncRun.objects.count() == runs
-    run = services.run_sync(integration, "schedule")
+    run = sync.run_sync(integration, "schedule")
     assert run.status == "succeeded" and not any(run.counts.values()), run.counts
     assert state(integration) == before
 
@@ -97,7 +97,7 @@ def test_r21_bad_uploads_are_refused_by_field_and_the_committed_state_stays(prov
     newcomer = person(4, SALES, first="Cat")
     agent.push([SALES], [*PEOPLE, newcomer])
     assert not AgentUpload.objects.filter(pk=upload_id, status=UploadStatus.OPEN).exists()  # aborted, then dropped
-    after = services.run_sync(integration, "schedule")
+    after = sync.run_sync(integration, "schedule")
     assert after.counts["created"] == 1 and PortalUser.objects.filter(email="user4@corp.test").exists()
 
 
@@ -111,7 +111,7 @@ def test_r7_odd_values_from_an_agent_are_stored_safely_or_reported(provisioned):
         {**person(13, SALES), "first_name": "*)(cn=*", "last_name": "Inject", "email": "inject@corp.test"},
     ]
     agent.push([SALES], [*PEOPLE, *odd])
-    run = services.run_sync(integration, "schedule")
+    run = sync.run_sync(integration, "schedule")
     assert run.status == "succeeded", run.error
     users = {u.email: u for u in PortalUser.objects.filter(client=integration.client)}
     assert users["RTL@Corp.test"].first_name == "evil" and len(users["RTL@Corp.test"].last_name) == 150

@@ -1,4 +1,4 @@
-"""Graph faults through the engine (provisioning.services.run_sync on an Entra integration and the HTTPS
+"""Graph faults through the engine (provisioning.sync.run_sync on an Entra integration and the HTTPS
 stand-in): throttling is waited out, endless 5xx and a failing @odata.nextLink page fail the run whole (R21)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from directory.models import Folder, Integration
 from notifications.models import Notification
 from passportal.models import PortalUser
-from provisioning import services
+from provisioning import sync
 from provisioning.models import Mapping
 from testing.fake_entra import FakeEntraServer
 from tests.engine_helpers import site_level
@@ -36,10 +36,10 @@ def sales(fake_entra: FakeEntraServer, client_org):
     people = [fake_entra.add_user(f"User{n}", "Sales", mail=f"user{n}@contoso.com", aus=[au]) for n in range(5)]
     integration = Integration.objects.create(client=client_org, name="Contoso Entra",
                                              **entra_integration_values(fake_entra))
-    assert services.run_sync(integration, "force").status == "succeeded"  # discovers the AUs (R19)
+    assert sync.run_sync(integration, "force").status == "succeeded"  # discovers the AUs (R19)
     Mapping.objects.create(folder=Folder.objects.get(integration=integration, external_id=au.id),
                            permission_level=site_level())
-    first = services.run_sync(integration, "force")
+    first = sync.run_sync(integration, "force")
     assert first.status == "succeeded" and first.counts["created"] == 5, first.error
     return {"integration": integration, "au": au, "people": people}
 
@@ -54,7 +54,7 @@ def test_r21_a_storm_of_429s_is_waited_out_and_the_run_completes(fake_entra, sal
     fake_entra.throttle("/directory/administrativeUnits?", times=4, retry_after=30)
     fake_entra.throttle(USERS_PATH, times=5, retry_after=30)
 
-    run = services.run_sync(sales["integration"], "force")
+    run = sync.run_sync(sales["integration"], "force")
 
     assert run.status == "succeeded", run.error
     assert run.counts["created"] == 1 and "new@contoso.com" in statuses(client_org)
@@ -68,7 +68,7 @@ def test_r21_5xx_for_ever_fails_the_run_cleanly_and_disables_nobody(fake_entra, 
     fake_entra.unavailable(USERS_PATH, times=None, status=503)
     fake_entra.requests_seen.clear()
 
-    run = services.run_sync(sales["integration"], "force")
+    run = sync.run_sync(sales["integration"], "force")
 
     assert run.status == "failed"
     assert "503" in run.error and "6 attempts" in run.error and "nothing was changed" in run.error, run.error
@@ -78,7 +78,7 @@ def test_r21_5xx_for_ever_fails_the_run_cleanly_and_disables_nobody(fake_entra, 
     assert len(fake_entra.requests_to(USERS_PATH)) == 6
 
     fake_entra.clear_faults()
-    back = services.run_sync(sales["integration"], "force")
+    back = sync.run_sync(sales["integration"], "force")
     assert back.status == "succeeded" and back.counts["disabled"] == 1, (back.error, back.counts)
 
 
@@ -89,7 +89,7 @@ def test_r21_a_next_link_page_that_errors_fails_the_run_without_disables(fake_en
     fake_entra.remove_member(sales["au"], sales["people"][4])
     fake_entra.fail_next_pages(USERS_PATH, status=status)
 
-    run = services.run_sync(sales["integration"], "force")
+    run = sync.run_sync(sales["integration"], "force")
 
     assert run.status == "failed", (run.counts, run.error)
     assert "$skiptoken" in run.error and str(status) in run.error, run.error
@@ -112,7 +112,7 @@ def test_r21_graph_down_stops_the_read_at_the_first_request_that_exhausts_its_re
     fake_entra.requests_seen.clear()
 
     started = time.monotonic()
-    run = services.run_sync(sales["integration"], "force")
+    run = sync.run_sync(sales["integration"], "force")
     elapsed = time.monotonic() - started
 
     assert run.status == "failed"
@@ -144,7 +144,7 @@ def test_r21_one_aus_failing_next_page_fails_the_run_at_that_page(fake_entra, sa
     fake_entra.requests_seen.clear()
 
     started = time.monotonic()
-    run = services.run_sync(sales["integration"], "force")
+    run = sync.run_sync(sales["integration"], "force")
     elapsed = time.monotonic() - started
 
     assert run.status == "failed" and run.counts == {}

@@ -18,7 +18,7 @@ from directory.models import Integration
 from directory.sources import ldap_settings
 from notifications.models import Notification
 from passportal.models import PortalUser
-from provisioning import services
+from provisioning import sync
 from provisioning.models import CreationIssue
 from testing.samba import SambaDC
 from tests.engine_helpers import site_level
@@ -119,18 +119,18 @@ def test_r21_a_dc_killed_in_the_middle_of_a_paged_search_fails_the_run_and_disab
         integration = ad_integration(client_org, samba_dc, samba_ou)  # page_size=3: 10+ pages
         Integration.objects.filter(pk=integration.pk).update(ldap_urls=f"ldaps://127.0.0.1:{proxy.port}")
         integration.refresh_from_db()
-        assert services.run_sync(integration, "command").status == "succeeded"
+        assert sync.run_sync(integration, "command").status == "succeeded"
         map_ou(integration, staff, samba_dc, site_level())
-        first = services.run_sync(integration, "command")
+        first = sync.run_sync(integration, "command")
         assert first.status == "succeeded" and first.counts["created"] == 30, first.error
         before = enabled_states(client_org)
 
         start = proxy.relayed
-        assert services.run_sync(integration, "command").status == "succeeded"
+        assert sync.run_sync(integration, "command").status == "succeeded"
         one_read = proxy.relayed - start
         proxy.stall_after = proxy.relayed + one_read // 3  # a third of the way through the next read
         with dc_stopped_when(samba_dc, proxy.stalled, proxy.dc_down):
-            failed = services.run_sync(integration, "command")
+            failed = sync.run_sync(integration, "command")
         assert proxy.stalled.is_set() and proxy.dc_down.is_set(), "the DC was stopped while the run was reading"
         assert failed.status == "failed"
         assert "failed part-way" in failed.error and f"127.0.0.1:{proxy.port}" in failed.error, failed.error
@@ -139,7 +139,7 @@ def test_r21_a_dc_killed_in_the_middle_of_a_paged_search_fails_the_run_and_disab
         assert "directory unreachable" in note.title and "Nobody's enabled state was changed" in note.message
 
         proxy.stall_after = None
-        back = services.run_sync(integration, "command")
+        back = sync.run_sync(integration, "command")
         assert back.status == "succeeded" and not any(back.counts.values()), (back.error, back.counts)
         assert enabled_states(client_org) == before
     finally:
@@ -152,16 +152,16 @@ def test_r21_a_dc_stopped_before_the_run_fails_it_with_the_reason_and_a_notifica
     staff = samba_dc.make_ou("Staff", samba_ou)
     samba_dc.add_user(staff, samba_dc.unique_sam("ann"), "Ann", "Lee", "ann@corp.test")
     integration = ad_integration(client_org, samba_dc, samba_ou)
-    services.run_sync(integration, "command")
+    sync.run_sync(integration, "command")
     map_ou(integration, staff, samba_dc, site_level())
-    services.run_sync(integration, "command")
+    sync.run_sync(integration, "command")
     before = enabled_states(client_org)
     with samba_dc.stopped():
-        run = services.run_sync(integration, "command")
+        run = sync.run_sync(integration, "command")
     assert run.status == "failed" and "Could not read" in run.error and "cannot connect" in run.error, run.error
     assert enabled_states(client_org) == before == {"ann@corp.test": "pending"}
     assert Notification.objects.filter(kind="sync_failed", integration=integration).count() == 1
-    assert services.run_sync(integration, "command").status == "succeeded"
+    assert sync.run_sync(integration, "command").status == "succeeded"
 
 
 # ---------------------------------------------------------------- a bind account that can read nothing
@@ -188,9 +188,9 @@ def test_r21_r22_a_bind_account_that_can_read_nothing_holds_the_disables(samba_d
     reader = samba_dc.add_user(f"CN=Users,{samba_dc.base_dn}", samba_dc.unique_sam("reader"), "Read", "Only")
     try:
         integration = ad_integration(client_org, samba_dc, samba_ou)
-        services.run_sync(integration, "command")
+        sync.run_sync(integration, "command")
         map_ou(integration, staff, samba_dc, site_level())
-        assert services.run_sync(integration, "command").counts["created"] == 3
+        assert sync.run_sync(integration, "command").counts["created"] == 3
 
         # The integration is switched to an account that binds fine but may read nothing under the base DN.
         deny_everything_to(samba_dc, reader, samba_ou, staff, *(samba_dc.dn_of(g) for g in people))
@@ -201,7 +201,7 @@ def test_r21_r22_a_bind_account_that_can_read_nothing_holds_the_disables(samba_d
         assert snapshot.complete and snapshot.users == () and snapshot.folders == ()  # AD said: nothing here
 
         for _ in range(2):  # the folders it no longer sees are marked gone: the next run holds all the same
-            run = services.run_sync(integration, "command")
+            run = sync.run_sync(integration, "command")
             assert run.status == "held", (run.status, run.error, run.counts)
             assert "no users at all" in run.error and len(run.held_disables) == 3
             assert set(enabled_states(client_org).values()) == {"pending"}, "never applied"
@@ -211,7 +211,7 @@ def test_r21_r22_a_bind_account_that_can_read_nothing_holds_the_disables(samba_d
         Integration.objects.filter(pk=integration.pk).update(bind_dn=samba_dc.admin_bind_dn,
                                                              bind_password=samba_dc.admin_password)
         integration.refresh_from_db()
-        back = services.run_sync(integration, "command")
+        back = sync.run_sync(integration, "command")
         assert back.status == "succeeded" and not any(back.counts.values()), back.counts
     finally:
         samba_dc.conn.delete(samba_dc.dn_of(reader))
@@ -243,10 +243,10 @@ def test_r7_directory_values_are_stored_safely_or_reported_never_a_crashed_run(s
     # A name longer than AD's own limits comes only through displayName (256): never used for names (R6).
     samba_dc.add_user(staff, samba_dc.unique_sam("disp"), "Dee", "Play", "dee@corp.test", display_name="D" * 256)
     integration = ad_integration(client_org, samba_dc, samba_ou)
-    services.run_sync(integration, "command")
+    sync.run_sync(integration, "command")
     map_ou(integration, staff, samba_dc, site_level())
 
-    run = services.run_sync(integration, "command")
+    run = sync.run_sync(integration, "command")
 
     assert run.status == "succeeded", run.error
     users = {u.email: u for u in PortalUser.objects.filter(client=client_org)}
@@ -261,7 +261,7 @@ def test_r7_directory_values_are_stored_safely_or_reported_never_a_crashed_run(s
     assert len(users["long@corp.test"].first_name) == 64
     assert sorted(CreationIssue.objects.values_list("reason", "user_name")) == [
         ("invalid_email", "Bad Mail"), ("invalid_email", "No At")]
-    again = services.run_sync(integration, "command")
+    again = sync.run_sync(integration, "command")
     assert again.status == "succeeded" and not any(again.counts.values()), again.counts
 
 

@@ -20,8 +20,9 @@ from directory import uploads
 from directory.models import AdMode, Integration, IntegrationKind
 from notifications.models import Notification, OutboxEmail
 from passportal.models import PortalUser
-from provisioning import services, tasks
+from provisioning import tasks
 from provisioning.models import Mapping, SyncRun, SyncStatus
+from provisioning.runs import request_sync
 from tests.engine_helpers import site_level
 from tests.test_engine_qcluster import database_url_of_this_test
 
@@ -139,7 +140,7 @@ def test_r23_a_qcluster_killed_mid_sync_leaves_no_duplicate_and_no_lost_or_doubl
     time.sleep(STALE_AFTER + 0.5)  # no heartbeat since: the run is dead
     cluster = Cluster(workers=1)
     try:
-        follow_up = services.request_sync(integration, "schedule")
+        follow_up = request_sync(integration, "schedule")
         done = wait_for(lambda: SyncRun.objects.filter(pk=follow_up.pk, status__in=["succeeded", "failed"]).first(),
                         "the next run to finish")
     finally:
@@ -164,7 +165,7 @@ def test_r23_two_workers_ten_triggers_one_run_at_a_time_folded_into_one_follow_u
     cluster = Cluster(workers=2)
     try:
         wait_for(lambda: SyncRun.objects.filter(pk=first.pk, status="running").exists(), "the first run to start")
-        triggered = {services.request_sync(integration, "schedule").pk for _ in range(10)}
+        triggered = {request_sync(integration, "schedule").pk for _ in range(10)}
         wait_for(lambda: not SyncRun.objects.filter(integration=integration,
                                                     status__in=["queued", "running"]).exists(),
                  "every run to finish")

@@ -1,7 +1,7 @@
 """A run that could change nothing finishes without reading or planning, and only then (issue 19, section 3).
 
 The short cut: the latest complete run planned nothing from the same agent upload and the same portal
-state (services._finish_if_unchanged, applier.inputs_digest). These tests prove it records what a full run
+state (sync._finish_if_unchanged, applier.inputs_digest). These tests prove it records what a full run
 would, and that each thing the planner reads defeats it: a new upload that differs, mappings, levels,
 groups, links, issues, other integrations' links, folders, thresholds and staff edits of users.
 """
@@ -19,9 +19,9 @@ from django.test.utils import CaptureQueriesContext
 from directory import uploads
 from directory.models import AdMode, Folder, Integration, IntegrationKind
 from passportal.models import GroupMembership, MembershipSource, PermissionLevel, PortalUser, SecurityGroup
-from provisioning import services
-from provisioning.applier import inputs_digest, load_current
+from provisioning import actions, sync
 from provisioning.models import CreationIssue, DirectoryLink, Mapping, SyncRun
+from provisioning.state import inputs_digest, load_current
 from tests.engine_helpers import site_level
 
 SALES, IT = str(uuid.UUID(int=901)), str(uuid.UUID(int=902))
@@ -52,7 +52,7 @@ def run(integration: Integration) -> tuple[SyncRun, bool]:
     """Run as a worker does; returns the run and whether it read the upload (False: it took the short cut)."""
     integration.refresh_from_db()
     with CaptureQueriesContext(connection) as queries:
-        finished = services.run_sync(integration, "agent")
+        finished = sync.run_sync(integration, "agent")
     assert finished.status in ("succeeded", "held"), finished.error
     read = any('"directory_agentuploadrecord"."data"' in q["sql"] for q in queries.captured_queries)
     return finished, read
@@ -117,7 +117,7 @@ def _staff_email(integration):
 
 def _staff_disable(integration):
     user = PortalUser.objects.get(email="user1@corp.test")
-    services.staff_set_enabled(user, False)
+    actions.staff_set_enabled(user, False)
 
 
 def _staff_level(integration):
@@ -241,12 +241,12 @@ def test_cyclic_gc_is_paused_while_runs_execute_and_resumed_when_the_last_ends()
     started, release = threading.Event(), threading.Event()
 
     def other_run():
-        with services._cyclic_gc_paused():
+        with sync._cyclic_gc_paused():
             started.set()
             release.wait(5)
 
     thread = threading.Thread(target=other_run)
-    with services._cyclic_gc_paused():
+    with sync._cyclic_gc_paused():
         assert not gc.isenabled()
         thread.start()
         started.wait(5)

@@ -9,7 +9,7 @@ from django_q.models import Schedule
 from directory.models import Folder, Integration
 from passportal.models import PortalUser
 from passportal.schedules import ensure_schedules
-from provisioning import services
+from provisioning import runs, sync
 from provisioning.models import Mapping, SyncRun
 from tests.engine_helpers import folders, integration_with, site_level
 from tests.fixtures_entra import entra_integration_values
@@ -39,7 +39,7 @@ def test_r17_creating_schedules_again_is_idempotent_and_keeps_the_nightly_time(d
 def test_r17_force_resync_queues_a_full_run_and_leaves_the_schedules_alone(client_org):
     integration = integration_with(client_org, folders("Sales"))
     schedules = list(Schedule.objects.values_list("name", "next_run"))
-    run = services.request_sync(integration, "force", full=True, enqueue=False)
+    run = runs.request_sync(integration, "force", full=True, enqueue=False)
     assert run.full and run.status == "queued" and run.trigger == "force"
     assert list(Schedule.objects.values_list("name", "next_run")) == schedules
 
@@ -72,10 +72,10 @@ def entra_sales(fake_entra, client_org):
     ann = fake_entra.add_user("Ann", "Lee", mail="ann@contoso.com", aus=[au])
     integration = Integration.objects.create(client=client_org, name="Contoso Entra",
                                              **entra_integration_values(fake_entra))
-    assert services.run_sync(integration, "force").status == "succeeded"
+    assert sync.run_sync(integration, "force").status == "succeeded"
     Mapping.objects.create(folder=Folder.objects.get(integration=integration, external_id=au.id),
                            permission_level=site_level())
-    first = services.run_sync(integration, "force")
+    first = sync.run_sync(integration, "force")
     assert first.counts["created"] == 1, first.error
     integration.refresh_from_db()
     assert integration.delta_state, "a full run stores the delta links the incremental runs follow"

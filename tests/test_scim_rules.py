@@ -7,7 +7,7 @@ import pytest
 from directory.models import Folder
 from notifications.models import OutboxEmail
 from passportal.models import PortalUser
-from provisioning import services
+from provisioning import actions, sync
 from provisioning.models import CreationIssue, DirectoryLink, SyncRun
 from scim.models import ScimEvent
 from tests.engine_helpers import pro_level, site_level
@@ -136,7 +136,7 @@ def test_scim_r8_active_false_disables_the_portal_user_and_true_enables_it_again
 
 def test_scim_r8_a_manual_staff_disable_is_kept_when_the_idp_enables(scim):
     _, body = scim.post("/Users", entra_user("ada@contoso.com"))
-    services.staff_set_enabled(portal("ada@contoso.com"), False)
+    actions.staff_set_enabled(portal("ada@contoso.com"), False)
     scim.patch(f"/Users/{body['id']}", {"op": "replace", "path": "active", "value": False})
     scim.patch(f"/Users/{body['id']}", {"op": "replace", "path": "active", "value": True})
     user = portal("ada@contoso.com")
@@ -186,7 +186,7 @@ def test_scim_r19_a_group_is_a_folder_renamed_keeps_its_mapping_deleted_is_gone(
     folder = Folder.objects.get(integration=s.integration, external_id=sales)
     assert folder.kind == "sg" and folder.name == "Sales"
     map_scim_folder(s.integration, sales, site_level("Site User"))
-    services.run_sync(s.integration, "force")  # a mapping applied starts a run (R16): the member is created
+    sync.run_sync(s.integration, "force")  # a mapping applied starts a run (R16): the member is created
     assert portal("ada@contoso.com").status == "pending"
     s.patch(f"/Groups/{sales}", {"op": "replace", "value": {"displayName": "Sales EMEA"}})
     folder.refresh_from_db()
@@ -199,12 +199,12 @@ def test_scim_r19_a_group_is_a_folder_renamed_keeps_its_mapping_deleted_is_gone(
 
 def test_scim_r10_link_off_disables_and_pushes_wait_for_the_link(scim):
     _, ada = scim.post("/Users", entra_user("ada@contoso.com"))
-    services.set_link(scim.integration, False)
+    actions.set_link(scim.integration, False)
     assert portal("ada@contoso.com").disabled_reason == "link_off"
     scim.integration.refresh_from_db()
     assert scim.patch(f"/Users/{ada['id']}", {"op": "replace", "path": "name.givenName", "value": "Augusta"})[0] == 200
     assert portal("ada@contoso.com").first_name == "Ada"
-    services.set_link(scim.integration, True)
+    actions.set_link(scim.integration, True)
     user = portal("ada@contoso.com")
     assert user.disabled_reason == "" and user.first_name == "Augusta"
 
@@ -220,7 +220,7 @@ def test_scim_r22_disables_beyond_the_window_threshold_are_held_and_answered_200
     assert PortalUser.objects.filter(status="disabled").count() == 2  # the third reached the threshold
     held = SyncRun.objects.get(status="held")
     assert len(held.held_disables) == 1 and "within 60 minutes" in held.error
-    services.apply_held_disables(held, by=None)
+    actions.apply_held_disables(held, by=None)
     assert PortalUser.objects.filter(status="disabled").count() == 3
 
 
@@ -228,7 +228,7 @@ def test_scim_r28_resync_user_reads_the_stored_scim_state(scim):
     scim.post("/Users", entra_user("ada@contoso.com"))
     user = portal("ada@contoso.com")
     PortalUser.objects.filter(pk=user.pk).update(first_name="Wrong")
-    runs = services.resync_user(user)
+    runs = actions.resync_user(user)
     assert runs[0].status == "succeeded"
     user.refresh_from_db()
     assert user.first_name == "Ada"
@@ -238,16 +238,16 @@ def test_scim_a_full_run_agrees_with_the_pushes(scim):
     _, ada = scim.post("/Users", entra_user("ada@contoso.com"))
     scim.post("/Users", entra_user("bob@contoso.com"))
     scim.patch(f"/Users/{ada['id']}", {"op": "replace", "path": "active", "value": False})
-    run = services.run_sync(scim.integration, "force")
+    run = sync.run_sync(scim.integration, "force")
     assert run.status == "succeeded"
     assert not any(v for k, v in run.counts.items()), run.counts
 
 
 def test_scim_r4_the_narrow_load_of_one_request_plans_as_the_full_load_would(scim):
     """scim.sync.load_for reads only what one request concerns; the planner must decide exactly as with
-    provisioning.applier.load_current (every user and link), whatever the email clashes."""
-    from provisioning.applier import load_current, load_mappings
+    provisioning.state.load_current (every user and link), whatever the email clashes."""
     from provisioning.planner import plan
+    from provisioning.state import load_current, load_mappings
     from scim.connector import ScimConnector
     from scim.models import ScimUser
     from scim.sync import NO_HOLD, load_for

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from directory.models import Integration, hash_token
 from notifications.models import Notification
-from provisioning import services
+from provisioning import sync
 from provisioning.api.authentication import issue_api_token, token_digest
 from provisioning.models import SyncRun
 from tests.fixtures_browser import staff_user
@@ -77,13 +77,13 @@ def test_r25_secrets_are_never_logged_nor_in_run_errors_or_notifications(integra
     agent = APIClient()
     agent.credentials(HTTP_AUTHORIZATION=f"Bearer {integrations['agent_token']}")
     assert agent.post("/api/agent/uploads/", {"directory_id": "corp.test"}, format="json").status_code == 201
-    assert services.run_sync(integrations["ad"], "command").status == "failed"  # nothing listens on port 1
-    assert services.run_sync(integrations["entra"], "force").status == "succeeded"
+    assert sync.run_sync(integrations["ad"], "command").status == "failed"  # nothing listens on port 1
+    assert sync.run_sync(integrations["entra"], "force").status == "succeeded"
     fake_entra.unavailable("/directory/administrativeUnits?", times=None)
-    assert services.run_sync(integrations["entra"], "force").status == "failed"
+    assert sync.run_sync(integrations["entra"], "force").status == "failed"
     Integration.objects.filter(pk=integrations["entra"].pk).update(client_secret="Wrong-Secret-Value-991")
     entra = Integration.objects.get(pk=integrations["entra"].pk)
-    refused = services.run_sync(entra, "force")
+    refused = sync.run_sync(entra, "force")
     assert refused.status == "failed" and "client secret is wrong" in refused.error
 
     stored = "\n".join([everything_logged(caplog), *SyncRun.objects.values_list("error", flat=True),

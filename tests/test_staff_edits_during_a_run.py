@@ -14,10 +14,11 @@ from directory import uploads
 from directory.models import Folder
 from directory.sources import connector_for
 from passportal.models import PermissionLevel, PortalUser
-from provisioning import services
-from provisioning.applier import apply_plan, load_current, load_mappings
+from provisioning import sync
+from provisioning.applier import apply_plan
 from provisioning.models import DirectoryLink, Mapping, SyncRun, SyncStatus, SyncTrigger
 from provisioning.planner import plan
+from provisioning.state import load_current, load_mappings
 from tests.fixtures_browser import agent_integration, ou, person, push_directory, staff_user
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +75,7 @@ def test_r11_a_level_staff_set_while_the_run_planned_is_kept_and_counted(corp):
         "Site Manager"}
     assert applied.counts["updated"] == 2 and applied.counts["left_as_staff_set"] == 1
     # The next run does not overwrite it either, and finds the other two in step.
-    follow_up = services.run_sync(corp, SyncTrigger.FORCE)
+    follow_up = sync.run_sync(corp, SyncTrigger.FORCE)
     ann.refresh_from_db()
     assert ann.permission_level.name == "Site Admin" and follow_up.counts.get("updated", 0) == 0
 
@@ -117,6 +118,6 @@ def test_r24_the_run_page_says_how_many_users_were_left_as_staff_set_them(corp, 
     Mapping.objects.update(permission_level=level("Site Manager"))
     run, result, loaded = planned_run(corp)
     PortalUser.objects.filter(email="user1@corp.test").update(permission_level_set_by_hand=True)
-    services._apply(run, corp, result, loaded, "corp.test")
+    sync.apply_and_record(run, corp, result, loaded, "corp.test")
     page = admin_client.get(f"/admin/provisioning/flow/runs/{run.pk}/").content.decode()
     assert "Users changed by staff during the run, left as staff set them" in page

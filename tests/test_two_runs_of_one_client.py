@@ -12,7 +12,7 @@ from django.db import connection, connections
 from directory.models import Folder
 from notifications.models import Notification
 from passportal.models import PermissionLevel, PortalUser
-from provisioning import services
+from provisioning import runs, sync
 from provisioning.client_lock import client_apply_lock
 from provisioning.models import CreationIssue, Mapping, SyncRun, SyncTrigger
 from tests.fixtures_browser import agent_integration, ou, person
@@ -39,7 +39,7 @@ def test_r23_a_run_that_waited_for_another_run_of_its_client_plans_again_and_doe
 
     def run_a() -> None:
         try:
-            outcome["a"] = services.run_sync(a, SyncTrigger.FORCE)
+            outcome["a"] = sync.run_sync(a, SyncTrigger.FORCE)
         finally:
             connections.close_all()
 
@@ -52,7 +52,7 @@ def test_r23_a_run_that_waited_for_another_run_of_its_client_plans_again_and_doe
             while not SyncRun.objects.filter(integration=a, phase__startswith="applying").exists():
                 assert time.monotonic() < deadline, "run A never reached its apply"
                 time.sleep(0.05)
-        outcome["b"] = services.run_sync(b, SyncTrigger.FORCE)
+        outcome["b"] = sync.run_sync(b, SyncTrigger.FORCE)
     thread.join(timeout=60)
 
     assert outcome["b"].status == "succeeded" and outcome["b"].counts["created"] == 40
@@ -85,7 +85,7 @@ def test_r24_a_run_that_could_not_save_says_so_keeps_its_stage_and_is_retried_on
                            permission_level=PermissionLevel.objects.get(user_kind="site", name="Site User"))
     before = SyncRun.objects.filter(integration=a).count()
 
-    run = services.execute_run(services.request_sync(a, SyncTrigger.SCHEDULE, enqueue=False).pk)
+    run = sync.execute_run(runs.request_sync(a, SyncTrigger.SCHEDULE, enqueue=False).pk)
     assert run.status == "failed"
     assert run.error.startswith("Could not save the changes (while applying")
     assert run.phase.startswith("applying"), "the run shows the stage it stopped in"
@@ -93,6 +93,6 @@ def test_r24_a_run_that_could_not_save_says_so_keeps_its_stage_and_is_retried_on
     assert "could not save" in note.title and "directory unreachable" not in note.title
 
     retry = SyncRun.objects.get(integration=a, status="queued")
-    assert services.execute_run(retry.pk).status == "failed"
+    assert sync.execute_run(retry.pk).status == "failed"
     assert not SyncRun.objects.filter(integration=a, status="queued").exists(), "retried once, not for ever"
     assert SyncRun.objects.filter(integration=a).count() == before + 2

@@ -14,7 +14,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from directory.models import Integration
 from directory.sources import connector_for
 from passportal.models import PermissionLevel, SecurityGroup
-from provisioning import services
+from provisioning import sync
 from provisioning.models import DirectoryLink, Mapping
 from tests.fixtures_browser import (
     STAFF_PASSWORD,
@@ -101,7 +101,7 @@ def test_r15_setup_tree_says_when_the_directory_gives_no_user_counts(staff_clien
     folder = max(integration.folders.all(), key=lambda f: len(reader.read_users([f.external_id])))
     Mapping.objects.create(folder=folder, permission_level=PermissionLevel.objects.get(user_kind="site",
                                                                                        name="Site User"))
-    services.run_sync(integration, "command")
+    sync.run_sync(integration, "command")
     linked = sum(folder.external_id in link.folder_ids
                  for link in DirectoryLink.objects.filter(integration=integration, in_scope=True))
     assert linked > 0

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from passportal.models import PermissionLevel, PortalUser
-from provisioning import services
+from provisioning import actions
 from provisioning.models import Mapping, SyncRun
 from provisioning.wording import moment
 from tests.fixtures_browser import activated_site_admin, agent_integration, ou, person, push_directory
@@ -74,7 +74,7 @@ def test_r22_held_disables_applied_by_staff_record_the_run_that_held_them(corp):
     corp.save()
     held = push_directory(corp, [SALES, IT], PEOPLE[2:])
     assert held.status == "held"
-    services.apply_held_disables(held, by=None)
+    actions.apply_held_disables(held, by=None)
     assert user(1).disabled_reason == "out_of_scope" and user(1).disabled_by_run == held
 
 
@@ -116,7 +116,7 @@ def test_r9_out_of_scope_reads_as_moved_out_of_every_mapped_ou(staff_client, cor
 
 
 def test_r10_link_off_says_the_link_was_switched_off(staff_client, corp):
-    services.set_link(corp, False)
+    actions.set_link(corp, False)
     assert "The integration's link was switched off on " in why_on(user_page(staff_client, 4))
 
 

@@ -19,11 +19,10 @@ from notifications.models import Notification
 from passportal import staff
 from passportal.models import Client, PermissionLevel, PortalUser, SecurityGroup
 
-from .. import services
-from ..applier import load_mappings
+from .. import actions, runs, sync
 from ..models import CreationIssue, Mapping, SyncRun, SyncTrigger
 from ..planner import MappingRule
-from ..views.setup import save_proposal
+from ..state import load_mappings
 from . import preconditions
 from . import serializers as s
 from .permissions import StaffModelPermissions
@@ -70,7 +69,7 @@ class IntegrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
         serializer = s.ResyncSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         full = not serializer.validated_data["incremental"]
-        run = services.request_sync(self.get_object(), SyncTrigger.FORCE, full=full, started_by=request.user)
+        run = runs.request_sync(self.get_object(), SyncTrigger.FORCE, full=full, started_by=request.user)
         return Response(s.SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=s.EnabledSerializer, responses={200: s.SyncRunSerializer})
@@ -79,7 +78,7 @@ class IntegrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
         """Switch the link on or off (R10): off disables every user that came from it at once."""
         serializer = s.EnabledSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        run = services.set_link(self.get_object(), serializer.validated_data["enabled"], by=request.user)
+        run = actions.set_link(self.get_object(), serializer.validated_data["enabled"], by=request.user)
         return Response(s.SyncRunSerializer(run).data)
 
     @extend_schema(request=None, responses={201: s.AgentTokenSerializer})
@@ -135,14 +134,14 @@ class MappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
                                                     folder_path=folder.path or folder.name)
         if data["dry_run"]:
             try:
-                preview = services.preview(integration, mappings=rules, started_by=request.user)
+                preview = sync.preview(integration, mappings=rules, started_by=request.user)
             except DirectoryError as exc:
                 return Response({"detail": f"The directory could not be read: {exc}"},
                                 status=status.HTTP_503_SERVICE_UNAVAILABLE)
             return Response(s.SyncRunSerializer(preview.run).data)
-        save_proposal(integration, {"folders": [f.pk for f in data["folders"]], "level": level.pk,
+        actions.save_proposal(integration, {"folders": [f.pk for f in data["folders"]], "level": level.pk,
                                     "groups": sorted(group_ids), "new_group": "", "remove": []}, by=request.user)
-        run = services.request_sync(integration, SyncTrigger.APPLY, full=True, started_by=request.user)
+        run = runs.request_sync(integration, SyncTrigger.APPLY, full=True, started_by=request.user)
         return Response(s.SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     def destroy(self, request, *args, **kwargs):
@@ -151,7 +150,7 @@ class MappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         integration = mapping.folder.integration
         with transaction.atomic():
             mapping.delete()
-        run = services.request_sync(integration, SyncTrigger.APPLY, full=True, started_by=request.user)
+        run = runs.request_sync(integration, SyncTrigger.APPLY, full=True, started_by=request.user)
         return Response(s.SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -178,13 +177,13 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StaffView
     @action(detail=True, methods=["post"], url_path="apply-held")
     def apply_held(self, request, pk=None):
         """Apply the disables this run held; the run then records who decided and when."""
-        return self._decide(request, services.apply_held_disables)
+        return self._decide(request, actions.apply_held_disables)
 
     @extend_schema(request=None, responses={200: s.SyncRunSerializer})
     @action(detail=True, methods=["post"], url_path="discard-held")
     def discard_held(self, request, pk=None):
         """Discard the disables this run held (nobody is disabled); the run records who decided and when."""
-        return self._decide(request, services.discard_held_disables)
+        return self._decide(request, actions.discard_held_disables)
 
 
 USER_FILTERS = [
@@ -326,8 +325,8 @@ class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     @action(detail=True, methods=["post"])
     def resync(self, request, pk=None):
         """Read this one user from its directories and apply the rules to it alone."""
-        runs = services.resync_user(self.get_object(), by=request.user)
-        return Response(s.SyncRunSerializer(runs, many=True).data)
+        resynced = actions.resync_user(self.get_object(), by=request.user)
+        return Response(s.SyncRunSerializer(resynced, many=True).data)
 
     @extend_schema(request=s.EnabledSerializer, responses={200: s.PortalUserSerializer})
     @action(detail=True, methods=["post"])
@@ -336,7 +335,7 @@ class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
         serializer = s.EnabledSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = self.get_object()
-        services.staff_set_enabled(user, serializer.validated_data["enabled"], by=request.user)
+        actions.staff_set_enabled(user, serializer.validated_data["enabled"], by=request.user)
         return Response(s.PortalUserSerializer(user).data)
 
 

@@ -14,7 +14,7 @@ from directory.connectors import DirectoryError
 from directory.models import EntraRole, Integration, IntegrationKind
 from passportal.models import Client
 
-from .. import services
+from .. import actions, runs, sync
 from ..forms import AddDomainForm
 from ..models import SyncRun, SyncTrigger
 from ..wording import ENTRA_APP_PERMISSIONS, labelled_counts
@@ -66,13 +66,13 @@ def link(request, pk: int):
         messages.info(request, f"Cancelled: the link of {integration.name} stays {state}; nothing was changed.")
         return redirect("provisioning:user-mapping", integration.client_id)
     if request.method == "POST":
-        run = services.set_link(integration, turn_on, by=request.user)
+        run = actions.set_link(integration, turn_on, by=request.user)
         state = "on" if turn_on else "off"
         messages.success(request, f"The link of {integration.name} is {state}.")
         return redirect("provisioning:run", pk=run.pk)
     # The same planner as the run that follows, so the confirmation's figures are the run's (R15).
     try:
-        preview, unreadable = services.preview_link(integration, turn_on, started_by=request.user).run, ""
+        preview, unreadable = sync.preview_link(integration, turn_on, started_by=request.user).run, ""
     except DirectoryError as exc:
         preview, unreadable = None, str(exc)
     counts = labelled_counts(preview.counts, preview=True, nonzero=True) if preview else []
@@ -88,7 +88,7 @@ def force_resync(request, pk: int):
     integration, refusal = integration_or_refusal(request, pk)
     if refusal is not None:
         return refusal
-    run = services.request_sync(integration, SyncTrigger.FORCE, full=True, started_by=request.user)
+    run = runs.request_sync(integration, SyncTrigger.FORCE, full=True, started_by=request.user)
     messages.success(request, f"Force Re-sync of {integration.name} started.")
     return redirect("provisioning:run", pk=run.pk)
 

@@ -143,7 +143,7 @@ def _create_row(item: str | dict) -> ChangeRow:
     if isinstance(item, str):  # runs recorded before creations named their level and groups
         return ChangeRow("create", item)
     return ChangeRow("create", item["user"], detail=wording.grants(item.get("level", ""), item.get("groups", [])),
-                     via=via_chains(item.get("via", []), _name_of(item["user"])))
+                     via=wording.via_chains(item.get("via", []), _name_of(item["user"])))
 
 
 def _disable_detail(item: dict, directory_kind: str) -> str:
@@ -154,11 +154,6 @@ def _disable_detail(item: dict, directory_kind: str) -> str:
 
 def _name_of(user: str) -> str:
     return user.rsplit("<", 1)[0].strip() if "<" in user else user
-
-
-def via_chains(via: list[str], name: str) -> list[str]:
-    """Each folder or chain of groups a user is in scope through, ending with the user: "Sales-Team > EMEA > Ann"."""
-    return [f"{v} > {name}" if name else v for v in via]
 
 
 def _issue_reason(reason: str) -> str:

@@ -9,7 +9,7 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
-from .. import services
+from .. import actions
 from ..models import HeldResolution, SyncRun, SyncStatus
 from ..wording import labelled_counts, run_outcome
 from .common import page, require_perms
@@ -75,10 +75,10 @@ def held_decision(request, pk: int):
     action = request.POST.get("action")
     try:
         if action == HeldResolution.APPLIED:
-            count = services.apply_held_disables(run, by=request.user)
+            count = actions.apply_held_disables(run, by=request.user)
             messages.success(request, f"{count} held disable(s) applied.")
         elif action == HeldResolution.DISCARDED:
-            services.discard_held_disables(run, by=request.user)
+            actions.discard_held_disables(run, by=request.user)
             messages.success(request, "The held disables were discarded: nobody was disabled.")
         else:
             messages.error(request, "Choose Apply these disables or Discard.")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
@@ -15,11 +14,11 @@ from directory.models import Folder, Integration
 from directory.sources import connector_for
 from passportal.models import PermissionLevel, SecurityGroup
 
-from .. import services
-from ..applier import load_mappings
+from .. import actions, runs, sync
 from ..forms import SetupForm
-from ..models import Mapping, SyncRun, SyncTrigger
+from ..models import SyncRun, SyncTrigger
 from ..planner import MappingRule
+from ..state import load_mappings
 from ..wording import labelled_counts
 from .common import integration_or_refusal, page, require_perms
 from .folder_counts import folder_counts
@@ -85,7 +84,7 @@ def setup(request, pk: int):
 def _preview(request, integration: Integration, rules: dict, proposal: dict):
     """Dry-run the proposal (R15); remember it in the session until Yes or Cancel. None if the read failed."""
     try:
-        preview = services.preview(integration, mappings=rules, started_by=request.user)
+        preview = sync.preview(integration, mappings=rules, started_by=request.user)
     except DirectoryError as exc:
         messages.error(request, f"The directory could not be read: {exc}")
         return None
@@ -126,8 +125,8 @@ def confirm(request, pk: int, run_id: int):
         if proposal["remove"] and not request.user.has_perm("provisioning.delete_mapping"):
             messages.error(request, "You may not remove mappings: nothing was changed.")
             return redirect("provisioning:setup", pk=integration.pk)
-        save_proposal(integration, proposal, by=request.user)
-        run = services.request_sync(integration, SyncTrigger.APPLY, full=True, started_by=request.user)
+        actions.save_proposal(integration, proposal, by=request.user)
+        run = runs.request_sync(integration, SyncTrigger.APPLY, full=True, started_by=request.user)
         messages.success(request, "Mappings saved; the sync has started.")
         return redirect("provisioning:run", pk=run.pk)
 
@@ -144,25 +143,3 @@ def confirm(request, pk: int, run_id: int):
                 total_changes=len(rows), proposal=proposal, folders=folders, level=level, groups=groups,
                 cancel_url=reverse("provisioning:setup", args=[integration.pk]))
 
-
-@transaction.atomic
-def save_proposal(integration: Integration, proposal: dict, *, by) -> None:
-    """Yes: write the mappings (who made them is kept), or remove the one asked for."""
-    if proposal["remove"]:
-        Mapping.objects.filter(folder__integration=integration, folder_id__in=proposal["remove"]).delete()
-    if not proposal["folders"]:
-        return
-    client = integration.client
-    group_ids = set(SecurityGroup.objects.filter(client=client, pk__in=proposal["groups"]).values_list("pk", flat=True))
-    if proposal["new_group"]:
-        group = (SecurityGroup.objects.filter(client=client, name__iexact=proposal["new_group"]).first()
-                 or SecurityGroup.objects.create(client=client, name=proposal["new_group"]))
-        group_ids.add(group.pk)
-    level = PermissionLevel.objects.get(pk=proposal["level"], user_kind=client.user_kind)
-    for folder in integration.folders.filter(pk__in=proposal["folders"], gone=False):
-        mapping, created = Mapping.objects.get_or_create(folder=folder, defaults={"permission_level": level,
-                                                                                  "created_by": by})
-        if not created and mapping.permission_level_id != level.pk:
-            mapping.permission_level = level
-            mapping.save(update_fields=["permission_level", "updated_at"])
-        mapping.security_groups.set(group_ids)

@@ -11,11 +11,10 @@ from django.views.decorators.http import require_POST
 
 from passportal.models import PortalUser
 
-from .. import services, wording
+from .. import actions, wording
 from ..models import SyncRun, SyncStatus
 from ..wording import counts_in_words
 from .common import require_perms
-from .rows import via_chains
 
 
 def _back(user: PortalUser):
@@ -26,7 +25,7 @@ def _back(user: PortalUser):
 @require_perms("passportal.change_portaluser", "provisioning.add_syncrun")
 def resync_user(request, pk: int):
     user = get_object_or_404(PortalUser, pk=pk)
-    runs = services.resync_user(user, by=request.user)
+    runs = actions.resync_user(user, by=request.user)
     if not runs:
         messages.warning(request, f"{user.email} came from no directory: there is nothing to resync.")
     for run in runs:
@@ -44,7 +43,7 @@ def resync_user(request, pk: int):
 def set_enabled(request, pk: int):
     user = get_object_or_404(PortalUser, pk=pk)
     enabled = request.POST.get("enabled") == "1"
-    services.staff_set_enabled(user, enabled, by=request.user)
+    actions.staff_set_enabled(user, enabled, by=request.user)
     if enabled:
         causes = why_disabled(user)
         still = f" It stays disabled: {causes[0].sentence}." if causes else ""
@@ -52,22 +51,6 @@ def set_enabled(request, pk: int):
     else:
         messages.success(request, f"{user.email} was disabled by staff; only staff can enable them again.")
     return _back(user)
-
-
-def directory_origins(user: PortalUser) -> list[dict]:
-    """Each directory identity of a portal user: its integration, the folders it was last seen in, when."""
-    from directory.models import Folder
-
-    origins = []
-    for link in user.directory_links.select_related("integration").order_by("integration__name"):
-        paths = list(Folder.objects.filter(integration=link.integration, external_id__in=link.folder_ids)
-                     .values_list("path", flat=True))
-        # Through which folders and chains of nested groups the last sync found the user in scope.
-        name = f"{user.first_name} {user.last_name}".strip()
-        via = via_chains(list((link.directory_state or {}).get("via", [])), name) if link.in_scope else []
-        origins.append({"link": link, "integration": link.integration, "folders": paths or link.folder_ids,
-                        "via": via})
-    return origins
 
 
 @dataclass(frozen=True)

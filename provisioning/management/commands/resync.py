@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from directory.connectors import DirectoryError
 from directory.models import Integration, IntegrationKind
 from passportal.models import Client
-from provisioning import services
+from provisioning import runs, sync
 from provisioning.models import SyncStatus, SyncTrigger
 from provisioning.views.rows import change_rows
 from provisioning.wording import counts_in_words, run_outcome
@@ -40,7 +40,7 @@ class Command(BaseCommand):
                 failed += self._dry_run(item, label)
             elif wait:
                 self.stdout.write(f"{label}: syncing...")
-                run = services.run_sync(item, SyncTrigger.COMMAND, full=full)
+                run = sync.run_sync(item, SyncTrigger.COMMAND, full=full)
                 self.stdout.write(f"{label}: {run_outcome(run)}; {counts_in_words(run.counts)}")
                 if run.status == SyncStatus.FAILED:
                     failed += 1
@@ -48,7 +48,7 @@ class Command(BaseCommand):
                 elif run.status == SyncStatus.HELD:
                     self.stdout.write(f"{label}: {run.error}")
             else:
-                run = services.request_sync(item, SyncTrigger.COMMAND, full=full)
+                run = runs.request_sync(item, SyncTrigger.COMMAND, full=full)
                 self.stdout.write(f"{label}: queued as run {run.pk}")
         if failed:
             raise CommandError(f"{failed} of {len(integrations)} integration(s) failed")
@@ -77,7 +77,7 @@ class Command(BaseCommand):
 
     def _dry_run(self, item: Integration, label: str) -> int:
         try:
-            result = services.preview(item, trigger=SyncTrigger.COMMAND)
+            result = sync.preview(item, trigger=SyncTrigger.COMMAND)
         except DirectoryError as exc:
             self.stderr.write(f"{label}: cannot read the directory: {exc}")
             return 1

@@ -1,27 +1,20 @@
-"""The sync service: request a run, execute it (read -> plan -> apply), and the staff actions on runs.
+"""A run's pipeline: read the directory, plan from the portal's state, apply; and dry runs (previews, R15).
 
-R23 is enforced by the database: at most one running and one queued (non-dry) run per integration
-(partial unique constraints on SyncRun). A trigger while a run is queued folds into that run; a
-trigger while one runs becomes its single follow-up.
+The queue and the one-at-a-time claim are in `runs`; this module executes what `runs` hands it.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import gc
 import hashlib
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 
-from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, TextField, Value
-from django.db.models.functions import Concat
+from django.db import connection, transaction
 from django.utils import timezone
 
 from directory.connectors import DirectoryError, DirectoryUnavailable
@@ -29,65 +22,20 @@ from directory.connectors.base import Snapshot
 from directory.folders import record_folders
 from directory.models import Integration
 from directory.sources import connector_for
-from notifications.models import NotificationKind
-from notifications.services import notify, resolve
-from passportal.models import PermissionLevel, PortalUser, SecurityGroup
+from notifications.services import resolve
+from passportal.models import PermissionLevel, SecurityGroup
 
 from . import agent_runs, topics
-from .applier import Loaded, apply_plan, disable_users, inputs_digest, load_current, load_mappings
+from .applier import apply_plan
 from .client_lock import client_apply_lock, client_state_version
-from .models import DirectoryLink, HeldResolution, SyncRun, SyncStatus, SyncTrigger
-from .planner import Current, Disable, MappingRule, Plan, Threshold, plan
+from .models import DirectoryLink, SyncRun, SyncStatus, SyncTrigger
+from .planner import Current, MappingRule, Plan, Threshold, plan
+from .runs import STEPS, claim, enqueue_run, fail_stale_runs, finish_failed, progress, request_sync, retry_once
+from .state import Loaded, inputs_digest, load_current, load_mappings
 
 log = logging.getLogger(__name__)
 
 CHANGE_LIST_LIMIT = 500  # per kind, on the run page; counts are always complete
-
-
-def stale_after() -> timedelta:
-    return timedelta(seconds=getattr(settings, "SYNC_STALE_AFTER_SECONDS", settings.Q_CLUSTER["timeout"]))
-
-
-# ---------------------------------------------------------------- requesting
-
-
-def request_sync(
-    integration: Integration, trigger: str, *, full: bool = True, started_by=None, enqueue: bool = True
-) -> SyncRun:
-    """Queue a run, or fold into the one already waiting (R23). Returns the run that will do the work.
-
-    A Force Re-sync or single-user resync of an agent integration, handed to the workers (`enqueue`), waits for
-    the agent's fresh read instead; `run_sync`, which executes at once in this process, uses the last upload.
-    """
-    if enqueue and trigger in agent_runs.FRESH_READ_TRIGGERS and agent_runs.is_agent(integration):
-        return agent_runs.ask_agent(integration, trigger, full=full, started_by=started_by)
-    for _ in range(3):
-        waiting = SyncRun.objects.filter(integration=integration, status=SyncStatus.QUEUED, dry_run=False).first()
-        if waiting is not None:
-            if full and not waiting.full:
-                SyncRun.objects.filter(pk=waiting.pk).update(full=True)
-                waiting.full = True
-            if enqueue and _orphaned(waiting):
-                # Nobody alive will pick the waiting run up (its delivery found a run that has died since, or
-                # was lost): deliver it again. Executing is idempotent, so a spare delivery is harmless.
-                transaction.on_commit(functools.partial(enqueue_run, waiting.pk))
-            return waiting
-        try:
-            with transaction.atomic():
-                run = SyncRun.objects.create(integration=integration, trigger=trigger, full=full, started_by=started_by)
-        except IntegrityError:
-            continue  # another trigger queued one between our check and insert: fold into it
-        if enqueue:
-            transaction.on_commit(functools.partial(enqueue_run, run.pk))
-        return run
-    raise RuntimeError(f"could not queue a sync for {integration}")
-
-
-def enqueue_run(run_id: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task("provisioning.tasks.execute_run_task", run_id,
-               sync=getattr(settings, "TASKS_RUN_INLINE", False), task_name=f"sync-run-{run_id}")
 
 
 def run_sync(integration: Integration, trigger: str, *, full: bool = True, started_by=None) -> SyncRun:
@@ -96,64 +44,14 @@ def run_sync(integration: Integration, trigger: str, *, full: bool = True, start
     return execute_run(run.pk)
 
 
-# ---------------------------------------------------------------- executing
-
-
-def _orphaned(waiting: SyncRun) -> bool:
-    """A queued run nobody will execute: the run it waits for died (no heartbeat), or it waited too long.
-
-    A live run enqueues its follow-up when it ends (execute_run), and a fresh queued run has its own delivery.
-    """
-    limit = timezone.now() - stale_after()
-    running = SyncRun.objects.filter(integration_id=waiting.integration_id, status=SyncStatus.RUNNING, dry_run=False)
-    if running.filter(heartbeat_at__gte=limit).exists():
-        return False
-    return running.exists() or waiting.requested_at < limit
-
-
-def _fail_stale_runs(integration_id: int) -> None:
-    """A run whose worker died (no heartbeat) must not block the integration for ever (R23)."""
-    limit = timezone.now() - stale_after()
-    SyncRun.objects.filter(
-        integration_id=integration_id, status=SyncStatus.RUNNING, heartbeat_at__lt=limit
-    ).update(status=SyncStatus.FAILED, finished_at=timezone.now(), error=Concat(
-        Value("The worker running this sync stopped while "), F("phase"),
-        Value(" (no heartbeat); a later run took over and completes the work."), output_field=TextField()))
-
-
-def _claim(run_id: int) -> bool:
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            # A run waiting for the on-prem agent's fresh read starts only once that read has arrived.
-            return SyncRun.objects.filter(pk=run_id, status=SyncStatus.QUEUED).exclude(
-                phase=agent_runs.WAITING_FOR_AGENT).update(
-                status=SyncStatus.RUNNING, started_at=now, heartbeat_at=now, phase="starting"
-            ) == 1
-    except IntegrityError:
-        return False  # another run of this integration is running; it picks this one up when done
-
-
-# A run's progress counts its steps (read, plan, apply): the apply writes every user in one transaction, so a
-# count of users applied could not be seen from outside it before the end; the steps can.
-STEPS = 3
-
-
-def _progress(run: SyncRun, phase: str, done: int = 0, total: int = 0) -> None:
-    """Record the step a run has reached (`done` steps of `total` finished), for its page and the API."""
-    run.phase, run.progress_done, run.progress_total = phase, done, total
-    SyncRun.objects.filter(pk=run.pk).update(
-        phase=phase, progress_done=done, progress_total=total, heartbeat_at=timezone.now()
-    )
-    log.debug("sync run %s: %s (step %s of %s)", run.pk, phase, done + 1, total)
-
-
 _gc = {"pauses": 0, "resume": False}
+
+
 _gc_lock = threading.Lock()
 
 
 @contextmanager
-def _cyclic_gc_paused():
+def _cyclic_gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while a run executes.
 
     A run holds a few objects per user (records, states, plan entries) until it ends; the cyclic collector
@@ -183,8 +81,8 @@ def execute_run(run_id: int) -> SyncRun:
 
 def _execute_run(run_id: int) -> SyncRun:
     run = SyncRun.objects.select_related("integration__client").get(pk=run_id)
-    _fail_stale_runs(run.integration_id)
-    if not _claim(run_id):
+    fail_stale_runs(run.integration_id)
+    if not claim(run_id):
         run.refresh_from_db()
         return run
     run.refresh_from_db()
@@ -193,9 +91,9 @@ def _execute_run(run_id: int) -> SyncRun:
     except Exception as exc:  # recorded on the run and raised to the bell; the task itself must not retry
         log.exception("sync run %s of integration %s failed", run.pk, run.integration_id)
         stage = SyncRun.objects.filter(pk=run.pk).values_list("phase", flat=True).first() or "starting"
-        _finish_failed(run, f"Could not save the changes (while {stage}): {type(exc).__name__}: {exc}",
+        finish_failed(run, f"Could not save the changes (while {stage}): {type(exc).__name__}: {exc}",
                        cause="could not save")
-        _retry_once(run)
+        retry_once(run)
     follow_up = SyncRun.objects.filter(
         integration_id=run.integration_id, status=SyncStatus.QUEUED, dry_run=False
     ).first()
@@ -208,20 +106,20 @@ def _execute_run(run_id: int) -> SyncRun:
 def _execute(run: SyncRun) -> None:
     integration = run.integration
     if not integration.link_enabled:
-        _progress(run, "link off: disabling", 0, 1)
+        progress(run, "link off: disabling", 0, 1)
         loaded = load_current(integration)
         result = plan(_empty_snapshot(integration), {}, loaded.current, link_enabled=False)
-        _apply(run, integration, result, loaded, integration.directory_id)
+        apply_and_record(run, integration, result, loaded, integration.directory_id)
         return
 
-    _progress(run, "reading the directory", 0, STEPS)
+    progress(run, "reading the directory", 0, STEPS)
     read_digest = _read_digest(integration)
     if read_digest is not None and _finish_if_unchanged(run, integration, read_digest):
         return
     try:
         snapshot, _connector = _read(integration, full=run.full)
     except DirectoryError as exc:
-        _finish_failed(run, str(exc), permanent=exc.permanent)
+        finish_failed(run, str(exc), permanent=exc.permanent)
         return
     _plan_and_apply(run, snapshot, read_digest=read_digest)
     if snapshot.delta_state is not None:
@@ -232,7 +130,7 @@ def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None
     integration = run.integration
     if snapshot.folders_complete and snapshot.complete:
         record_folders(integration, snapshot.folders)
-    _progress(run, "planning", 1, STEPS)
+    progress(run, "planning", 1, STEPS)
     with _one_view_of_the_tables():
         version = client_state_version(integration.client_id)
         loaded = load_current(integration)
@@ -242,7 +140,7 @@ def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None
         # short cut), and its digest describes exactly the state planned from: read in the same view.
         unchanged = read_digest is not None and result.is_empty and not result.notes and not result.held_disables
         inputs = inputs_digest(integration) if unchanged else None
-    _progress(run, "applying the changes", 2, STEPS)
+    progress(run, "applying the changes", 2, STEPS)
     with client_apply_lock(integration.client_id):
         if client_state_version(integration.client_id) != version:
             # Another run of this client (or staff) wrote while this one planned: plan again, under the lock.
@@ -250,9 +148,9 @@ def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None
             result = plan(snapshot, rules, loaded.current, link_enabled=True, threshold=_threshold(integration))
             unchanged = False  # planned from a state the digest does not describe: not remembered
         if result.failure:
-            _finish_failed(run, result.failure)  # G4: a mapped group the read did not see changes nobody
+            finish_failed(run, result.failure)  # G4: a mapped group the read did not see changes nobody
             return
-        _apply(run, integration, result, loaded, snapshot.directory_id,
+        apply_and_record(run, integration, result, loaded, snapshot.directory_id,
                digests={"read": read_digest, "inputs": inputs} if unchanged else None)
     if snapshot.complete:
         resolve([topics.sync_failed(integration.pk)])  # the directory was read again: earlier failures are settled
@@ -261,21 +159,21 @@ def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None
 def sync_snapshot(integration: Integration, snapshot: Snapshot, trigger: str, *, started_by=None) -> SyncRun:
     """Plan and apply a snapshot already in hand, as one recorded run (R23 holds as for any run)."""
     run = request_sync(integration, trigger, started_by=started_by, enqueue=False)
-    _fail_stale_runs(integration.pk)
-    if not _claim(run.pk):
+    fail_stale_runs(integration.pk)
+    if not claim(run.pk):
         raise RuntimeError(f"another sync of {integration} is running; run {run.pk} waits for it")
     run.refresh_from_db()
     try:
         _plan_and_apply(run, snapshot)
     except Exception as exc:
-        _finish_failed(run, f"Unexpected error: {type(exc).__name__}: {exc}")
+        finish_failed(run, f"Unexpected error: {type(exc).__name__}: {exc}")
         raise
     run.refresh_from_db()
     return run
 
 
 @contextmanager
-def _one_view_of_the_tables():
+def _one_view_of_the_tables() -> Iterator[None]:
     """Reads inside see one snapshot of the database (PostgreSQL: REPEATABLE READ), so what a run plans from
     is one state, never half of a staff edit made meanwhile. Inside an outer transaction (tests), as it is."""
     if connection.in_atomic_block:
@@ -286,9 +184,6 @@ def _one_view_of_the_tables():
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         yield
-
-
-# ---------------------------------------------------------------- the short cut of a run that changes nothing
 
 
 def _read_digest(integration: Integration) -> str | None:
@@ -382,7 +277,7 @@ def _threshold(integration: Integration) -> Threshold:
     return Threshold(percent=integration.disable_threshold_percent, minimum=integration.disable_threshold_minimum)
 
 
-def _apply(run: SyncRun, integration: Integration, result: Plan, loaded: Loaded, directory_id: str, *,
+def apply_and_record(run: SyncRun, integration: Integration, result: Plan, loaded: Loaded, directory_id: str, *,
            digests: dict | None = None) -> None:
     applied = apply_plan(run, integration, result, loaded, directory_id=directory_id)
     status = SyncStatus.HELD if result.held_disables else SyncStatus.SUCCEEDED
@@ -395,31 +290,6 @@ def _apply(run: SyncRun, integration: Integration, result: Plan, loaded: Loaded,
         held_disables=[{"user_id": d.user_id, "external_id": d.external_id, "reason": d.reason,
                         **({"detail": d.detail} if d.detail else {})} for d in result.held_disables],
         error=("Disables held: " + result.hold_reason) if result.held_disables else "",
-    )
-
-
-def _retry_once(run: SyncRun) -> None:
-    """A run that failed for a reason that is not the directory's is tried again, once."""
-    previous = (SyncRun.objects.filter(integration_id=run.integration_id, dry_run=False, pk__lt=run.pk)
-                .order_by("-pk").values_list("status", "error").first())
-    if previous and previous[0] == SyncStatus.FAILED and previous[1].startswith("Could not save"):
-        return  # this run was already the retry: the next schedule or staff take it from here
-    request_sync(run.integration, run.trigger, full=run.full, started_by=run.started_by)
-
-
-def _finish_failed(run: SyncRun, message: str, *, permanent: bool = False, cause: str = "") -> None:
-    """R21: a run that could not read the whole directory changes nobody and says why."""
-    SyncRun.objects.filter(pk=run.pk).update(
-        # The phase stays as it was: the run's page shows where it stopped.
-        status=SyncStatus.FAILED, finished_at=timezone.now(), error=message
-    )
-    integration = run.integration
-    kind = cause or ("credentials refused" if permanent else "directory unreachable")
-    notify(
-        NotificationKind.SYNC_FAILED, integration=integration,
-        title=f"{integration.client.name} / {integration.name}: sync failed ({kind})",
-        message=f"{message}\nNobody's enabled state was changed.",
-        url=f"/admin/provisioning/syncrun/{run.pk}/change/", topic=topics.sync_failed(integration.pk),
     )
 
 
@@ -489,9 +359,6 @@ def _group_changes_by_user(result: Plan) -> dict[int, tuple[list[int], list[int]
     return by_user
 
 
-# ---------------------------------------------------------------- previews (R15)
-
-
 @dataclass
 class Preview:
     plan: Plan
@@ -547,101 +414,3 @@ def preview_link(integration: Integration, enabled: bool, *, started_by=None) ->
     switched = copy.copy(integration)
     switched.link_enabled = enabled
     return preview(switched, started_by=started_by, trigger=SyncTrigger.LINK)
-
-
-# ---------------------------------------------------------------- staff actions
-
-
-def _held_run_waiting(run: SyncRun) -> SyncRun:
-    run = SyncRun.objects.select_for_update().get(pk=run.pk)
-    if run.status != SyncStatus.HELD or run.held_resolution:
-        raise ValueError("This run holds no disables waiting for a decision.")
-    return run
-
-
-def _record_decision(run: SyncRun, resolution: str, by, extra_fields: tuple[str, ...] = ()) -> None:
-    """The decision ends the hold: the run is done, and it keeps who decided and when (ARCHITECTURE rule 5)."""
-    run.held_resolution = resolution
-    run.status = SyncStatus.SUCCEEDED
-    run.held_decided_by = by if getattr(by, "pk", None) else None
-    run.held_decided_at = timezone.now()
-    run.save(update_fields=["held_resolution", "status", "held_decided_by", "held_decided_at", *extra_fields])
-    resolve([topics.held_disables(run.pk)])  # decided: the bell no longer asks anyone
-
-
-@transaction.atomic
-def apply_held_disables(run: SyncRun, *, by) -> int:
-    """R22: staff confirm the disables a run held. Only users still enabled by the directory are touched."""
-    run = _held_run_waiting(run)
-    disables = [Disable(d["user_id"], d["external_id"], d["reason"]) for d in run.held_disables]
-    still_linked = set(
-        DirectoryLink.objects.filter(integration_id=run.integration_id).values_list("portal_user_id", flat=True)
-    )
-    count = disable_users([d for d in disables if d.user_id in still_linked], run_id=run.pk, at=timezone.now())
-    run.counts = {**run.counts, "disabled": run.counts.get("disabled", 0) + count}
-    _record_decision(run, HeldResolution.APPLIED, by, ("counts",))
-    log.info("held disables of run %s applied by %s", run.pk, by)
-    return count
-
-
-@transaction.atomic
-def discard_held_disables(run: SyncRun, *, by) -> None:
-    """R22: staff discard the disables a run held; nobody is disabled."""
-    run = _held_run_waiting(run)
-    _record_decision(run, HeldResolution.DISCARDED, by)
-    log.info("held disables of run %s discarded by %s", run.pk, by)
-
-
-def set_link(integration: Integration, enabled: bool, *, by=None) -> SyncRun:
-    """R10: off disables every user from the integration at once; on brings them back at the next sync."""
-    Integration.objects.filter(pk=integration.pk).update(link_enabled=enabled)
-    integration.link_enabled = enabled
-    return run_sync(integration, SyncTrigger.LINK, started_by=by)
-
-
-def resync_user(user: PortalUser, *, by=None) -> list[SyncRun]:
-    """R28: read this one user from each directory it came from and apply the rules to it alone."""
-    runs = []
-    for link in user.directory_links.select_related("integration__client"):
-        integration = link.integration
-        from_agent = agent_runs.is_agent(integration) and integration.link_enabled
-        if from_agent:
-            # The portal holds only the agent's last upload: this run applies the rules to the user from it, and the
-            # agent is asked to read AD again (a full read, which includes this user); the run says both.
-            request_sync(integration, SyncTrigger.USER, started_by=by)
-        run = SyncRun.objects.create(integration=integration, trigger=SyncTrigger.USER, portal_user=user,
-                                     started_by=by, dry_run=False, status=SyncStatus.SUCCEEDED,
-                                     started_at=timezone.now())
-        try:
-            if not integration.link_enabled:
-                raise DirectoryError(f"The link of {integration.name} is off.")
-            record = connector_for(integration).read_user(link.external_id)
-        except DirectoryError as exc:
-            SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.FAILED, finished_at=timezone.now(),
-                                                     error=str(exc))
-            run.refresh_from_db()
-            runs.append(run)
-            continue
-        snapshot = Snapshot(
-            directory_id=integration.directory_id, folders=(), users=(record,) if record else (),
-            complete=True, incremental=True, folders_complete=False,
-            removed_user_ids=frozenset() if record else frozenset({link.external_id}),
-        )
-        loaded = load_current(integration, only_external_ids=[link.external_id])
-        result = plan(snapshot, load_mappings(integration), loaded.current, threshold=Threshold(100, 1 << 30))
-        _apply(run, integration, result, loaded, integration.directory_id)
-        if from_agent:
-            run.refresh_from_db()
-            SyncRun.objects.filter(pk=run.pk).update(
-                changes={**run.changes, "source": agent_runs.source_of_user_resync(integration)})
-        run.refresh_from_db()
-        runs.append(run)
-    return runs
-
-
-def staff_set_enabled(user: PortalUser, enabled: bool, *, by=None) -> None:
-    """R8: a manual disable is kept apart from a directory disable and only staff lift it; it keeps who and when."""
-    user.set_disabled_by_staff(not enabled, by=by)
-    user.refresh_status()
-    user.save(update_fields=["disabled_by_staff", "staff_disabled_at", "staff_disabled_by", "status", "updated_at"])
-

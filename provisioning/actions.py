@@ -1,0 +1,143 @@
+"""Staff writes: the decision on held disables (R22), the link switch (R10), one user's resync (R28), a staff
+disable or enable (R8), and the mappings staff confirmed (R15). Pages and the API call these, never each other."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from directory.connectors import DirectoryError
+from directory.connectors.base import Snapshot
+from directory.models import Integration
+from directory.sources import connector_for
+from notifications.services import resolve
+from passportal.models import PermissionLevel, PortalUser, SecurityGroup
+
+from . import agent_runs, topics
+from .applier import disable_users
+from .models import DirectoryLink, HeldResolution, Mapping, SyncRun, SyncStatus, SyncTrigger
+from .planner import Disable, Threshold, plan
+from .runs import request_sync
+from .state import load_current, load_mappings
+from .sync import apply_and_record, run_sync
+
+log = logging.getLogger(__name__)
+
+
+def _held_run_waiting(run: SyncRun) -> SyncRun:
+    run = SyncRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != SyncStatus.HELD or run.held_resolution:
+        raise ValueError("This run holds no disables waiting for a decision.")
+    return run
+
+
+def _record_decision(run: SyncRun, resolution: str, by, extra_fields: tuple[str, ...] = ()) -> None:
+    """The decision ends the hold: the run is done, and it keeps who decided and when (ARCHITECTURE rule 5)."""
+    run.held_resolution = resolution
+    run.status = SyncStatus.SUCCEEDED
+    run.held_decided_by = by if getattr(by, "pk", None) else None
+    run.held_decided_at = timezone.now()
+    run.save(update_fields=["held_resolution", "status", "held_decided_by", "held_decided_at", *extra_fields])
+    resolve([topics.held_disables(run.pk)])  # decided: the bell no longer asks anyone
+
+
+@transaction.atomic
+def apply_held_disables(run: SyncRun, *, by) -> int:
+    """R22: staff confirm the disables a run held. Only users still enabled by the directory are touched."""
+    run = _held_run_waiting(run)
+    disables = [Disable(d["user_id"], d["external_id"], d["reason"]) for d in run.held_disables]
+    still_linked = set(
+        DirectoryLink.objects.filter(integration_id=run.integration_id).values_list("portal_user_id", flat=True)
+    )
+    count = disable_users([d for d in disables if d.user_id in still_linked], run_id=run.pk, at=timezone.now())
+    run.counts = {**run.counts, "disabled": run.counts.get("disabled", 0) + count}
+    _record_decision(run, HeldResolution.APPLIED, by, ("counts",))
+    log.info("held disables of run %s applied by %s", run.pk, by)
+    return count
+
+
+@transaction.atomic
+def discard_held_disables(run: SyncRun, *, by) -> None:
+    """R22: staff discard the disables a run held; nobody is disabled."""
+    run = _held_run_waiting(run)
+    _record_decision(run, HeldResolution.DISCARDED, by)
+    log.info("held disables of run %s discarded by %s", run.pk, by)
+
+
+def set_link(integration: Integration, enabled: bool, *, by=None) -> SyncRun:
+    """R10: off disables every user from the integration at once; on brings them back at the next sync."""
+    Integration.objects.filter(pk=integration.pk).update(link_enabled=enabled)
+    integration.link_enabled = enabled
+    return run_sync(integration, SyncTrigger.LINK, started_by=by)
+
+
+def resync_user(user: PortalUser, *, by=None) -> list[SyncRun]:
+    """R28: read this one user from each directory it came from and apply the rules to it alone."""
+    runs = []
+    for link in user.directory_links.select_related("integration__client"):
+        integration = link.integration
+        from_agent = agent_runs.is_agent(integration) and integration.link_enabled
+        if from_agent:
+            # The portal holds only the agent's last upload: this run applies the rules to the user from it, and the
+            # agent is asked to read AD again (a full read, which includes this user); the run says both.
+            request_sync(integration, SyncTrigger.USER, started_by=by)
+        run = SyncRun.objects.create(integration=integration, trigger=SyncTrigger.USER, portal_user=user,
+                                     started_by=by, dry_run=False, status=SyncStatus.SUCCEEDED,
+                                     started_at=timezone.now())
+        try:
+            if not integration.link_enabled:
+                raise DirectoryError(f"The link of {integration.name} is off.")
+            record = connector_for(integration).read_user(link.external_id)
+        except DirectoryError as exc:
+            SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.FAILED, finished_at=timezone.now(),
+                                                     error=str(exc))
+            run.refresh_from_db()
+            runs.append(run)
+            continue
+        snapshot = Snapshot(
+            directory_id=integration.directory_id, folders=(), users=(record,) if record else (),
+            complete=True, incremental=True, folders_complete=False,
+            removed_user_ids=frozenset() if record else frozenset({link.external_id}),
+        )
+        loaded = load_current(integration, only_external_ids=[link.external_id])
+        result = plan(snapshot, load_mappings(integration), loaded.current, threshold=Threshold(100, 1 << 30))
+        apply_and_record(run, integration, result, loaded, integration.directory_id)
+        if from_agent:
+            run.refresh_from_db()
+            SyncRun.objects.filter(pk=run.pk).update(
+                changes={**run.changes, "source": agent_runs.source_of_user_resync(integration)})
+        run.refresh_from_db()
+        runs.append(run)
+    return runs
+
+
+def staff_set_enabled(user: PortalUser, enabled: bool, *, by=None) -> None:
+    """R8: a manual disable is kept apart from a directory disable and only staff lift it; it keeps who and when."""
+    user.set_disabled_by_staff(not enabled, by=by)
+    user.refresh_status()
+    user.save(update_fields=["disabled_by_staff", "staff_disabled_at", "staff_disabled_by", "status", "updated_at"])
+
+
+@transaction.atomic
+def save_proposal(integration: Integration, proposal: dict, *, by) -> None:
+    """Yes: write the mappings (who made them is kept), or remove the one asked for."""
+    if proposal["remove"]:
+        Mapping.objects.filter(folder__integration=integration, folder_id__in=proposal["remove"]).delete()
+    if not proposal["folders"]:
+        return
+    client = integration.client
+    group_ids = set(SecurityGroup.objects.filter(client=client, pk__in=proposal["groups"]).values_list("pk", flat=True))
+    if proposal["new_group"]:
+        group = (SecurityGroup.objects.filter(client=client, name__iexact=proposal["new_group"]).first()
+                 or SecurityGroup.objects.create(client=client, name=proposal["new_group"]))
+        group_ids.add(group.pk)
+    level = PermissionLevel.objects.get(pk=proposal["level"], user_kind=client.user_kind)
+    for folder in integration.folders.filter(pk__in=proposal["folders"], gone=False):
+        mapping, created = Mapping.objects.get_or_create(folder=folder, defaults={"permission_level": level,
+                                                                                  "created_by": by})
+        if not created and mapping.permission_level_id != level.pk:
+            mapping.permission_level = level
+            mapping.save(update_fields=["permission_level", "updated_at"])
+        mapping.security_groups.set(group_ids)

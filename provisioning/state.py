@@ -1,0 +1,229 @@
+"""The portal's state as plain data for the planner: what a run reads besides the directory.
+
+`load_current` and `load_mappings` shape the client's users, the integration's links and its mappings for
+the pure planner; `inputs_digest` says whether any of that changed since a run (the run short cut);
+`directory_origins` says where one portal user came from. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from django.db import connection
+
+from directory.models import Integration
+from passportal.models import GroupMembership, MembershipSource, PortalUser
+
+from .models import CreationIssue, DirectoryLink, Mapping
+from .planner import NAMED_GROUP_KINDS, Current, LinkState, MappingRule, UserState
+from .wording import via_chains
+
+# ---------------------------------------------------------------- loading plain state
+
+
+def load_mappings(integration: Integration) -> dict[str, MappingRule]:
+    """Every mapping, gone folders included: the planner knows which folders a read saw (R19), and a
+    read that sees no folder at all must still count as one that expected users (R21, R22)."""
+    groups: dict[int, set[int]] = defaultdict(set)
+    for mapping_id, group_id in Mapping.security_groups.through.objects.filter(
+        mapping__folder__integration=integration
+    ).values_list("mapping_id", "securitygroup_id"):
+        groups[mapping_id].add(group_id)
+    rules: dict[str, MappingRule] = {}
+    # Plain tuples: model instances for 1,000 mappings and their prefetched groups cost ~0.3 s.
+    for pk, external_id, path, name, kind, level_id, rank in Mapping.objects.filter(
+        folder__integration=integration
+    ).values_list("pk", "folder__external_id", "folder__path", "folder__name", "folder__kind", "permission_level_id",
+                  "permission_level__rank"):
+        rules[external_id] = MappingRule(folder_id=external_id, level_id=level_id, level_rank=rank,
+                                         group_ids=frozenset(groups.get(pk, ())), folder_path=path or name,
+                                         folder_kind=kind, folder_name=name)
+    return rules
+
+
+def _groups_mapped(integration: Integration) -> bool:
+    return Mapping.objects.filter(folder__integration=integration, folder__kind__in=NAMED_GROUP_KINDS).exists()
+
+
+def _folder_set(value: object) -> frozenset[str]:
+    # The driver hands JSON over as text on SQLite and as a list on PostgreSQL.
+    return frozenset(json.loads(value) if isinstance(value, str) else value)
+
+
+@dataclass
+class Loaded:
+    current: Current
+    links: dict[str, tuple[int, str]]  # external id -> (link pk, state fingerprint), for writing changed links
+
+
+def _rows(sql: str, params: list) -> Iterator[tuple]:
+    """Plain tuples straight from the driver: loading 100,000 rows through the ORM's converters costs seconds."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while True:
+            batch = cursor.fetchmany(10000)
+            if not batch:
+                return
+            yield from batch
+
+
+def load_current(integration: Integration, *, only_external_ids: Iterable[str] | None = None) -> Loaded:
+    """The client's users and this integration's links as plain data (a few queries, streamed)."""
+    membership = GroupMembership._meta.db_table
+    user_table = PortalUser._meta.db_table
+    users: dict[int, UserState] = {}
+    no_groups: frozenset[int] = frozenset()
+    # One query: each user with its mapping memberships (a row per membership, ordered by user).
+    previous: tuple | None = None
+    member_of: list[int] = []
+    for row in _rows(
+        # Table names come from model metadata, never from input.
+        "SELECT u.id, u.email, u.first_name, u.last_name, u.disabled_reason, u.disabled_by_staff, "  # noqa: S608
+        f"u.permission_level_id, u.permission_level_set_by_hand, m.group_id FROM {user_table} u "
+        f"LEFT JOIN {membership} m ON m.user_id = u.id AND m.source = %s WHERE u.client_id = %s ORDER BY u.id",
+        [MembershipSource.MAPPING, integration.client_id],
+    ):
+        if previous is not None and row[0] != previous[0]:
+            users[previous[0]] = _user_state(previous, member_of, no_groups)
+            member_of = []
+        previous = row
+        if row[8] is not None:
+            member_of.append(row[8])
+    if previous is not None:
+        users[previous[0]] = _user_state(previous, member_of, no_groups)
+
+    links: dict[str, LinkState] = {}
+    link_rows: dict[str, tuple[int, str]] = {}
+    wanted = set(only_external_ids) if only_external_ids is not None else None
+    # Where each identity was last seen, only when a group is mapped: a reason then names the groups a user
+    # was removed from (G4); OU and AU integrations do not pay for reading it.
+    folders = ", folder_ids" if _groups_mapped(integration) else ", NULL"
+    for pk, ext, uid, state_hash, folder_ids in _rows(
+        f"SELECT id, external_id, portal_user_id, state_hash{folders} FROM {DirectoryLink._meta.db_table} "  # noqa: S608
+        "WHERE integration_id = %s", [integration.pk],
+    ):
+        if wanted is not None and ext not in wanted:
+            continue
+        links[ext] = LinkState(ext, uid, _folder_set(folder_ids) if folder_ids else frozenset())
+        link_rows[ext] = (pk, state_hash)
+
+    open_issues = frozenset(
+        CreationIssue.objects.filter(integration=integration, closed_at__isnull=True).values_list(
+            "external_id", "reason"
+        )
+    )
+    held_elsewhere = dict(
+        DirectoryLink.objects.filter(integration__client_id=integration.client_id)
+        .exclude(integration_id=integration.pk).values_list("portal_user_id", "integration__name")
+    )
+    return Loaded(Current(users=users, links=links, open_issues=open_issues, held_elsewhere=held_elsewhere),
+                  link_rows)
+
+
+def _user_state(row: tuple, member_of: list[int], no_groups: frozenset[int]) -> UserState:
+    uid, email, first, last, reason, staff, level, by_hand, _ = row
+    return UserState(uid, email, first, last, reason, bool(staff), level, bool(by_hand),
+                     frozenset(member_of) if member_of else no_groups)
+
+
+# ---------------------------------------------------------------- what a run reads besides the directory
+
+
+def inputs_digest(integration: Integration) -> str:
+    """A digest of everything a run's plan and apply read from the portal's own tables for this integration.
+
+    The client's users (the fields the planner reads) and their mapping groups, this integration's links
+    (with the fingerprint of what the directory said), its open creation issues, the users other
+    integrations of the client hold, its mappings (folder, level and rank, groups), its folder tree, its
+    thresholds, and the code that plans. Equal digests mean a run would plan from the same state (the run
+    short cut in `sync` relies on it), so every column the planner or the applier reads is in it, and
+    nothing that changes on its own (timestamps). One statement on PostgreSQL (one snapshot of the tables).
+    """
+    from directory.models import Folder
+    from passportal.models import PermissionLevel
+
+    q = connection.ops.quote_name
+    user, member, link = (q(m._meta.db_table) for m in (PortalUser, GroupMembership, DirectoryLink))
+    issue, mapping, folder = (q(m._meta.db_table) for m in (CreationIssue, Mapping, Folder))
+    level, integ = q(PermissionLevel._meta.db_table), q(Integration._meta.db_table)
+    through = q(Mapping.security_groups.through._meta.db_table)
+    client_id, pk = integration.client_id, integration.pk
+    parts = [  # (columns, FROM ... WHERE ..., ORDER BY, params): table names from model metadata only
+        ("u.id, u.email, u.first_name, u.last_name, u.disabled_reason, u.disabled_by_staff, u.permission_level_id, "
+         "u.permission_level_set_by_hand", f"{user} u WHERE u.client_id = %s", "u.id", [client_id]),
+        ("m.user_id, m.group_id", f"{member} m JOIN {user} u ON u.id = m.user_id WHERE u.client_id = %s "
+         "AND m.source = %s", "m.user_id, m.group_id", [client_id, MembershipSource.MAPPING]),
+        ("l.id, l.external_id, l.portal_user_id, l.state_hash, l.folder_ids", f"{link} l WHERE l.integration_id = %s",
+         "l.id", [pk]),
+        ("c.external_id, c.reason", f"{issue} c WHERE c.integration_id = %s AND c.closed_at IS NULL",
+         "c.external_id, c.reason", [pk]),
+        ("l.portal_user_id, i.name", f"{link} l JOIN {integ} i ON i.id = l.integration_id WHERE i.client_id = %s "
+         "AND l.integration_id <> %s", "l.portal_user_id", [client_id, pk]),
+        ("f.external_id, p.id, p.permission_level_id, v.rank", f"{mapping} p JOIN {folder} f ON f.id = p.folder_id "
+         f"JOIN {level} v ON v.id = p.permission_level_id WHERE f.integration_id = %s", "f.external_id", [pk]),
+        ("g.mapping_id, g.securitygroup_id", f"{through} g JOIN {mapping} p ON p.id = g.mapping_id JOIN {folder} f "
+         "ON f.id = p.folder_id WHERE f.integration_id = %s", "g.mapping_id, g.securitygroup_id", [pk]),
+        ("f.id, f.external_id, f.kind, f.name, f.path, f.parent_id, f.gone", f"{folder} f WHERE f.integration_id = %s",
+         "f.id", [pk]),
+    ]
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((_code_version(), integration.link_enabled, integration.disable_threshold_percent,
+                        integration.disable_threshold_minimum)).encode())
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # JSON arrays: unambiguous rows whatever the names hold (a "|" in a name cannot shift a field).
+            cursor.execute("SELECT " + ", ".join(
+                f"(SELECT md5(coalesce(string_agg(json_build_array({cols})::text, ',' ORDER BY {order}), '')) "  # noqa: S608
+                f"FROM {where})" for cols, where, order, _ in parts), [p for *_, params in parts for p in params])
+            digest.update(repr(cursor.fetchone()).encode())
+        else:
+            for cols, where, order, params in parts:
+                cursor.execute(f"SELECT json_array({cols}) FROM {where} ORDER BY {order}", params)  # noqa: S608
+                for (row,) in iter(cursor.fetchone, None):
+                    digest.update(row.encode())
+                digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+_CODE_VERSION: list[str] = []
+
+
+def _code_version() -> str:
+    """The planner's and applier's source, and Django's version (its email validator): new rules, new digest."""
+    if not _CODE_VERSION:
+        from pathlib import Path
+
+        import django
+
+        from . import applier, planner
+
+        here = hashlib.blake2b(digest_size=16)
+        for source in (Path(planner.__file__), Path(applier.__file__), Path(__file__)):
+            here.update(source.read_bytes())
+        here.update(django.get_version().encode())
+        _CODE_VERSION.append(here.hexdigest())
+    return _CODE_VERSION[0]
+
+
+
+# ---------------------------------------------------------------- one user's origins
+
+
+def directory_origins(user: PortalUser) -> list[dict]:
+    """Each directory identity of a portal user: its integration, the folders it was last seen in, when."""
+    from directory.models import Folder
+
+    origins = []
+    for link in user.directory_links.select_related("integration").order_by("integration__name"):
+        paths = list(Folder.objects.filter(integration=link.integration, external_id__in=link.folder_ids)
+                     .values_list("path", flat=True))
+        # Through which folders and chains of nested groups the last sync found the user in scope.
+        name = f"{user.first_name} {user.last_name}".strip()
+        via = via_chains(list((link.directory_state or {}).get("via", [])), name) if link.in_scope else []
+        origins.append({"link": link, "integration": link.integration, "folders": paths or link.folder_ids,
+                        "via": via})
+    return origins
