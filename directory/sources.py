@@ -76,6 +76,7 @@ def entra_settings(integration: Integration, **overrides: Any) -> EntraSettings:
         "tenant_guid": (integration.tenant_guid or "").strip(),
         "retry": retry,
         "incremental_change_limit": django_settings.ENTRA_INCREMENTAL_CHANGE_LIMIT,
+        "read_concurrency": django_settings.ENTRA_READ_CONCURRENCY,
     }
     values.update(overrides)
     return EntraSettings(**values)

@@ -306,6 +306,12 @@ ENTRA_RETRY_CAP_SECONDS = env.float("ENTRA_RETRY_CAP_SECONDS", default=30.0)
 ENTRA_BACKOFF_BASE_SECONDS = env.float("ENTRA_BACKOFF_BASE_SECONDS", default=1.0)
 # More users changed than this in one incremental Entra round: one full read is cheaper than two requests each.
 ENTRA_INCREMENTAL_CHANGE_LIMIT = env.int("ENTRA_INCREMENTAL_CHANGE_LIMIT", default=1000)
+# Graph requests one Entra read has in flight at once (the members of that many AUs read together; 1: one by one).
+# Graph meters directory reads per app and tenant (3,500 to 8,000 resource units per 10 s, 1 unit a member page):
+# 32 at 100 ms a page stays under the smallest tenant's bucket; a 429's Retry-After holds every request of the read.
+ENTRA_READ_CONCURRENCY = env.int("ENTRA_READ_CONCURRENCY", default=8)
+if not 1 <= ENTRA_READ_CONCURRENCY <= 32:
+    raise ImproperlyConfigured(f"ENTRA_READ_CONCURRENCY must be from 1 to 32, not {ENTRA_READ_CONCURRENCY}.")
 
 # What one on-prem agent token can make the portal store and do (README, Security): a stolen token, or an agent
 # gone wrong, fills neither the database nor the workers. The defaults fit a 300,000-user directory with room.

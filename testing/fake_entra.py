@@ -23,9 +23,11 @@ memberships) plus a change sequence that backs the delta queries. Tests mutate i
 methods below; every mutation is recorded so `/users/delta` and `/directory/administrativeUnits/delta`
 report it. Knobs for failure: `throttle`, `unavailable`, `fail_next_pages`, `expire_delta_tokens`,
 `limited_information`, `page_size`, `revoke_tokens`,
-`delta_latest_supported`. Every request is logged in `requests_seen`
-(monotonic timestamps) so a test can observe waits. Serving 20,000 users over 200 AUs is cheap:
-memberships are indexed both ways and pages are list slices.
+`delta_latest_supported`. `page_delay` gives every Graph answer Graph's own latency (100-300 ms a page is
+typical; 0, the default, in tests): the server is threaded and sleeps outside its lock, so concurrent requests
+overlap as they do against Graph, and `max_in_flight` records how many Graph requests it held at once. Every
+request is logged in `requests_seen` (monotonic timestamps) so a test can observe waits. Serving 20,000 users
+over 200 AUs is cheap: memberships are indexed both ways and pages are list slices.
 """
 
 from __future__ import annotations
@@ -221,6 +223,9 @@ class FakeEntraServer(GroupsMixin):
             self.faults: list[Fault] = []
             self.requests_seen: list[LoggedRequest] = []
             self.page_size = 999  # the most items one page carries, whatever $top asks (tests lower it)
+            self.page_delay = 0.0  # seconds each Graph answer takes (injected faults answer at once, as Graph's gate)
+            self.in_flight = 0  # Graph requests arrived and not yet answered
+            self.max_in_flight = 0
             self.limited_information = False  # members come back with id only (no User.Read.All)
             self.delta_generation = 1
             self.delta_expired_status = 410
@@ -427,6 +432,12 @@ class FakeEntraServer(GroupsMixin):
     def requests_to(self, path_contains: str) -> list[LoggedRequest]:
         return [r for r in self.requests_seen if path_contains in r.path + "?" + r.query]
 
+    def _graph_request(self, started: bool) -> None:
+        """Count a Graph request in (started) or out, keeping the most held at once."""
+        with self._lock:
+            self.in_flight += 1 if started else -1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
     # ---- request handling (called from the handler thread)
     def _fault_for(self, path: str, query: str) -> Fault | None:
         with self._lock:
@@ -446,6 +457,8 @@ class FakeEntraServer(GroupsMixin):
             extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             code = "TooManyRequests" if fault.status == 429 else "serviceNotAvailable"
             return fault.status, extra, _graph_error_body(code, "Please retry again later.", fault.status)
+        if path.startswith("/v1.0/") and self.page_delay > 0:
+            time.sleep(self.page_delay)  # outside the lock: requests in flight together wait together
         params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
         with self._lock:
             try:
@@ -845,7 +858,14 @@ def _handler_for(server: FakeEntraServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, extra, payload = server.handle(method, self.path, headers, body)
+            graph = self.path.startswith("/v1.0/")
+            if graph:
+                server._graph_request(started=True)
+            try:
+                status, extra, payload = server.handle(method, self.path, headers, body)
+            finally:
+                if graph:
+                    server._graph_request(started=False)
             data = json.dumps(payload).encode() if payload is not None else b""
             split = urlsplit(self.path)
             with server._lock:  # logged before the answer leaves, so a client that has it sees the entry

@@ -150,9 +150,9 @@ def test_r21_one_aus_failing_next_page_fails_the_run_at_that_page(fake_entra, sa
     assert run.status == "failed" and run.counts == {}
     pages = [r for r in graph_requests(fake_entra) if "skiptoken" in r.query and failing in r.path]
     assert [r.status for r in pages] == [503] * 6
+    # The AUs are read together (ENTRA_READ_CONCURRENCY), so the others may be read beside the failing one; once
+    # it gave up, nothing more (tests/test_entra_concurrent_reads.py stops workers still reading).
     assert graph_requests(fake_entra)[-1] == pages[-1], "no request after the page that gave up"
-    later = sorted([sales["au"].id, *(au.id for au in others)])[2:]
-    assert not [r for r in graph_requests(fake_entra) if any(au_id in r.path for au_id in later)]
     assert elapsed < 5 * 0.2 + 3.0, elapsed  # five waits capped at 0.2 s for the one page, then stop
     assert f"GET https://127.0.0.1:{fake_entra.port}/v1.0/directory/administrativeUnits/{failing}/members" \
         in run.error and "$skiptoken=" in run.error and "6 attempts" in run.error and "503" in run.error, run.error

@@ -1,9 +1,11 @@
-"""The Graph client of an Entra integration: msal's token, one HTTP session, paging, retries and throttling.
+"""The Graph client of an Entra integration: msal's token, HTTP sessions, paging, retries and throttling.
 
-msal (client credentials) gives the token; one requests.Session talks to Graph. A 429 or a transient failure is
-waited out (Retry-After, else exponential backoff with jitter, each wait capped) before the read gives up (R21);
-a 401 gets one fresh token. The contracts this follows are in docs/notes/entra-graph.md. It knows nothing of AUs,
-users or groups: the reads (entra_read, entra_delta, entra_groups) ask it for URLs.
+msal (client credentials) gives the token, once for every thread of a read; requests.Sessions talk to Graph, each
+used by one thread at a time (entra_budget.SessionPool). A 429 or a transient failure is waited out (Retry-After,
+else exponential backoff with jitter, each wait capped) before the read gives up (R21); a Retry-After holds every
+request of the tenant, whichever thread drew it (entra_budget.ThrottleGate); a 401 gets one fresh token. The
+contracts this follows are in docs/notes/entra-graph.md. It knows nothing of AUs, users or groups: the reads
+(entra_read, entra_delta, entra_groups) ask it for URLs and, for several collections at once, `for_each`.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import os
 import random
 import re
 import tempfile
-import time
+import threading
 import uuid
 import weakref
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import msal
@@ -27,9 +29,12 @@ import requests
 from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
 
 from .base import DirectoryAuthError, DirectoryError, DirectoryUnavailable
+from .entra_budget import SessionPool, ThrottleGate, fan_out
 from .entra_hosts import graph_url_problem, login_host_problem, scope_problem
 
 logger = logging.getLogger(__name__)
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 DEFAULT_LOGIN_HOST = "login.microsoftonline.com"
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
@@ -65,6 +70,8 @@ class EntraSettings:
     timeout_seconds: float = 60.0
     # More changed users than this in one incremental round: one full read is cheaper than 2 calls each.
     incremental_change_limit: int = 1000
+    # Graph requests of one read in flight at once (the members of that many AUs read together); 1: one by one.
+    read_concurrency: int = 8
 
     @property
     def graph_scope(self) -> str:
@@ -196,8 +203,13 @@ class GraphClient:
             weakref.finalize(self, _remove_file, self._ca_file)
             verify = self._ca_file
         self._verify = verify
-        self._graph = _TimeoutSession(settings.timeout_seconds, verify)
+        self._sessions = SessionPool(lambda: _TimeoutSession(settings.timeout_seconds, verify))
+        self.gate = ThrottleGate()
         self._app: msal.ConfidentialClientApplication | None = None
+        # msal's token cache is thread-safe, its HTTP session is not: one thread at a time asks msal, and the
+        # others reuse the token it got (from the cache), so a read acquires it once.
+        self._token_lock = threading.Lock()
+        self._last_token = ""
 
     @property
     def tenant_id(self) -> str:
@@ -257,7 +269,8 @@ class GraphClient:
         s = self.settings
         url = f"{authority}/v2.0/.well-known/openid-configuration"
         try:
-            resp = self._graph.get(url)
+            with self._sessions.session() as session:
+                resp = session.get(url)
             body = resp.json()
         except (requests.RequestException, ValueError):
             return DirectoryUnavailable(f"Entra ID login: OIDC discovery failed at {url}.")
@@ -268,6 +281,18 @@ class GraphClient:
         return DirectoryUnavailable(f"Entra ID login: OIDC discovery at {url} answered HTTP {resp.status_code}.")
 
     def _token(self) -> str:
+        with self._token_lock:
+            self._last_token = self._acquire_token()
+            return self._last_token
+
+    def _drop_token(self, refused: str) -> None:
+        """Graph refused this token (401): the next request asks for a new one, once, whichever thread saw it."""
+        with self._token_lock:
+            if refused == self._last_token and self._app is not None:
+                self._app.remove_tokens_for_client()
+                self._last_token = ""
+
+    def _acquire_token(self) -> str:
         app = self.msal_app()
         try:
             result = app.acquire_token_for_client(scopes=[self.settings.graph_scope])
@@ -297,9 +322,11 @@ class GraphClient:
         attempt = 0
         while attempt < policy.max_attempts:
             attempt += 1
+            self.gate.wait()  # the tenant's Retry-After, whichever thread drew it
+            token = self._token()
             try:
-                resp = self._graph.get(url, headers={"Authorization": f"Bearer {self._token()}",
-                                                     "Accept": "application/json"})
+                with self._sessions.session() as session:
+                    resp = session.get(url, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
             except requests.exceptions.SSLError as exc:
                 raise DirectoryUnavailable(
                     f"Graph host {urlsplit(url).netloc} presented a certificate this integration does not "
@@ -307,23 +334,21 @@ class GraphClient:
                 ) from exc
             except requests.RequestException as exc:
                 last = type(exc).__name__
-                if attempt < policy.max_attempts:
-                    self._sleep(self._backoff(attempt, None), url, last)
+                self._back_off(attempt, None, url, last)
                 continue
             if resp.status_code == 200:
                 try:
                     return resp.json()
                 except ValueError:
                     last = "200 with a body that is not JSON"
-                    if attempt < policy.max_attempts:
-                        self._sleep(self._backoff(attempt, None), url, last)
+                    self._back_off(attempt, None, url, last)
                     continue
             code = _graph_error_code(resp)
             if resp.status_code == 401 and not refreshed:
                 # The cached token may have been revoked or rolled over: drop it and ask once more.
                 refreshed = True
                 attempt -= 1
-                self._app.remove_tokens_for_client()  # type: ignore[union-attr]
+                self._drop_token(token)
                 continue
             if resp.status_code == 401:
                 raise DirectoryAuthError(f"Graph refused the app's token at {short_url(url)} (401 {code}), "
@@ -336,14 +361,28 @@ class GraphClient:
                 )
             if resp.status_code in (429, 500, 502, 503, 504):
                 last = f"{resp.status_code} {code}".strip()
-                if attempt < policy.max_attempts:
-                    self._sleep(self._backoff(attempt, resp.headers.get("Retry-After")), url, last)
+                self._back_off(attempt, resp, url, last)
                 continue
             raise GraphStatus(url, resp.status_code, code, resp.headers)
         raise GraphGaveUp(
             f"Graph request GET {short_url(url)} failed after {policy.max_attempts} attempts (last answer: {last}); "
             "the read stopped there, nothing was changed, the next run tries again."
         )
+
+    def _back_off(self, attempt: int, resp: requests.Response | None, url: str, why: str) -> None:
+        """Wait before the next attempt. A 429, or any answer with Retry-After, is the tenant's to wait out: every
+        thread of the read holds back (Graph's bucket is per app and tenant). Other failures: this thread only."""
+        if attempt >= self.settings.retry.max_attempts:
+            return
+        retry_after = resp.headers.get("Retry-After") if resp is not None else None
+        seconds = self._backoff(attempt, retry_after)
+        if seconds <= 0:
+            return
+        logger.info("Graph %s answered %s; waiting %.1f s", short_url(url), why, seconds)
+        if retry_after is not None or (resp is not None and resp.status_code == 429):
+            self.gate.hold(seconds)  # the next gate.wait() waits it out, with every other thread
+        else:
+            self.gate.pause(seconds)
 
     def _backoff(self, attempt: int, retry_after: str | None) -> float:
         policy = self.settings.retry
@@ -352,10 +391,10 @@ class GraphClient:
         delay = policy.backoff_base_seconds * (2 ** (attempt - 1))
         return min(delay + random.uniform(0, delay / 2), policy.cap_seconds)  # noqa: S311 - jitter, not crypto
 
-    def _sleep(self, seconds: float, url: str, why: str) -> None:
-        if seconds > 0:
-            logger.info("Graph %s answered %s; waiting %.1f s", short_url(url), why, seconds)
-            time.sleep(seconds)
+    def for_each(self, items: Sequence[Item], work: Callable[[Item], Result]) -> list[Result]:
+        """`work(item)` for each item, `read_concurrency` at once on this tenant's budget; results in order.
+        One failure stops the others and is raised: never part of the results (R21)."""
+        return fan_out(self.gate, items, work, self.settings.read_concurrency)
 
     def pages(self, url: str) -> Iterator[dict[str, Any]]:
         """Every page of a collection, following each @odata.nextLink verbatim (notes §3)."""
@@ -369,7 +408,7 @@ class GraphClient:
         return self.settings.graph_base_url.rstrip("/") + path
 
     def close(self) -> None:
-        self._graph.close()
+        self._sessions.close()
         if self._ca_file:
             _remove_file(self._ca_file)
 

@@ -30,29 +30,42 @@ def read_folders(graph: GraphClient) -> list[FolderRecord]:
 
 
 def read_users(graph: GraphClient, folder_ids: Collection[str]) -> list[UserRecord]:
-    """Users of the given AUs, each with every one of those AUs it is in."""
+    """Users of the given AUs, each with every one of those AUs it is in.
+
+    The AUs are read `read_concurrency` at once (GraphClient.for_each), each AU's pages one after another; the
+    records are then put together in the AUs' order, so the result is the one a read of one AU after another
+    gives. Any AU that cannot be read fails the whole read (R21).
+    """
+    au_ids = sorted({canonical_guid(f) for f in folder_ids})
     found: dict[str, dict[str, Any]] = {}
     memberships: dict[str, set[str]] = {}
-    url = ""
-    for au_id in sorted({canonical_guid(f) for f in folder_ids}):
-        url = graph.url(f"/directory/administrativeUnits/{au_id}/members/microsoft.graph.user"
-                        f"?$select={USER_SELECT}&$top=999")
-        try:
-            for page in graph.pages(url):
-                for item in page.get("value", []):
-                    if not is_user(item):
-                        continue
-                    user_id = canonical_guid(item["id"])
-                    if user_id not in found:
-                        require_properties(item, url)
-                    found[user_id] = item
-                    memberships.setdefault(user_id, set()).add(au_id)
-        except GraphStatus as exc:
-            raise DirectoryUnavailable(
-                f"Graph {short_url(exc.url)} answered {exc.status} {exc.code} while reading the members of "
-                f"AU {au_id}: nothing was changed."
-            ) from exc
-    return [user_record(found[uid], memberships[uid], url) for uid in sorted(found)]
+    read = graph.for_each(au_ids, lambda au_id: au_members(graph, au_id))
+    for au_id, (_, items) in zip(au_ids, read, strict=True):
+        for item in items:  # a user in several AUs: the last AU's copy, as one read after another keeps
+            user_id = canonical_guid(item["id"])
+            found[user_id] = item
+            memberships.setdefault(user_id, set()).add(au_id)
+    source = read[-1][0] if read else ""
+    return [user_record(found[uid], memberships[uid], source) for uid in sorted(found)]
+
+
+def au_members(graph: GraphClient, au_id: str) -> tuple[str, list[dict[str, Any]]]:
+    """The user members of one AU, every page in turn: (the URL read, the users' Graph objects)."""
+    url = graph.url(f"/directory/administrativeUnits/{au_id}/members/microsoft.graph.user"
+                    f"?$select={USER_SELECT}&$top=999")
+    users: list[dict[str, Any]] = []
+    try:
+        for page in graph.pages(url):
+            for item in page.get("value", []):
+                if is_user(item):
+                    require_properties(item, url)  # here, so the first user read without them stops the read
+                    users.append(item)
+    except GraphStatus as exc:
+        raise DirectoryUnavailable(
+            f"Graph {short_url(exc.url)} answered {exc.status} {exc.code} while reading the members of "
+            f"AU {au_id}: nothing was changed."
+        ) from exc
+    return url, users
 
 
 def user_au_ids(graph: GraphClient, user_id: str) -> set[str]:
