@@ -26,7 +26,7 @@ DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/portal_bench"
 # A group whose script has another name: bench/email.py would shadow the standard library's email package.
 MODULES = {"email": "mail"}
 DETAILS = ("run_seconds", "read_seconds", "group_read_seconds", "walk_seconds", "join_seconds", "read_searches",
-           "group_searches", "searches_per_group")
+           "group_searches", "searches_per_group", "graph_requests", "graph_429", "max_in_flight", "read_concurrency")
 
 
 def bench_env() -> dict[str, str]:
@@ -80,6 +80,9 @@ def verdict(row: dict, samples: list[dict], goal: dict) -> str:
             misses.append("statements")
     if "searches_per_group" in goal and not median_of(samples, "searches_per_group") <= goal["searches_per_group"]:
         misses.append("searches")
+    if "graph_429" in goal and any(s.get("graph_429") is None or s["graph_429"] - s.get("injected_429", 0) >
+                                   goal["graph_429"] for s in samples):  # uncounted is a miss too
+        misses.append("429s")
     if not goal:
         return "-"
     return "met" if not misses else "MISSED (" + ", ".join(misses) + ")"
@@ -125,17 +128,19 @@ def main() -> None:
             for key in DETAILS:
                 if any(key in s for s in samples):
                     row[key] = median_of(samples, key)
+            if any("graph_requests" in f for f in floor):  # the Graph requests the floor made, beside the case's
+                row["floor_graph_requests"] = median_of(floor, "graph_requests")
             row["ratio"] = (row["seconds"] / row["floor_seconds"]) if row["floor_seconds"] else None
             row["verdict"] = verdict(row, samples, spec.get("goal", {}))
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
 
     print()
-    print(f"{'case':52} {'median':>9} {'stmts':>7} {'peak':>7}  {'floor':38} {'floor t':>9} {'ratio':>6}  "
+    print(f"{'case':62} {'median':>9} {'stmts':>7} {'peak':>7}  {'floor':38} {'floor t':>9} {'ratio':>6}  "
           "target: verdict")
     for r in rows:
         ratio = f"{r['ratio']:.2f}x" if r["ratio"] else "-"
-        print(f"{r['case']:52} {fmt(r['seconds'], 's'):>9} {fmt(r['statements']):>7} {fmt(r['peak_mb'], 'MB'):>7}  "
+        print(f"{r['case']:62} {fmt(r['seconds'], 's'):>9} {fmt(r['statements']):>7} {fmt(r['peak_mb'], 'MB'):>7}  "
               f"{r['floor']:38} {fmt(r['floor_seconds'], 's'):>9} {ratio:>6}  {r['target']}: {r['verdict']}")
     print("statements include COPY; times are medians of samples in fresh processes, case and floor interleaved")
 
