@@ -10,6 +10,7 @@ from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from .actors import Actor, stored
 from .reasons import DisableReason
 
 
@@ -132,6 +133,11 @@ class PortalUser(models.Model):
     staff_disabled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Who lifted the last staff disable, and when (the disable itself keeps its own who and when above).
+    staff_enabled_at = models.DateTimeField(null=True, blank=True)
+    staff_enabled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     permission_level = models.ForeignKey(
         PermissionLevel, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -215,13 +221,16 @@ class PortalUser(models.Model):
         return self.status_for(disabled_by_staff=self.disabled_by_staff, disabled_reason=self.disabled_reason,
                                activated=self.activated_at is not None)
 
-    def set_disabled_by_staff(self, disabled: bool, *, by=None) -> None:
-        """Set or lift a staff disable, keeping who and when (the caller saves). A repeated disable keeps the first."""
+    def set_disabled_by_staff(self, disabled: bool, *, by: Actor = None) -> None:
+        """Set or lift a staff disable, keeping who and when (the caller saves). A repeated disable keeps the first;
+        lifting one keeps who lifted it and when, and lifting none changes nothing."""
         if disabled and self.disabled_by_staff and self.staff_disabled_at is not None:
             return
+        if not disabled and self.disabled_by_staff:
+            self.staff_enabled_at, self.staff_enabled_by = timezone.now(), stored(by)
         self.disabled_by_staff = disabled
         self.staff_disabled_at = timezone.now() if disabled else None
-        self.staff_disabled_by = by if disabled and getattr(by, "pk", None) else None
+        self.staff_disabled_by = stored(by) if disabled else None
 
     def refresh_status(self) -> None:
         self.status = self.status_now

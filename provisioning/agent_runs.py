@@ -111,7 +111,7 @@ def read_failed(integration: Integration, message: str, *, permanent: bool, host
 
     Nobody's enabled state changes (R21): nothing is planned from a read that did not complete.
     """
-    from .runs import finish_failed
+    from .runs import Recorder
 
     where = f" on {host}" if host else ""
     text = f"The on-prem agent{where} could not read Active Directory: {message}"
@@ -126,7 +126,7 @@ def read_failed(integration: Integration, message: str, *, permanent: bool, host
         run = SyncRun.objects.create(integration=integration, trigger=SyncTrigger.AGENT, status=SyncStatus.FAILED,
                                      started_at=now, finished_at=now)
     run.integration = integration
-    finish_failed(run, text, permanent=permanent)
+    Recorder(run).fail(text, permanent=permanent)
     run.refresh_from_db()
     return run
 
@@ -141,7 +141,7 @@ def check_agents(now: datetime | None = None) -> dict[str, int]:
 
 
 def _fail_unanswered(now: datetime) -> int:
-    from .runs import finish_failed
+    from .runs import Recorder
 
     timeout = timedelta(minutes=settings.AGENT_REQUEST_TIMEOUT_MINUTES)
     stale = SyncRun.objects.select_related("integration__client").filter(
@@ -153,9 +153,9 @@ def _fail_unanswered(now: datetime) -> int:
                 started_at=now) != 1:
             continue
         minutes = settings.AGENT_REQUEST_TIMEOUT_MINUTES
-        finish_failed(run, f"Agent not responding: the on-prem agent did not pick up this request within "
-                            f"{minutes:g} minutes, so Active Directory was not read. Check that the agent runs and "
-                            "can reach the portal.")
+        Recorder(run).fail(f"Agent not responding: the on-prem agent did not pick up this request within "
+                           f"{minutes:g} minutes, so Active Directory was not read. Check that the agent runs and "
+                           "can reach the portal.")
         count += 1
     return count
 

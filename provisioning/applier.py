@@ -99,23 +99,9 @@ def apply_plan(run: SyncRun, integration: Integration, plan: Plan, loaded: Loade
 
     # Enabled state (R8-R10) and groups (R12, R13).
     disable_users(plan.disables, run_id=run.pk, at=now)
-    reenable_by_reason: dict[str, list[int]] = defaultdict(list)
-    for r in plan.reenables:
-        reenable_by_reason[r.previous_reason].append(r.user_id)
-    for reason, part in ((reason, part) for reason, ids in reenable_by_reason.items() for part in chunks(ids, BATCH)):
-        PortalUser.objects.filter(pk__in=list(part), disabled_reason=reason).update(
-            disabled_reason="", disabled_at=None, disabled_by_run_id=None, status=_status_after_reenable(),
-            updated_at=now,
-        )
+    _reenable_users(plan, now)
     _create_memberships(memberships, plan.group_adds, now)
-    removes: dict[int, list[int]] = defaultdict(list)
-    for user_id, group_id in plan.group_removes:
-        removes[group_id].append(user_id)
-    for group_id, user_ids in removes.items():
-        for part in chunks(user_ids, BATCH):
-            GroupMembership.objects.filter(
-                group_id=group_id, user_id__in=list(part), source=MembershipSource.MAPPING
-            ).delete()
+    _remove_memberships(plan)
 
     _record_links_seen(run, integration, plan, loaded, set(user_for_external), now)
     if left_as_staff_set:
@@ -140,6 +126,30 @@ def apply_plan(run: SyncRun, integration: Integration, plan: Plan, loaded: Loade
         counts = {**counts, "updated": counts["updated"] - len(left_as_staff_set),
                   "left_as_staff_set": len(left_as_staff_set)}
     return Applied(counts=counts)
+
+
+def _reenable_users(plan: Plan, now: datetime) -> None:
+    """Set-based, per previous reason: only users still disabled for that reason are enabled (compare-and-set)."""
+    by_reason: dict[str, list[int]] = defaultdict(list)
+    for r in plan.reenables:
+        by_reason[r.previous_reason].append(r.user_id)
+    for reason, part in ((reason, part) for reason, ids in by_reason.items() for part in chunks(ids, BATCH)):
+        PortalUser.objects.filter(pk__in=list(part), disabled_reason=reason).update(
+            disabled_reason="", disabled_at=None, disabled_by_run_id=None, status=_status_after_reenable(),
+            updated_at=now,
+        )
+
+
+def _remove_memberships(plan: Plan) -> None:
+    """The mapping groups users lost (R13): one DELETE per group and chunk; groups staff added stay."""
+    removes: dict[int, list[int]] = defaultdict(list)
+    for user_id, group_id in plan.group_removes:
+        removes[group_id].append(user_id)
+    for group_id, user_ids in removes.items():
+        for part in chunks(user_ids, BATCH):
+            GroupMembership.objects.filter(
+                group_id=group_id, user_id__in=list(part), source=MembershipSource.MAPPING
+            ).delete()
 
 
 def _create_users(plan: Plan, client_id: int, now) -> list[int]:

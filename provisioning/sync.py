@@ -10,7 +10,7 @@ import gc
 import hashlib
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -18,11 +18,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from directory.connectors import DirectoryError, DirectoryUnavailable
-from directory.connectors.base import Snapshot
+from directory.connectors.base import Connector, Snapshot
 from directory.folders import record_folders
 from directory.models import Integration
 from directory.sources import connector_for
 from notifications.services import resolve
+from passportal.actors import Actor
 from passportal.models import PermissionLevel, SecurityGroup
 
 from . import agent_runs, topics
@@ -30,7 +31,7 @@ from .applier import apply_plan
 from .client_lock import client_apply_lock, client_state_version
 from .models import DirectoryLink, SyncRun, SyncStatus, SyncTrigger
 from .planner import Current, MappingRule, Plan, Threshold, plan
-from .runs import STEPS, claim, enqueue_run, fail_stale_runs, finish_failed, progress, request_sync, retry_once
+from .runs import STEPS, Recorder, RunBusy, claim, enqueue_run, request_sync, retry_once
 from .state import Loaded, inputs_digest, load_current, load_mappings
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 CHANGE_LIST_LIMIT = 500  # per kind, on the run page; counts are always complete
 
 
-def run_sync(integration: Integration, trigger: str, *, full: bool = True, started_by=None) -> SyncRun:
+def run_sync(integration: Integration, trigger: str, *, full: bool = True, started_by: Actor = None) -> SyncRun:
     """Queue and execute now, in this process (commands with --wait, tests). Returns the finished run."""
     run = request_sync(integration, trigger, full=full, started_by=started_by, enqueue=False)
     return execute_run(run.pk)
@@ -80,19 +81,17 @@ def execute_run(run_id: int) -> SyncRun:
 
 
 def _execute_run(run_id: int) -> SyncRun:
-    run = SyncRun.objects.select_related("integration__client").get(pk=run_id)
-    fail_stale_runs(run.integration_id)
-    if not claim(run_id):
-        run.refresh_from_db()
-        return run
-    run.refresh_from_db()
+    recorder = claim(run_id)
+    if recorder is None:  # not queued any more, waiting for the agent, or another run is running
+        return SyncRun.objects.select_related("integration__client").get(pk=run_id)
+    run = recorder.run
     try:
         _execute(run)
     except Exception as exc:  # recorded on the run and raised to the bell; the task itself must not retry
         log.exception("sync run %s of integration %s failed", run.pk, run.integration_id)
         stage = SyncRun.objects.filter(pk=run.pk).values_list("phase", flat=True).first() or "starting"
-        finish_failed(run, f"Could not save the changes (while {stage}): {type(exc).__name__}: {exc}",
-                       cause="could not save")
+        recorder.fail(f"Could not save the changes (while {stage}): {type(exc).__name__}: {exc}",
+                      cause="could not save")
         retry_once(run)
     follow_up = SyncRun.objects.filter(
         integration_id=run.integration_id, status=SyncStatus.QUEUED, dry_run=False
@@ -106,20 +105,20 @@ def _execute_run(run_id: int) -> SyncRun:
 def _execute(run: SyncRun) -> None:
     integration = run.integration
     if not integration.link_enabled:
-        progress(run, "link off: disabling", 0, 1)
+        Recorder(run).progress("link off: disabling", 0, 1)
         loaded = load_current(integration)
         result = plan(_empty_snapshot(integration), {}, loaded.current, link_enabled=False)
         apply_and_record(run, integration, result, loaded, integration.directory_id)
         return
 
-    progress(run, "reading the directory", 0, STEPS)
+    Recorder(run).progress("reading the directory", 0, STEPS)
     read_digest = _read_digest(integration)
     if read_digest is not None and _finish_if_unchanged(run, integration, read_digest):
         return
     try:
         snapshot, _connector = _read(integration, full=run.full)
     except DirectoryError as exc:
-        finish_failed(run, str(exc), permanent=exc.permanent)
+        Recorder(run).fail(str(exc), permanent=exc.permanent)
         return
     _plan_and_apply(run, snapshot, read_digest=read_digest)
     if snapshot.delta_state is not None:
@@ -130,7 +129,8 @@ def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None
     integration = run.integration
     if snapshot.folders_complete and snapshot.complete:
         record_folders(integration, snapshot.folders)
-    progress(run, "planning", 1, STEPS)
+    recorder = Recorder(run)
+    recorder.progress("planning", 1, STEPS)
     with _one_view_of_the_tables():
         version = client_state_version(integration.client_id)
         loaded = load_current(integration)
@@ -140,7 +140,7 @@ def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None
         # short cut), and its digest describes exactly the state planned from: read in the same view.
         unchanged = read_digest is not None and result.is_empty and not result.notes and not result.held_disables
         inputs = inputs_digest(integration) if unchanged else None
-    progress(run, "applying the changes", 2, STEPS)
+    recorder.progress("applying the changes", 2, STEPS)
     with client_apply_lock(integration.client_id):
         if client_state_version(integration.client_id) != version:
             # Another run of this client (or staff) wrote while this one planned: plan again, under the lock.
@@ -148,7 +148,7 @@ def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None
             result = plan(snapshot, rules, loaded.current, link_enabled=True, threshold=_threshold(integration))
             unchanged = False  # planned from a state the digest does not describe: not remembered
         if result.failure:
-            finish_failed(run, result.failure)  # G4: a mapped group the read did not see changes nobody
+            recorder.fail(result.failure)  # G4: a mapped group the read did not see changes nobody
             return
         apply_and_record(run, integration, result, loaded, snapshot.directory_id,
                digests={"read": read_digest, "inputs": inputs} if unchanged else None)
@@ -156,17 +156,18 @@ def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None
         resolve([topics.sync_failed(integration.pk)])  # the directory was read again: earlier failures are settled
 
 
-def sync_snapshot(integration: Integration, snapshot: Snapshot, trigger: str, *, started_by=None) -> SyncRun:
-    """Plan and apply a snapshot already in hand, as one recorded run (R23 holds as for any run)."""
-    run = request_sync(integration, trigger, started_by=started_by, enqueue=False)
-    fail_stale_runs(integration.pk)
-    if not claim(run.pk):
-        raise RuntimeError(f"another sync of {integration} is running; run {run.pk} waits for it")
-    run.refresh_from_db()
+def sync_snapshot(integration: Integration, snapshot: Snapshot, trigger: str, *,
+                  started_by: Actor = None) -> SyncRun:
+    """Plan and apply a snapshot already in hand, as one recorded run, claimed as every run is (R23)."""
+    queued = request_sync(integration, trigger, started_by=started_by, enqueue=False)
+    recorder = claim(queued.pk)
+    if recorder is None:
+        raise RunBusy(f"another sync of {integration} is running; run {queued.pk} waits for it")
+    run = recorder.run
     try:
         _plan_and_apply(run, snapshot)
     except Exception as exc:
-        finish_failed(run, f"Unexpected error: {type(exc).__name__}: {exc}")
+        recorder.fail(f"Unexpected error: {type(exc).__name__}: {exc}")
         raise
     run.refresh_from_db()
     return run
@@ -235,11 +236,8 @@ def _finish_if_unchanged(run: SyncRun, integration: Integration, read_digest: st
     # What record_folders does with the same folder list over the same tree: only "last seen" moves.
     integration.folders.filter(gone=False).update(last_seen=now)
     empty = Plan()
-    SyncRun.objects.filter(pk=run.pk).update(
-        status=SyncStatus.SUCCEEDED, phase="done", finished_at=now, heartbeat_at=now, counts=empty.counts,
-        changes={**describe(empty, Loaded(Current(users={}, links={}), {})), "digests": remembered},
-        held_disables=[], error="",
-    )
+    Recorder(run).finish(counts=empty.counts,
+                         changes={**describe(empty, Loaded(Current(users={}, links={}), {})), "digests": remembered})
     resolve([topics.sync_failed(integration.pk)])  # the directory was read again: earlier failures are settled
     return True
 
@@ -257,7 +255,8 @@ def _read(integration: Integration, *, full: bool) -> tuple[Snapshot, object]:
     return read_snapshot(connector, integration, mapped, incremental=incremental), connector
 
 
-def read_snapshot(connector, integration: Integration, folder_ids, *, incremental: bool) -> Snapshot:
+def read_snapshot(connector: Connector, integration: Integration, folder_ids: list[str], *,
+                  incremental: bool) -> Snapshot:
     """The connector's snapshot; a full read is told which users are linked, where it can tell deleted from moved.
 
     Only such connectors (AD) get the ids: the portal keeps the links, the connector never reads models.
@@ -278,15 +277,14 @@ def _threshold(integration: Integration) -> Threshold:
 
 
 def apply_and_record(run: SyncRun, integration: Integration, result: Plan, loaded: Loaded, directory_id: str, *,
-           digests: dict | None = None) -> None:
+                     digests: dict | None = None) -> None:
+    """Write the plan and end the run with what it did: the one way a run's result is recorded."""
     applied = apply_plan(run, integration, result, loaded, directory_id=directory_id)
-    status = SyncStatus.HELD if result.held_disables else SyncStatus.SUCCEEDED
     changes = describe(result, loaded)
     if digests is not None and not any(applied.counts.values()):
         changes["digests"] = digests  # this run changed nothing: the next one may finish at once (short cut)
-    SyncRun.objects.filter(pk=run.pk).update(
-        status=status, phase="done", finished_at=timezone.now(), heartbeat_at=timezone.now(),
-        counts=applied.counts, changes=changes,
+    Recorder(run).finish(
+        held=bool(result.held_disables), counts=applied.counts, changes=changes,
         held_disables=[{"user_id": d.user_id, "external_id": d.external_id, "reason": d.reason,
                         **({"detail": d.detail} if d.detail else {})} for d in result.held_disables],
         error=("Disables held: " + result.hold_reason) if result.held_disables else "",
@@ -336,14 +334,14 @@ def describe(result: Plan, loaded: Loaded) -> dict:
     }
 
 
-def _grant_names(result: Plan):
+def _grant_names(result: Plan) -> tuple[dict[int, str], Callable[[Iterable[int]], list[str]]]:
     """Names of the levels and groups a plan grants or takes, so people read names and never ids."""
     group_ids = {g for c in result.creates for g in c.group_ids}
     group_ids |= {g for _, g in result.group_adds} | {g for _, g in result.group_removes}
     groups = dict(SecurityGroup.objects.filter(pk__in=group_ids).values_list("pk", "name")) if group_ids else {}
     levels = dict(PermissionLevel.objects.values_list("pk", "name"))
 
-    def group_names(ids) -> list[str]:
+    def group_names(ids: Iterable[int]) -> list[str]:
         return sorted((groups.get(g, str(g)) for g in ids), key=str.lower)
 
     return levels, group_names
@@ -367,7 +365,7 @@ class Preview:
 
 
 def preview(
-    integration: Integration, *, mappings: Mapping[str, MappingRule] | None = None, started_by=None,
+    integration: Integration, *, mappings: Mapping[str, MappingRule] | None = None, started_by: Actor = None,
     trigger: str = SyncTrigger.APPLY,
 ) -> Preview:
     """A dry run against the directory as it is now, by the same planner: writes only its own record.
@@ -406,7 +404,7 @@ def preview(
     return Preview(plan=result, changes=changes, run=run)
 
 
-def preview_link(integration: Integration, enabled: bool, *, started_by=None) -> Preview:
+def preview_link(integration: Integration, enabled: bool, *, started_by: Actor = None) -> Preview:
     """What switching the link on or off would do, by the same planner as the run that follows (R10, R15).
 
     Switching it on reads the directory as it is now; switching it off reads nothing.

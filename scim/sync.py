@@ -27,8 +27,9 @@ from directory.connectors.base import Snapshot, UserRecord
 from directory.folders import record_folders
 from directory.models import Integration
 from passportal.models import GroupMembership, MembershipSource, PortalUser
-from provisioning.models import CreationIssue, DirectoryLink, SyncRun, SyncStatus, SyncTrigger
+from provisioning.models import CreationIssue, DirectoryLink, SyncRun, SyncTrigger
 from provisioning.planner import Current, LinkState, Plan, Threshold, UserState, plan
+from provisioning.runs import RunBusy, start_beside, start_now
 from provisioning.state import Loaded, load_mappings
 from provisioning.sync import apply_and_record  # the one way a run's result is recorded, as resync_user does
 
@@ -73,9 +74,13 @@ def push(integration: Integration, scim_ids: Collection[str]) -> Pushed:
     if result.is_empty and not _seen_changed(result, loaded):
         return Pushed(None, result)
     _hold_over_window(integration, result)
-    now = timezone.now()
-    run = SyncRun.objects.create(integration=integration, trigger=SyncTrigger.SCIM, full=False,
-                                 status=SyncStatus.SUCCEEDED, started_at=now, heartbeat_at=now)
+    try:
+        run = start_now(integration, SyncTrigger.SCIM, full=False).run
+    except RunBusy:
+        # A SCIM client is answered at once and does not retry, and its change is stored already: a push while a
+        # full run holds the integration is applied beside it, as its own run (the client's apply lock orders
+        # their writes). The one run that does not wait for the claim.
+        run = start_beside(integration, SyncTrigger.SCIM, full=False)
     apply_and_record(run, integration, result, loaded, integration.directory_id)
     run.counts = result.counts  # what apply_and_record recorded on the row
     return Pushed(run, result)

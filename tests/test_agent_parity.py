@@ -100,7 +100,7 @@ def test_r28_force_resync_and_a_users_resync_of_an_agent_integration_are_carried
     # A user's resync: applied at once from the last upload (and it says so), the agent asked for a fresh read.
     samba_dc.set_names(ann, given="Annabel")
     portal_ann = PortalUser.objects.get(email="ann@corp.example.test")
-    [run] = actions.resync_user(portal_ann)
+    [run] = actions.resync_user(portal_ann, by=None)
     assert run.status == "succeeded" and "not from Active Directory as it is now" in run.changes["source"]
     asked = SyncRun.objects.get(integration=integration, status="queued")
     assert (asked.trigger, asked.phase) == (SyncTrigger.USER, "waiting for the on-prem agent")

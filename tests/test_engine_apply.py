@@ -95,12 +95,12 @@ def test_r8_a_staff_disable_survives_the_directory_enabling_the_user(corp):
     sync(corp, user(1, SALES, enabled=False))
     sync(corp, user(1, SALES))
     portal_user = PortalUser.objects.get()
-    actions.staff_set_enabled(portal_user, False)
+    actions.staff_set_enabled(portal_user, False, by=None)
     sync(corp, user(1, SALES, enabled=False))
     sync(corp, user(1, SALES))
     portal_user.refresh_from_db()
     assert portal_user.status == "disabled" and portal_user.disabled_by_staff
-    actions.staff_set_enabled(portal_user, True)
+    actions.staff_set_enabled(portal_user, True, by=None)
     assert PortalUser.objects.get().status == "pending"
 
 
@@ -122,7 +122,7 @@ def test_r9_removing_a_folder_mapping_disables_its_users(corp):
 
 def test_r10_link_off_disables_at_once_and_link_on_brings_them_back(corp):
     sync(corp, user(1, SALES), user(2, IT))
-    run = actions.set_link(corp, False)
+    run = actions.set_link(corp, False, by=None)
     assert run.status == "succeeded" and run.counts["disabled"] == 2
     assert set(PortalUser.objects.values_list("disabled_reason", flat=True)) == {"link_off"}
     corp.refresh_from_db()

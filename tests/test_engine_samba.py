@@ -185,7 +185,7 @@ def test_r28_resync_one_user_reads_that_user_alone(corp, samba_dc):
     samba_dc.set_names(corp["people"]["ann"], given="Annie")
     samba_dc.set_names(corp["people"]["dan"], given="Daniel")
     ann = PortalUser.objects.get(email="ann@corp.test")
-    [run] = actions.resync_user(ann)
+    [run] = actions.resync_user(ann, by=None)
     assert run.trigger == "user" and run.counts["updated"] == 1
     assert PortalUser.objects.get(pk=ann.pk).first_name == "Annie"
     assert PortalUser.objects.get(email="dan@corp.test").first_name == "Dan", "only that user"

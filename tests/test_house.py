@@ -30,7 +30,6 @@ LONG_FUNCTIONS = {
     "bench/portal.py:case_floor": 64,
     "bench/scim.py:main": 96,
     "notifications/outbox.py:send_queued": 72,
-    "provisioning/applier.py:apply_plan": 65,  # state loading is moving to provisioning/state.py
 }
 
 

@@ -54,14 +54,14 @@ def provisioned(integration):
     sync.run_sync(integration, SyncTrigger.FORCE)
     push_directory(integration, [SALES], directory(disabled=(1, 2)))
     sync.run_sync(integration, SyncTrigger.FORCE)
-    actions.staff_set_enabled(PortalUser.objects.get(email="user3@corp.test"), False)
+    actions.staff_set_enabled(PortalUser.objects.get(email="user3@corp.test"), False, by=None)
     assert PortalUser.objects.filter(status="disabled").count() == 3
     return integration
 
 
 def preview_then_switch(integration, enabled: bool):
     preview = sync.preview_link(integration, enabled)
-    run = actions.set_link(integration, enabled)
+    run = actions.set_link(integration, enabled, by=None)
     return preview.run, run
 
 

@@ -117,7 +117,7 @@ def _staff_email(integration):
 
 def _staff_disable(integration):
     user = PortalUser.objects.get(email="user1@corp.test")
-    actions.staff_set_enabled(user, False)
+    actions.staff_set_enabled(user, False, by=None)
 
 
 def _staff_level(integration):

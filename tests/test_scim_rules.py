@@ -136,7 +136,7 @@ def test_scim_r8_active_false_disables_the_portal_user_and_true_enables_it_again
 
 def test_scim_r8_a_manual_staff_disable_is_kept_when_the_idp_enables(scim):
     _, body = scim.post("/Users", entra_user("ada@contoso.com"))
-    actions.staff_set_enabled(portal("ada@contoso.com"), False)
+    actions.staff_set_enabled(portal("ada@contoso.com"), False, by=None)
     scim.patch(f"/Users/{body['id']}", {"op": "replace", "path": "active", "value": False})
     scim.patch(f"/Users/{body['id']}", {"op": "replace", "path": "active", "value": True})
     user = portal("ada@contoso.com")
@@ -199,12 +199,12 @@ def test_scim_r19_a_group_is_a_folder_renamed_keeps_its_mapping_deleted_is_gone(
 
 def test_scim_r10_link_off_disables_and_pushes_wait_for_the_link(scim):
     _, ada = scim.post("/Users", entra_user("ada@contoso.com"))
-    actions.set_link(scim.integration, False)
+    actions.set_link(scim.integration, False, by=None)
     assert portal("ada@contoso.com").disabled_reason == "link_off"
     scim.integration.refresh_from_db()
     assert scim.patch(f"/Users/{ada['id']}", {"op": "replace", "path": "name.givenName", "value": "Augusta"})[0] == 200
     assert portal("ada@contoso.com").first_name == "Ada"
-    actions.set_link(scim.integration, True)
+    actions.set_link(scim.integration, True, by=None)
     user = portal("ada@contoso.com")
     assert user.disabled_reason == "" and user.first_name == "Augusta"
 
@@ -228,7 +228,7 @@ def test_scim_r28_resync_user_reads_the_stored_scim_state(scim):
     scim.post("/Users", entra_user("ada@contoso.com"))
     user = portal("ada@contoso.com")
     PortalUser.objects.filter(pk=user.pk).update(first_name="Wrong")
-    runs = actions.resync_user(user)
+    runs = actions.resync_user(user, by=None)
     assert runs[0].status == "succeeded"
     user.refresh_from_db()
     assert user.first_name == "Ada"

@@ -116,7 +116,7 @@ def test_r9_out_of_scope_reads_as_moved_out_of_every_mapped_ou(staff_client, cor
 
 
 def test_r10_link_off_says_the_link_was_switched_off(staff_client, corp):
-    actions.set_link(corp, False)
+    actions.set_link(corp, False, by=None)
     assert "The integration's link was switched off on " in why_on(user_page(staff_client, 4))
 
 
