@@ -452,11 +452,12 @@ def groups_setup() -> object:
 def case_groups(params: dict) -> dict:
     """An initial run with the 200 groups mapped; the figure is what its read spends on memberships.
 
-    The run's read (one LdapConnector.read_snapshot) is watched from outside: the group search with the
-    graph built from it (`_read_groups`, which pages through the groups as it builds), the nesting walk that
-    works out once who is in which group (`adread.groups.Memberships`) and each user's lookup in it while its
-    record is built (`Memberships.of`, timed call by call, so the timer's own cost is counted too) are timed,
-    and the LDAP searches of the whole read counted. The OU and user searches the read makes as well are in
+    The run's read (one LdapConnector.read_everything: a first run has no mark to read changes from) is
+    watched from outside: the group search with the graph built from it (`_read_groups`, which pages through
+    the groups as it builds), the nesting walk that works out once who is in which group
+    (`adread.groups.Memberships`) and each user's lookup in it while its record is built (`Memberships.of`,
+    timed call by call, so the timer's own cost is counted too) are timed, and the LDAP searches of the
+    read counted. The OU and user searches the read makes as well are in
     `read_seconds`, not the figure: they are the OU cases' read, measured against their own floor.
     """
     integration = groups_setup()
@@ -466,7 +467,7 @@ def case_groups(params: dict) -> dict:
     probe = {"group_read_seconds": 0.0, "walk_seconds": 0.0, "join_seconds": 0.0, "read_seconds": 0.0,
              "group_searches": 0, "read_searches": 0, "reads": 0, "group_reads": 0, "walks": 0, "joins": 0}
     seen: dict = {}
-    read_groups, read_snapshot = adldap.LdapConnector._read_groups, adldap.LdapConnector.read_snapshot
+    read_groups, read_everything = adldap.LdapConnector._read_groups, adldap.LdapConnector.read_everything
     walk, join = adgroups.Memberships.__init__, adgroups.Memberships.of
     clock = time.perf_counter
 
@@ -494,13 +495,13 @@ def case_groups(params: dict) -> dict:
         probe["joins"] += 1
         return found
 
-    def timed_snapshot(self, *args, **kwargs):
-        start = clock()
+    def timed_everything(self, conn, *args, **kwargs):
+        before, start = adldap._search_count(conn), clock()
         try:
-            snapshot = read_snapshot(self, *args, **kwargs)
+            snapshot = read_everything(self, conn, *args, **kwargs)
         finally:
             probe["read_seconds"] += clock() - start
-            probe["read_searches"] += self.last_read.search_requests if self.last_read else 0
+            probe["read_searches"] += adldap._search_count(conn) - before
             probe["reads"] += 1
         seen["users"] = len(snapshot.users)
         seen["memberships"] = sum(len(u.chains) for u in snapshot.users)
@@ -508,7 +509,7 @@ def case_groups(params: dict) -> dict:
         return snapshot
 
     patched = ((adldap.LdapConnector, "_read_groups", read_groups, timed_read_groups),
-               (adldap.LdapConnector, "read_snapshot", read_snapshot, timed_snapshot),
+               (adldap.LdapConnector, "read_everything", read_everything, timed_everything),
                (adgroups.Memberships, "__init__", walk, timed_walk), (adgroups.Memberships, "of", join, timed_join))
     for owner, name, _, timed in patched:
         setattr(owner, name, timed)

@@ -221,9 +221,13 @@ def directory_origins(user: PortalUser) -> list[dict]:
     for link in user.directory_links.select_related("integration").order_by("integration__name"):
         paths = list(Folder.objects.filter(integration=link.integration, external_id__in=link.folder_ids)
                      .values_list("path", flat=True))
-        # Through which folders and chains of nested groups the last sync found the user in scope.
+        # Through which folders and chains of nested groups the last sync found the user in scope (G5): the
+        # link keeps the chains of a user in groups; an OU or AU user is in scope through its mapped folders.
         name = f"{user.first_name} {user.last_name}".strip()
-        via = via_chains(list((link.directory_state or {}).get("via", [])), name) if link.in_scope else []
+        via = (link.directory_state or {}).get("via") or (sorted(Folder.objects.filter(
+            integration=link.integration, external_id__in=link.folder_ids, mapping__isnull=False,
+        ).values_list("path", flat=True), key=str.lower) if link.in_scope else [])
+        via = via_chains(list(via), name) if link.in_scope else []
         origins.append({"link": link, "integration": link.integration, "folders": paths or link.folder_ids,
                         "via": via})
     return origins

@@ -301,6 +301,7 @@ def describe(result: Plan, loaded: Loaded) -> dict:
 
     cut = CHANGE_LIST_LIMIT
     level_name, group_names = _grant_names(result)
+    via = _via_of(result)
 
     def value(field: str, raw: object) -> str:
         # Levels by name, as they were named at the time of the run; other fields as they are.
@@ -313,17 +314,20 @@ def describe(result: Plan, loaded: Loaded) -> dict:
         "adopt": [who(a.user_id) for a in result.adoptions[:cut]],
         "update": [
             {"user": who(u.user_id), "user_id": u.user_id,
-             "changes": {k: [value(k, v[0]), value(k, v[1])] for k, v in u.changes.items()}}
+             "changes": {k: [value(k, v[0]), value(k, v[1])] for k, v in u.changes.items()},
+             **(via(u.user_id) if "permission_level_id" in u.changes else {})}
             for u in result.updates[:cut]
         ],
         "groups": [
-            {"user": who(user_id), "user_id": user_id, "added": group_names(added), "removed": group_names(removed)}
+            {"user": who(user_id), "user_id": user_id, "added": group_names(added), "removed": group_names(removed),
+             **via(user_id)}
             for user_id, (added, removed) in list(_group_changes_by_user(result).items())[:cut]
         ],
         "disable": [{"user": who(d.user_id), "user_id": d.user_id, "reason": d.reason,
                      **({"detail": d.detail} if d.detail else {})} for d in result.changing_disables[:cut]],
         "reenable": [
-            {"user": who(r.user_id), "user_id": r.user_id, "stays_disabled_by_staff": r.stays_disabled_by_staff}
+            {"user": who(r.user_id), "user_id": r.user_id, "stays_disabled_by_staff": r.stays_disabled_by_staff,
+             **via(r.user_id)}
             for r in [r for r in result.reenables if not r.stays_disabled_by_staff][:cut]
         ],
         "issues": [{"user": i.user_name, "reason": i.reason, "message": i.message} for i in result.issues_open[:cut]],
@@ -332,6 +336,12 @@ def describe(result: Plan, loaded: Loaded) -> dict:
         "hold_reason": result.hold_reason,
         "notes": result.notes[:cut],
     }
+
+
+def _via_of(result: Plan) -> Callable[[int], dict[str, list[str]]]:
+    """G5: where scope matters (a level or groups changed, a re-enable), through which folders and chains of
+    nested groups the user is in scope, as the plan found it; nothing for a user it said nothing of."""
+    return lambda user_id: {"via": list(result.vias[user_id])} if result.vias.get(user_id) else {}
 
 
 def _grant_names(result: Plan) -> tuple[dict[int, str], Callable[[Iterable[int]], list[str]]]:

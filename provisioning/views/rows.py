@@ -117,13 +117,13 @@ def change_rows(changes: dict, *, client_id: int | None = None, directory_kind: 
     rows += [ChangeRow("adopt", text) for text in changes.get("adopt", [])]
     for item in changes.get("update", []):
         detail = "; ".join(wording.field_change(field, old, new) for field, (old, new) in item["changes"].items())
-        rows.append(ChangeRow("update", item["user"], item.get("user_id"), detail))
-    rows += [ChangeRow("change groups", g["user"], g.get("user_id"), wording.group_change(g["added"], g["removed"]))
-             for g in changes.get("groups", [])]
+        rows.append(ChangeRow("update", item["user"], item.get("user_id"), detail, _via(item)))
+    rows += [ChangeRow("change groups", g["user"], g.get("user_id"), wording.group_change(g["added"], g["removed"]),
+                       _via(g)) for g in changes.get("groups", [])]
     rows += [ChangeRow("disable", d["user"], d.get("user_id"), _disable_detail(d, directory_kind))
              for d in changes.get("disable", [])]
     rows += [ChangeRow("re-enable", r["user"], r.get("user_id"),
-                       "stays disabled: disabled by staff" if r.get("stays_disabled_by_staff") else "")
+                       "stays disabled: disabled by staff" if r.get("stays_disabled_by_staff") else "", _via(r))
              for r in changes.get("reenable", [])]
     rows += [ChangeRow("hold disable", d["user"], d.get("user_id"), _disable_detail(d, directory_kind))
              for d in changes.get("held", [])]
@@ -143,7 +143,12 @@ def _create_row(item: str | dict) -> ChangeRow:
     if isinstance(item, str):  # runs recorded before creations named their level and groups
         return ChangeRow("create", item)
     return ChangeRow("create", item["user"], detail=wording.grants(item.get("level", ""), item.get("groups", [])),
-                     via=wording.via_chains(item.get("via", []), _name_of(item["user"])))
+                     via=_via(item))
+
+
+def _via(item: dict) -> list[str]:
+    """G5: through which folders and chains the user of a change is in scope, ending with the user's name."""
+    return wording.via_chains(item.get("via", []), _name_of(item["user"]))
 
 
 def _disable_detail(item: dict, directory_kind: str) -> str:
