@@ -46,7 +46,7 @@ def fingerprint(seen: Seen) -> str:
 # ---------------------------------------------------------------- writing
 
 
-def _status_after_reenable():
+def _status_after_reenable() -> Case:
     return Case(
         When(disabled_by_staff=True, then=Value(UserStatus.DISABLED)),
         When(activated_at__isnull=False, then=Value(UserStatus.ACTIVE)),
@@ -152,7 +152,7 @@ def _remove_memberships(plan: Plan) -> None:
             ).delete()
 
 
-def _create_users(plan: Plan, client_id: int, now) -> list[int]:
+def _create_users(plan: Plan, client_id: int, now: datetime) -> list[int]:
     if use_copy(len(plan.creates)):
         ids = allocate_ids(PortalUser, len(plan.creates))
         copy_rows(PortalUser, [
@@ -174,7 +174,8 @@ def _create_users(plan: Plan, client_id: int, now) -> list[int]:
     return [u.pk for u in users]
 
 
-def _create_links(run, integration, plan: Plan, user_for_external: dict[str, int], directory_id: str, now) -> None:
+def _create_links(run: SyncRun, integration: Integration, plan: Plan, user_for_external: dict[str, int],
+                  directory_id: str, now: datetime) -> None:
     seen = {s.external_id: s for s in plan.seen}
     rows = []
     for ext, user_id in user_for_external.items():
@@ -200,7 +201,7 @@ def _create_links(run, integration, plan: Plan, user_for_external: dict[str, int
     ], batch_size=BATCH)
 
 
-def _create_memberships(for_new_users: list[tuple[int, int]], adds: list[tuple[int, int]], now) -> None:
+def _create_memberships(for_new_users: list[tuple[int, int]], adds: list[tuple[int, int]], now: datetime) -> None:
     if use_copy(len(for_new_users)):
         # New users have no memberships yet, so nothing can conflict.
         copy_rows(GroupMembership, ["user_id", "group_id", "source", "created_at"],
@@ -219,7 +220,7 @@ def _queue_activation(user_ids: list[int]) -> None:
     queue_activation_emails(user_ids, just_created=True)
 
 
-def _apply_updates(plan: Plan, now) -> set[int]:
+def _apply_updates(plan: Plan, now: datetime) -> set[int]:
     """Write the planned field changes where the row still holds what the plan was computed from.
 
     A user staff edited while the run was planning (a level set by hand, a name corrected) is left as
@@ -246,7 +247,8 @@ def _apply_updates(plan: Plan, now) -> set[int]:
     return left
 
 
-def _record_links_seen(run, integration, plan: Plan, loaded: Loaded, new_ext: set[str], now) -> None:
+def _record_links_seen(run: SyncRun, integration: Integration, plan: Plan, loaded: Loaded, new_ext: set[str],
+                       now: datetime) -> None:
     """Stamp what the directory said, writing only links whose state changed."""
     changed = []
     for s in plan.seen:
@@ -267,7 +269,7 @@ def _record_links_seen(run, integration, plan: Plan, loaded: Loaded, new_ext: se
     # answers "last seen" from that; stamping 100,000 rows every run costs seconds of MVCC churn.
 
 
-def _record_issues(run, integration, plan: Plan, now) -> None:
+def _record_issues(run: SyncRun, integration: Integration, plan: Plan, now: datetime) -> None:
     """R7: open each issue once (and tell the bell once); close the ones whose cause is gone."""
     if plan.issues_open:
         folder_pks = dict(integration.folders.values_list("external_id", "pk"))
@@ -310,7 +312,7 @@ def _record_issues(run, integration, plan: Plan, now) -> None:
         _resolve_settled_summaries(integration)
 
 
-def _resolve_settled_summaries(integration) -> None:
+def _resolve_settled_summaries(integration: Integration) -> None:
     """A run's "N more creation issues" notification is settled once none of that run's issues is open."""
     summaries = dict(Notification.objects.filter(
         integration=integration, topic__startswith=topics.CREATION_ISSUES_OF_RUN, resolved_at__isnull=True,
