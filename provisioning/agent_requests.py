@@ -9,6 +9,8 @@ read as if it were fresh: the last upload, with its age, only when the person as
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,10 +20,13 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from directory import agent_requests
+from directory.connectors import DirectoryError
 from directory.models import AgentRequest, AgentRequestKind, AgentUpload, Integration
 from directory.uploads import UploadConnector
 
-from .agent_runs import is_agent
+from .agent_runs import WAITING_FOR_AGENT, is_agent
+from .models import SyncRun, SyncStatus
+from .planner import MappingRule
 
 WAITING, READING, ANSWERED, FAILED, NOT_RESPONDING = "waiting", "reading", "answered", "failed", "not responding"
 ASKING = "Asking the on-prem agent to read Active Directory now"  # the words every waiting page starts with
@@ -53,9 +58,10 @@ def state_of(requested_at: datetime, picked_up_at: datetime | None, answered: bo
     return NOT_RESPONDING if now - requested_at > timedelta(minutes=answer_minutes) else READING
 
 
-def needs_agent(integration: Integration) -> bool:
-    """Whether a read of this integration now must be asked of its on-prem agent."""
-    return is_agent(integration)
+def needs_agent(integration: Integration, *, link_on: bool | None = None) -> bool:
+    """Whether a preview of this integration must ask its on-prem agent to read AD (with the link off it reads
+    nothing: the preview disables the link's users)."""
+    return is_agent(integration) and (integration.link_enabled if link_on is None else link_on)
 
 
 def ask_preview(integration: Integration) -> AgentRequest:
@@ -71,7 +77,7 @@ def progress(request: AgentRequest, now: datetime | None = None) -> Progress:
     request.refresh_from_db()
     now = now or timezone.now()
     upload = agent_requests.answered_upload(request) if request.answered_at else None
-    state = state_of(request.requested_at, request.picked_up_at, upload is not None, request.error, now,
+    state = state_of(request.requested_at, request.picked_up_at, request.answered_at is not None, request.error, now,
                      pick_up_minutes=settings.AGENT_PREVIEW_TIMEOUT_MINUTES,
                      answer_minutes=settings.AGENT_REQUEST_TIMEOUT_MINUTES)
     return Progress(state, _words(state, request, now), upload)
@@ -100,20 +106,100 @@ def connector_for_answer(request: AgentRequest, upload: AgentUpload) -> UploadCo
     return UploadConnector(request.integration, upload)
 
 
-def wait(request: AgentRequest, *, timeout_seconds: float | None = None, interval: float = 1.0) -> Progress:
-    """Wait here until the request is answered, fails or times out (the command line and the API's bounded wait).
+# ---------------------------------------------------------------- a preview carried out by the agent
 
-    `timeout_seconds` shortens the wait: past it the agent is not responding, whatever the settings allow.
+
+def start_preview(integration: Integration, trigger: str, *, mappings: dict[str, MappingRule] | None = None,
+                  link_on: bool = False, started_by=None) -> SyncRun:
+    """A dry run waiting for the agent's fresh read: the request goes out with the agent's next poll.
+
+    The run keeps what it will plan with (`mappings`, or the stored ones when None; the link switched on), so
+    whoever looks at it first once the read has arrived (the page, the command, the API) plans it: `settle`.
     """
+    request = ask_preview(integration)
+    rules = None if mappings is None else [_rule_data(rule) for rule in mappings.values()]
+    return SyncRun.objects.create(integration=integration, trigger=trigger, dry_run=True, started_by=started_by,
+                                  status=SyncStatus.QUEUED, phase=WAITING_FOR_AGENT,
+                                  changes={"agent_request": request.pk, "rules": rules, "link_on": link_on})
+
+
+def waits_for_agent(run: SyncRun) -> bool:
+    return run.dry_run and "agent_request" in (run.changes or {}) and run.status == SyncStatus.QUEUED
+
+
+def settle(run: SyncRun) -> Progress:
+    """Where a preview waiting for the agent stands; plans it (once) when the agent's read has arrived, and records
+    it failed, with the reason in plain words, when the agent could not read or did not answer in time."""
+    if not waits_for_agent(run):
+        state = FAILED if run.status == SyncStatus.FAILED else ANSWERED
+        return Progress(state, run.error)
+    request = AgentRequest.objects.filter(pk=run.changes["agent_request"]).first()
+    if request is None:  # gone with its integration, or a day old
+        current = Progress(NOT_RESPONDING, "The on-prem agent is not responding: the request to read Active "
+                                           "Directory is no longer waiting.")
+    else:
+        current = progress(request)
+    now = timezone.now()
+    if current.state == ANSWERED:
+        if SyncRun.objects.filter(pk=run.pk, status=SyncStatus.QUEUED).update(
+                status=SyncStatus.RUNNING, started_at=now, phase="planning") == 1:
+            _plan(run, request, current.upload)
+    elif current.done:
+        SyncRun.objects.filter(pk=run.pk, status=SyncStatus.QUEUED).update(
+            status=SyncStatus.FAILED, started_at=now, finished_at=now, phase="", error=current.message)
+    run.refresh_from_db()
+    return current
+
+
+def _plan(run: SyncRun, request: AgentRequest, upload: AgentUpload | None) -> None:
+    from . import sync
+
+    integration = run.integration
+    if run.changes.get("link_on"):
+        integration = copy.copy(integration)
+        integration.link_enabled = True
+    mappings = mappings_of(run)
+    try:
+        if upload is None:
+            raise DirectoryError("The on-prem agent's read for this preview is no longer kept: ask again.")
+        sync.preview(integration, mappings=mappings, connector=connector_for_answer(request, upload), run=run)
+    except DirectoryError as exc:
+        SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.FAILED, finished_at=timezone.now(),
+                                                 error=str(exc))
+    finally:
+        discard(upload)
+
+
+def mappings_of(run: SyncRun) -> dict[str, MappingRule] | None:
+    """The mappings a preview waiting for the agent plans with (None: the stored ones)."""
+    rules = run.changes.get("rules")
+    return None if rules is None else {r["folder_id"]: _rule(r) for r in rules}
+
+
+def _rule_data(rule: MappingRule) -> dict:
+    return {**dataclasses.asdict(rule), "group_ids": sorted(rule.group_ids)}
+
+
+def _rule(data: dict) -> MappingRule:
+    return MappingRule(**{**data, "group_ids": frozenset(data["group_ids"])})
+
+
+def wait_for_preview(run: SyncRun, *, timeout_seconds: float | None = None, interval: float = 0.5) -> Progress:
+    """Wait here until the agent's read for the preview has arrived and is planned, failed, or is too late (the
+    command line). `timeout_seconds` shortens the wait: past it the agent is not responding, and the run says so."""
     deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
     while True:
-        current = progress(request)
+        current = settle(run)
         if current.done:
             return current
         if deadline is not None and time.monotonic() >= deadline:
-            return Progress(NOT_RESPONDING, f"The on-prem agent is not responding: it did not answer within "
-                                            f"{timeout_seconds:g} seconds. Check that the agent runs and can reach "
-                                            "the portal.")
+            message = (f"The on-prem agent is not responding: it did not answer within {timeout_seconds:g} seconds. "
+                       "Check that the agent runs and can reach the portal.")
+            now = timezone.now()
+            SyncRun.objects.filter(pk=run.pk, status=SyncStatus.QUEUED).update(
+                status=SyncStatus.FAILED, started_at=now, finished_at=now, phase="", error=message)
+            run.refresh_from_db()
+            return Progress(NOT_RESPONDING, message)
         time.sleep(interval)
 
 

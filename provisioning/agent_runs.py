@@ -26,7 +26,9 @@ from notifications.services import notify, resolve
 from .models import SyncRun, SyncStatus, SyncTrigger
 
 WAITING_FOR_AGENT = "waiting for the on-prem agent"  # the phase of a run the agent has been asked to read for
-FRESH_READ_TRIGGERS = frozenset({SyncTrigger.FORCE, SyncTrigger.USER})
+# Runs of an agent integration that wait for the agent's fresh read. Apply's among them: its confirmation showed a
+# read the agent made for it, and the run must see AD at least as fresh, or it would apply less than it showed.
+FRESH_READ_TRIGGERS = frozenset({SyncTrigger.FORCE, SyncTrigger.USER, SyncTrigger.APPLY})
 
 
 def _ago(then: datetime, now: datetime | None = None) -> str:

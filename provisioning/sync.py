@@ -26,7 +26,7 @@ from notifications.services import resolve
 from passportal.actors import Actor
 from passportal.models import PermissionLevel, SecurityGroup
 
-from . import agent_runs, topics
+from . import ad_reads, agent_runs, topics
 from .applier import apply_plan
 from .client_lock import client_apply_lock, client_state_version
 from .models import DirectoryLink, SyncRun, SyncStatus, SyncTrigger
@@ -45,9 +45,8 @@ def run_sync(integration: Integration, trigger: str, *, full: bool = True, start
     return execute_run(run.pk)
 
 
+
 _gc = {"pauses": 0, "resume": False}
-
-
 _gc_lock = threading.Lock()
 
 
@@ -116,17 +115,25 @@ def _execute(run: SyncRun) -> None:
     if read_digest is not None and _finish_if_unchanged(run, integration, read_digest):
         return
     try:
-        snapshot, _connector = _read(integration, full=run.full)
+        snapshot, _connector, ad_read = _read(integration, full=run.full)
     except DirectoryError as exc:
-        Recorder(run).fail(str(exc), permanent=exc.permanent)
+        Recorder(run).fail(str(exc), permanent=exc.permanent)  # an AD read's mark stays as it was (R21)
         return
     _plan_and_apply(run, snapshot, read_digest=read_digest)
+    if ad_read is not None:
+        ad_reads.record(run, ad_read)  # says which read it was; keeps its mark if the run succeeded
     if snapshot.delta_state is not None:
         Integration.objects.filter(pk=integration.pk).update(delta_state=dict(snapshot.delta_state))
 
 
 def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None = None) -> None:
     integration = run.integration
+    if snapshot.incremental and not (snapshot.users or snapshot.removed_user_ids or snapshot.notes):
+        # A partial read with no news: the planner would plan nothing for it (it plans only whom a partial read
+        # mentions), so the portal's state is not even loaded. What a run with nothing changed costs is the read.
+        apply_and_record(run, integration, Plan(), Loaded(Current(users={}, links={}), {}), snapshot.directory_id)
+        resolve([topics.sync_failed(integration.pk)])
+        return
     if snapshot.folders_complete and snapshot.complete:
         record_folders(integration, snapshot.folders)
     recorder = Recorder(run)
@@ -187,6 +194,9 @@ def _one_view_of_the_tables() -> Iterator[None]:
         yield
 
 
+# ---------------------------------------------------------------- the short cut of a run that changes nothing
+
+
 def _read_digest(integration: Integration) -> str | None:
     """A digest of what the read would return, when it is known without reading: an on-prem agent's latest
     committed upload (its records, in order, and its domain). None for the other sources (they must be read)."""
@@ -242,7 +252,7 @@ def _finish_if_unchanged(run: SyncRun, integration: Integration, read_digest: st
     return True
 
 
-def _read(integration: Integration, *, full: bool) -> tuple[Snapshot, object]:
+def _read(integration: Integration, *, full: bool) -> tuple[Snapshot, object, ad_reads.AdRead | None]:
     connector = connector_for(integration)
     # Gone folders too: a folder a read did not see (an OU deleted, or hidden from the bind account) is read
     # again, so it comes back when it is there again; the planner puts the users of an unseen one out of scope.
@@ -251,8 +261,12 @@ def _read(integration: Integration, *, full: bool) -> tuple[Snapshot, object]:
     if not mapped and not incremental:
         # Nothing configured: read the folder tree only (R19), no users are in scope.
         folders = connector.read_folders()
-        return Snapshot(directory_id=connector.directory_id, folders=tuple(folders), users=(), complete=True), connector
-    return read_snapshot(connector, integration, mapped, incremental=incremental), connector
+        snapshot = Snapshot(directory_id=connector.directory_id, folders=tuple(folders), users=(), complete=True)
+        return snapshot, connector, None
+    if ad_reads.reads_changes(connector):  # AD read by the portal: the changes since the last good run's mark
+        ad_read = ad_reads.read(integration, connector, mapped, full=full)
+        return ad_read.read.snapshot, connector, ad_read
+    return read_snapshot(connector, integration, mapped, incremental=incremental), connector, None
 
 
 def read_snapshot(connector: Connector, integration: Integration, folder_ids: list[str], *,
@@ -367,6 +381,9 @@ def _group_changes_by_user(result: Plan) -> dict[int, tuple[list[int], list[int]
     return by_user
 
 
+# ---------------------------------------------------------------- previews (R15)
+
+
 @dataclass
 class Preview:
     plan: Plan
@@ -376,19 +393,22 @@ class Preview:
 
 def preview(
     integration: Integration, *, mappings: Mapping[str, MappingRule] | None = None, started_by: Actor = None,
-    trigger: str = SyncTrigger.APPLY,
+    trigger: str = SyncTrigger.APPLY, connector=None, run: SyncRun | None = None,
 ) -> Preview:
     """A dry run against the directory as it is now, by the same planner: writes only its own record.
 
     `mappings` replaces the stored mappings (the User Mapping confirmation shows what applying would do).
-    Raises DirectoryError when the directory cannot be read.
+    `connector` reads instead of the integration's own (the on-prem agent's fresh read for this preview), and
+    `run` is the dry run that waited for it. Raises DirectoryError when the directory cannot be read.
     """
-    run = SyncRun.objects.create(integration=integration, trigger=trigger, dry_run=True, started_by=started_by,
-                                 status=SyncStatus.RUNNING, started_at=timezone.now())
+    fresh_from_agent = connector is not None
+    if run is None:
+        run = SyncRun.objects.create(integration=integration, trigger=trigger, dry_run=True, started_by=started_by,
+                                     status=SyncStatus.RUNNING, started_at=timezone.now())
     rules = dict(mappings) if mappings is not None else load_mappings(integration)
     try:
         if integration.link_enabled:
-            connector = connector_for(integration)
+            connector = connector or connector_for(integration)
             snapshot = read_snapshot(connector, integration, list(rules), incremental=False) if rules else Snapshot(
                 directory_id=connector.directory_id, folders=tuple(connector.read_folders()), users=(), complete=True
             )
@@ -405,7 +425,7 @@ def preview(
                                                  error=result.failure)
         raise DirectoryUnavailable(result.failure)
     changes = describe(result, loaded)
-    if agent_runs.is_agent(integration) and integration.link_enabled:
+    if agent_runs.is_agent(integration) and integration.link_enabled and not fresh_from_agent:
         changes["source"] = agent_runs.source_of_last_upload(integration)  # said plainly: not AD as it is now
     SyncRun.objects.filter(pk=run.pk).update(
         status=SyncStatus.SUCCEEDED, phase="done", finished_at=timezone.now(), counts=result.counts, changes=changes
@@ -422,3 +442,4 @@ def preview_link(integration: Integration, enabled: bool, *, started_by: Actor =
     switched = copy.copy(integration)
     switched.link_enabled = enabled
     return preview(switched, started_by=started_by, trigger=SyncTrigger.LINK)
+

@@ -143,9 +143,40 @@ def run_commit_hooks_per_request(client, capture) -> None:
 
     def request(**kwargs):
         with capture(execute=True):
-            return original(**kwargs)
+            answer_as_the_agent()
+            response = original(**kwargs)
+        with capture(execute=True):
+            answer_as_the_agent()
+        return response
 
     client.request = request
+
+
+def answer_as_the_agent() -> None:
+    """What a polling on-prem agent does when AD has not changed since its last push (the directory these tests
+    pushed): it answers every read asked of it, a preview or the folders, and every run waiting for its fresh read,
+    through the same upload path. The agent as a real process does it in tests/test_agent_asked_reads.py."""
+    from directory import agent_requests
+    from directory.models import AgentRequestKind, UploadRecordKind
+    from provisioning.agent_runs import agent_is_asked, last_upload
+
+    for integration in Integration.objects.filter(kind="ad", ad_mode="agent"):
+        last = last_upload(integration)
+        if last is None:
+            continue
+        folders = list(last.records.filter(kind=UploadRecordKind.FOLDER).order_by("pk").values_list("data", flat=True))
+        users = list(last.records.filter(kind=UploadRecordKind.USER).order_by("pk").values_list("data", flat=True))
+        for asked in agent_requests.waiting(integration):
+            answer = uploads.start_upload(integration, directory_id=last.directory_id, agent_version="3.2.1",
+                                          request_id=asked.pk)
+            if folders:
+                uploads.add_folders(answer, folders)
+            wanted = users if asked.kind == AgentRequestKind.PREVIEW else []
+            if wanted:
+                uploads.add_users(answer, wanted)
+            uploads.commit_upload(answer, folder_count=len(folders), user_count=len(wanted))
+        if agent_is_asked(integration):
+            push_directory(integration, folders, users)
 
 
 @pytest.fixture

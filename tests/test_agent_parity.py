@@ -1,5 +1,5 @@
 """Agent mode does what direct mode does (issue 15): Force Re-sync and a user's resync reach the agent through its
-poll and are carried out with a fresh read; previews say plainly that they show the agent's last upload.
+poll and are carried out with a fresh read; a preview from the agent's last upload (the explicit fallback) says so.
 
 The agent runs as a service (its own process and environment) against the real Samba DC and the live portal.
 """
@@ -123,19 +123,21 @@ def test_r15_an_agent_preview_says_it_shows_the_last_upload_not_ad_as_it_is_now(
     out = _resync_dry_run(integration.pk)
     assert "dry run, nothing changed" in out and "not Active Directory as it is now" in out
 
-    # Apply's confirmation says it too, where a direct-mode one says "against the directory as it is".
+    # Apply's confirmation asks the agent for a fresh read instead (here the suite's stand-in answers it, as an
+    # agent would over an unchanged AD: tests/test_agent_asked_reads.py runs the real one), and shows it as a
+    # direct-mode one does; the last upload only as the explicit fallback.
     data = {"folders": [integration.folders.get(external_id=sales["id"]).pk], "apply": "Apply",
             "permission_level": PermissionLevel.objects.get(user_kind="site", name="Site User").pk}
     confirm = staff_client.post(reverse("provisioning:setup", args=[integration.pk]), data, follow=True)
     page = confirm.content.decode()
-    assert 'id="preview-source"' in page and "last upload" in page and "against the directory as it is" not in page
+    assert 'id="preview-source"' not in page and "against the directory as it is" in page
 
 
 def _resync_dry_run(integration_id: int) -> str:
     from io import StringIO
 
     out = StringIO()
-    call_command("resync", "--integration", str(integration_id), "--dry-run", stdout=out)
+    call_command("resync", "--integration", str(integration_id), "--dry-run", "--last-upload", stdout=out)
     return out.getvalue()
 
 

@@ -154,7 +154,7 @@ def test_the_cli_dry_run_names_levels_and_says_reasons_in_words(corp):
     mapping.save()
     PortalUser.objects.filter(email="user2@corp.test").update(first_name="Old")
     out = StringIO()
-    call_command("resync", "--integration", str(corp.pk), "--dry-run", stdout=out)
+    call_command("resync", "--integration", str(corp.pk), "--dry-run", "--last-upload", stdout=out)
     text = out.getvalue()
     assert "Permission level: Site User -> Site Manager" in text
     assert "permission_level_id" not in text and "'3'" not in text and "=" not in text

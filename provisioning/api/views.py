@@ -6,6 +6,7 @@ import logging
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -19,7 +20,7 @@ from notifications.models import Notification
 from passportal import staff
 from passportal.models import Client, PermissionLevel, PortalUser, SecurityGroup
 
-from .. import actions, runs, sync
+from .. import actions, agent_requests, runs, sync
 from ..models import CreationIssue, Mapping, SyncRun, SyncTrigger
 from ..planner import MappingRule
 from ..state import load_mappings
@@ -118,7 +119,12 @@ class MappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
     serializer_class = s.MappingSerializer
     action_perms = {"apply": ["provisioning.add_mapping", "provisioning.change_mapping"]}
 
-    @extend_schema(request=s.ApplySerializer, responses={200: s.SyncRunSerializer, 202: s.SyncRunSerializer})
+    @extend_schema(request=s.ApplySerializer, responses={200: s.SyncRunSerializer, 202: s.SyncRunSerializer},
+                   description="Saves the mappings and starts a sync (202). With dry_run nothing is saved: the preview "
+                               "run is answered (200), or, for an on-prem agent's integration, which must read AD now, "
+                               "the run waiting for the agent's read is answered at once (202, its address in "
+                               "Location): GET it until its status is succeeded (the preview) or failed (the agent "
+                               "could not read, or is not responding after AGENT_PREVIEW_TIMEOUT_MINUTES).")
     @action(detail=False, methods=["post"])
     def apply(self, request):
         """Apply a level and groups to folders. With dry_run the preview run is returned and nothing is saved."""
@@ -132,6 +138,14 @@ class MappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
             rules[folder.external_id] = MappingRule(folder_id=folder.external_id, level_id=level.pk,
                                                     level_rank=level.rank, group_ids=group_ids,
                                                     folder_path=folder.path or folder.name)
+        if data["dry_run"] and agent_requests.needs_agent(integration):
+            # The on-prem agent reads AD for it: answered at once with the waiting run, which is polled (its
+            # Location) until the preview is planned, or failed saying the agent is not responding.
+            waiting = agent_requests.start_preview(integration, SyncTrigger.APPLY, mappings=rules,
+                                                   started_by=request.user)
+            location = reverse("api:syncrun-detail", args=[waiting.pk])
+            return Response(s.SyncRunSerializer(waiting).data, status=status.HTTP_202_ACCEPTED,
+                            headers={"Location": location})
         if data["dry_run"]:
             try:
                 preview = sync.preview(integration, mappings=rules, started_by=request.user)
@@ -163,6 +177,15 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StaffView
         queryset = super().get_queryset()
         integration = self.request.query_params.get("integration")
         return queryset.filter(integration_id=integration) if integration and integration.isdigit() else queryset
+
+    @extend_schema(summary="A sync run; a dry run waiting for the on-prem agent's read is planned here once it has "
+                           "arrived (status queued, phase \"waiting for the on-prem agent\", until then; failed "
+                           "with \"The on-prem agent is not responding\" after the timeout)")
+    def retrieve(self, request, *args, **kwargs):
+        run = self.get_object()
+        if agent_requests.waits_for_agent(run):
+            agent_requests.settle(run)
+        return Response(s.SyncRunSerializer(run).data)
 
     def _decide(self, request, decide) -> Response:
         run = self.get_object()

@@ -14,12 +14,13 @@ from directory.models import Folder, Integration
 from directory.sources import connector_for
 from passportal.models import PermissionLevel, SecurityGroup
 
-from .. import actions, runs, sync
+from .. import actions, agent_requests, runs, sync
 from ..forms import SetupForm
-from ..models import SyncRun, SyncTrigger
+from ..models import SyncRun, SyncStatus, SyncTrigger
 from ..planner import MappingRule
 from ..state import load_mappings
 from ..wording import labelled_counts
+from . import agent_reads
 from .common import integration_or_refusal, page, require_perms
 from .folder_counts import folder_counts
 from .rows import change_rows, folder_rows
@@ -47,7 +48,13 @@ def setup(request, pk: int):
     if refusal is not None:
         return refusal
     wants_refresh = request.method == "POST" and "refresh" in request.POST
-    if wants_refresh or (request.method == "GET" and not integration.folders.exists()):
+    if agent_requests.needs_agent(integration) and (wants_refresh or not integration.folders.exists()):
+        # The agent reads the folders: asked now, this page waits for them (agent_reads).
+        if wants_refresh or agent_reads.folder_read(request, integration) is None:
+            agent_reads.ask_for_folders(request, integration)
+        if wants_refresh:
+            return redirect("provisioning:setup", pk=integration.pk)
+    elif wants_refresh or (request.method == "GET" and not integration.folders.exists()):
         try:
             count = refresh_folders(integration)
             if wants_refresh:
@@ -75,14 +82,24 @@ def setup(request, pk: int):
 
     selected = {str(v) for v in (form["folders"].value() or [])}
     counts = folder_counts(integration)
+    asking = agent_reads.folder_read(request, integration) if agent_requests.needs_agent(integration) else None
     return page(request, "provisioning/setup.html", f"User Auto-Provisioning Setup: {integration.name}",
+                asking=asking, refresh_seconds=agent_reads.REFRESH_SECONDS if asking and not asking.done else None,
                 integration=integration, client=integration.client, form=form,
                 rows=folder_rows(integration, counts), counts=counts, selected=selected, max_folders=100,
                 has_groups=form.fields["security_groups"].queryset.exists())
 
 
 def _preview(request, integration: Integration, rules: dict, proposal: dict):
-    """Dry-run the proposal (R15); remember it in the session until Yes or Cancel. None if the read failed."""
+    """Dry-run the proposal (R15); remember it in the session until Yes or Cancel. None if the read failed.
+
+    An agent integration's preview waits for the agent's fresh read: the confirmation page waits with it.
+    """
+    if agent_requests.needs_agent(integration):
+        waiting = agent_requests.start_preview(integration, SyncTrigger.APPLY, mappings=rules,
+                                               started_by=request.user)
+        request.session[_session_key(waiting.pk)] = proposal
+        return redirect("provisioning:confirm", pk=integration.pk, run_id=waiting.pk)
     try:
         preview = sync.preview(integration, mappings=rules, started_by=request.user)
     except DirectoryError as exc:
@@ -117,6 +134,10 @@ def confirm(request, pk: int, run_id: int):
     if proposal is None:
         messages.warning(request, "This confirmation was already answered or has expired: nothing was changed.")
         return redirect("provisioning:setup", pk=integration.pk)
+    if preview_run.status != SyncStatus.SUCCEEDED:
+        waiting = _waiting_for_agent(request, integration, preview_run, key, proposal)
+        if waiting is not None:
+            return waiting
     if request.method == "POST":
         del request.session[key]
         if "yes" not in request.POST:
@@ -143,3 +164,20 @@ def confirm(request, pk: int, run_id: int):
                 total_changes=len(rows), proposal=proposal, folders=folders, level=level, groups=groups,
                 cancel_url=reverse("provisioning:setup", args=[integration.pk]))
 
+
+def _waiting_for_agent(request, integration: Integration, preview_run: SyncRun, key: str, proposal: dict):
+    """The confirmation while the agent reads AD for it, or when it did not: never a Yes to a preview not shown.
+    None once the preview is there (a GET shows it)."""
+    if request.method == "POST" and "last_upload" in request.POST and preview_run.status == SyncStatus.FAILED:
+        fallback = agent_reads.preview_from_last_upload(preview_run, request)
+        request.session[_session_key(fallback.pk)] = proposal
+        del request.session[key]
+        return redirect("provisioning:confirm", pk=integration.pk, run_id=fallback.pk)
+    asking = agent_requests.settle(preview_run)
+    if preview_run.status == SyncStatus.SUCCEEDED:
+        return None  # the preview has arrived: shown now, or answered (Yes, Cancel)
+    here = reverse("provisioning:confirm", args=[integration.pk, preview_run.pk])
+    return page(request, "provisioning/confirm_waiting.html", "Confirm: apply these mappings?",
+                integration=integration, client=integration.client,
+                cancel_url=reverse("provisioning:setup", args=[integration.pk]),
+                **agent_reads.waiting_context(integration, preview_run, asking, here))

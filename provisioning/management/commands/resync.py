@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from directory.connectors import DirectoryError
 from directory.models import Integration, IntegrationKind
 from passportal.models import Client
-from provisioning import runs, sync
+from provisioning import agent_requests, runs, sync
 from provisioning.models import SyncStatus, SyncTrigger
 from provisioning.views.rows import change_rows
 from provisioning.wording import counts_in_words, run_outcome
@@ -22,11 +22,21 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Show what would change; change nothing.")
         parser.add_argument("--wait", action="store_true", help="Run here and wait, instead of queueing.")
         parser.add_argument(
+            "--timeout", type=float, metavar="SECONDS",
+            help="With --dry-run of an on-prem agent's integration: how long to wait for the agent's read (default: "
+                 "AGENT_PREVIEW_TIMEOUT_MINUTES for it to pick the request up, AGENT_REQUEST_TIMEOUT_MINUTES in all).")
+        parser.add_argument(
+            "--last-upload", action="store_true",
+            help="With --dry-run of an on-prem agent's integration: preview the agent's last upload instead of "
+                 "asking it to read Active Directory now (the output says how old that upload is).")
+        parser.add_argument(
             "--incremental", action="store_true",
             help="Run the incremental sync the 5-minute schedule runs: Entra ID reads only what changed since the "
                  "last run. Active Directory is always read in full.")
 
-    def handle(self, *args, integration, client, all, dry_run, wait, incremental, **options):
+    def handle(self, *args, integration, client, all, dry_run, wait, incremental, timeout=None, last_upload=False,
+               **options):
+        self.timeout, self.last_upload = timeout, last_upload
         if dry_run and incremental:
             raise CommandError("--dry-run previews a full read; it cannot be combined with --incremental.")
         integrations = self._select(integration, client, all)
@@ -76,20 +86,38 @@ class Command(BaseCommand):
         return chosen
 
     def _dry_run(self, item: Integration, label: str) -> int:
+        if agent_requests.needs_agent(item) and not self.last_upload:
+            return self._agent_dry_run(item, label)
         try:
             result = sync.preview(item, trigger=SyncTrigger.COMMAND)
         except DirectoryError as exc:
             self.stderr.write(f"{label}: cannot read the directory: {exc}")
             return 1
-        self.stdout.write(f"{label}: dry run, nothing changed; {counts_in_words(result.plan.counts, preview=True)}")
-        if result.changes.get("source"):  # an agent integration: what the preview was computed from
-            self.stdout.write(f"  {result.changes['source']}")
-        # The same rows, in the same words, as the confirmation page shows.
-        for row in change_rows(result.changes, directory_kind=item.kind):
-            self.stdout.write(f"  {row.action:<15} {row.user}{': ' + row.detail if row.detail else ''}")
-        if result.changes["hold_reason"]:
-            self.stdout.write(f"  disables would be held: {result.changes['hold_reason']}")
+        self._show(item, label, result.plan.counts, result.changes)
         return 0
+
+    def _agent_dry_run(self, item: Integration, label: str) -> int:
+        """Ask the on-prem agent to read AD now and wait for it; "agent not responding" when it does not answer."""
+        self.stdout.write(f"{label}: asking the on-prem agent to read Active Directory now...")
+        run = agent_requests.start_preview(item, SyncTrigger.COMMAND)
+        outcome = agent_requests.wait_for_preview(run, timeout_seconds=self.timeout)
+        if run.status != SyncStatus.SUCCEEDED:
+            prefix = "agent not responding" if outcome.state == agent_requests.NOT_RESPONDING else "agent read failed"
+            self.stderr.write(f"{label}: {prefix}: {run.error or outcome.message} (--last-upload previews the "
+                              "agent's last upload instead)")
+            return 1
+        self._show(item, label, run.counts, run.changes)
+        return 0
+
+    def _show(self, item: Integration, label: str, counts: dict, changes: dict) -> None:
+        self.stdout.write(f"{label}: dry run, nothing changed; {counts_in_words(counts, preview=True)}")
+        if changes.get("source"):  # the agent's last upload: what the preview was computed from
+            self.stdout.write(f"  {changes['source']}")
+        # The same rows, in the same words, as the confirmation page shows.
+        for row in change_rows(changes, directory_kind=item.kind):
+            self.stdout.write(f"  {row.action:<15} {row.user}{': ' + row.detail if row.detail else ''}")
+        if changes["hold_reason"]:
+            self.stdout.write(f"  disables would be held: {changes['hold_reason']}")
 
 
 def incremental_read(integration: Integration) -> str:
