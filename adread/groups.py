@@ -9,10 +9,12 @@ Real AD returns at most 1,500 `member` values per read and ranges the rest (`mem
 auto_range (on by default) fetches the further ranges; Samba never ranges, so that part is not tested here.
 A member outside the base DN is not read, as a user outside the base DN is not.
 
-DNs are matched as the server writes them, compared without regard to case: AD (and Samba) render a `member`
-value from the member object's own stored name, exactly as they render that object's DN in a search result,
-so one object's DN is spelled alike in both. Parsing 20,000 member DNs and 20,000 user DNs into a normal form
-would cost more than reading the groups does (ldap3's parser: ~13 us a DN).
+DNs are matched as the server writes them, as UTF-8 bytes with ASCII letters lowercased: AD (and Samba) render
+a `member` value from the member object's own stored name, exactly as they render that object's DN in a search
+result, so one object's DN is spelled alike in both (the lowercasing only guards against a DC that varies the
+case of attribute names or DC= parts). Parsing 20,000 member DNs and 20,000 user DNs into a normal form would
+cost more than reading the groups does (ldap3's parser: ~13 us a DN), and even lowercasing them as text costs
+four times lowercasing the bytes the server sent.
 """
 
 from __future__ import annotations
@@ -37,25 +39,25 @@ NO_FOLDERS: frozenset[str] = frozenset()
 @dataclass(frozen=True)
 class GroupGraph:
     folders: list[FolderRecord]  # the security groups, as folders
-    ids: dict[str, str]  # group DN (lowercased, as the server wrote it) -> objectGUID, every group
+    ids: dict[bytes, str]  # group DN (dn_bytes) -> objectGUID, every group
     names: dict[str, str]  # objectGUID -> name
-    members: dict[str, list[str]]  # group DN -> member DNs (lowercased), as `member` lists them
+    members: dict[bytes, list[bytes]]  # group DN -> member DNs (dn_bytes), as `member` lists them
 
 
 def group_graph(entries: Iterable) -> GroupGraph:
     """The graph of groups from the entries of one search (`_Entry`s). Distribution groups carry nesting too."""
-    ids: dict[str, str] = {}
+    ids: dict[bytes, str] = {}
     names: dict[str, str] = {}
-    members: dict[str, list[str]] = {}
+    members: dict[bytes, list[bytes]] = {}
     folders: list[FolderRecord] = []
     for entry in entries:
         guid = entry.raw("objectGUID")
         if guid is None:
             continue
-        key, gid = entry.dn.lower(), canonical_guid(guid)
+        key, gid = dn_bytes(entry.dn), canonical_guid(guid)
         name = entry.text("cn") or entry.dn
         ids[key], names[gid] = gid, name
-        members[key] = [(value.decode("utf-8", "replace") if isinstance(value, bytes) else value).lower()
+        members[key] = [value.lower() if isinstance(value, bytes) else dn_bytes(value)
                         for value in entry.attributes.get("member", ())]
         group_type = entry.text("groupType")
         if group_type.lstrip("-").isdigit() and int(group_type) & SECURITY_ENABLED:
@@ -76,13 +78,13 @@ class Memberships:
     def __init__(self, graph: GroupGraph, group_ids: Collection[str]) -> None:
         children = {key: [m for m in listed if m in graph.members] for key, listed in graph.members.items()}
         reached = _reached(graph, children, group_ids)
-        holders: dict[str, list[str]] = {}
+        holders: dict[bytes, list[bytes]] = {}
         for key in reached:
             for member in graph.members[key]:
                 if member not in children:  # groups are never users
                     holders.setdefault(member, []).append(key)
-        shared: dict[tuple[str, ...], tuple[frozenset[str], Chains]] = {}
-        self._by_dn: dict[str, tuple[frozenset[str], Chains]] = {}
+        shared: dict[tuple[bytes, ...], tuple[frozenset[str], Chains]] = {}
+        self._by_dn: dict[bytes, tuple[frozenset[str], Chains]] = {}
         for member, keys in holders.items():
             held = tuple(keys)
             found = shared.get(held)
@@ -92,15 +94,20 @@ class Memberships:
 
     def get(self, dn: str) -> tuple[frozenset[str], Chains] | None:
         """The wanted groups a member DN is in and its chains; None when it is in none of them."""
-        return self._by_dn.get(dn.lower())
+        return self._by_dn.get(dn_bytes(dn))
 
     def of(self, dn: str, folder: str | None) -> tuple[frozenset[str], Chains]:
         """A user's folders (its OU `folder`, if any, and the wanted groups it is in) and its chains."""
-        found = self._by_dn.get(dn.lower())
+        found = self._by_dn.get(dn.encode().lower())  # dn_bytes, inline: once per user
         if found is None:
             return (frozenset((folder,)) if folder else NO_FOLDERS), ()
         groups, chains = found
         return (groups | {folder} if folder else groups), chains
+
+
+def dn_bytes(dn: str) -> bytes:
+    """A DN as the graph keys it: UTF-8, ASCII letters lowercased (as `member` values come, they are bytes)."""
+    return dn.encode().lower()
 
 
 def memberships_for(graph: GroupGraph, wanted: frozenset[str]) -> Memberships | None:
@@ -118,15 +125,16 @@ def holding_filter(dn: str) -> str:
     Those groups, with their `member` values, hold every chain from any of them down to the user, so the
     walk over them gives the user's groups and chains as a read of all groups would. Samba has the rule too.
     """
-    escaped = "".join(_FILTER_ESCAPES.get(char, char) for char in dn)  # RFC 4515: a DN may hold parentheses, * or \\
+    # RFC 4515: a DN may hold parentheses, * or \\, which a filter's value must escape.
+    escaped = "".join(_FILTER_ESCAPES.get(char, char) for char in dn)
     return f"(&{GROUP_FILTER}(member:{IN_CHAIN}:={escaped}))"
 
 
-def _reached(graph: GroupGraph, children: dict[str, list[str]], group_ids: Collection[str]
-             ) -> dict[str, list[tuple[str, int, tuple[str, ...]]]]:
+def _reached(graph: GroupGraph, children: dict[bytes, list[bytes]], group_ids: Collection[str]
+             ) -> dict[bytes, list[tuple[str, int, tuple[str, ...]]]]:
     """Group DN -> (wanted group id, order of the walk, named chain) for each wanted group that reaches it."""
     key_of = {gid: key for key, gid in graph.ids.items()}
-    reached: dict[str, list[tuple[str, int, tuple[str, ...]]]] = {}
+    reached: dict[bytes, list[tuple[str, int, tuple[str, ...]]]] = {}
     for gid in sorted(group_ids):
         root = key_of.get(gid)
         if root is None:
@@ -137,7 +145,7 @@ def _reached(graph: GroupGraph, children: dict[str, list[str]], group_ids: Colle
     return reached
 
 
-def _joined(held: tuple[str, ...], reached: dict[str, list[tuple[str, int, tuple[str, ...]]]]
+def _joined(held: tuple[bytes, ...], reached: dict[bytes, list[tuple[str, int, tuple[str, ...]]]]
             ) -> tuple[frozenset[str], Chains]:
     """The wanted groups a member of the groups `held` is in, each by the chain its walk met first (shortest)."""
     best: dict[str, tuple[int, tuple[str, ...]]] = {}

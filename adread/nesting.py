@@ -7,7 +7,10 @@ allow membership cycles (A in B, B in A): every walk here keeps a set of groups 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
+from typing import TypeVar
+
+K = TypeVar("K", bound=Hashable)  # how a walk names groups: Entra ids, or AD DNs as bytes
 
 
 def chains_from(root: str, direct: Mapping[str, Iterable[str]]) -> dict[str, tuple[str, ...]]:
@@ -25,15 +28,15 @@ def chains_from(root: str, direct: Mapping[str, Iterable[str]]) -> dict[str, tup
     return found
 
 
-def groups_from(root: str, direct: Mapping[str, Iterable[str]]) -> list[tuple[str, tuple[str, ...]]]:
+def groups_from(root: K, direct: Mapping[K, Iterable[K]]) -> list[tuple[K, tuple[K, ...]]]:
     """The groups reachable from `root` (itself first), each once with the chain that leads to it, ending in it.
 
     Breadth first, in the order `chains_from` walks them: a member is reached through the first group of this
     list that holds it directly. Only the keys of `direct` are groups; anything else listed is a leaf.
     """
     walked = {root}
-    order: list[tuple[str, tuple[str, ...]]] = []
-    queue: deque[tuple[str, tuple[str, ...]]] = deque([(root, (root,))])
+    order: list[tuple[K, tuple[K, ...]]] = []
+    queue: deque[tuple[K, tuple[K, ...]]] = deque([(root, (root,))])
     while queue:
         group, chain = queue.popleft()
         order.append((group, chain))

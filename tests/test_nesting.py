@@ -26,8 +26,8 @@ def _graph(edges: dict[int, list[str]]):
     """A GroupGraph of groups g0..gN with the given member lists (names of users "u.." or groups "g..")."""
     from adread.groups import GroupGraph
 
-    def dn(name: str) -> str:
-        return f"cn={name},ou=t,dc=corp,dc=test"
+    def dn(name: str) -> bytes:
+        return f"cn={name},ou=t,dc=corp,dc=test".encode()
 
     ids = {dn(f"g{g}"): f"id-{g}" for g in edges}
     return GroupGraph(folders=[], ids=ids, names={f"id-{g}": f"G{g}" for g in edges},
@@ -55,6 +55,6 @@ def test_g2_memberships_worked_out_once_match_a_walk_from_each_group(edges, want
             chain = chains_from(f"g{g}", direct).get(user)
             if chain is not None:
                 expected[f"id-{g}"] = named_chain(tuple(f"id-{k[1:]}" for k in chain), graph.names)
-        got = found.get(dn(user).upper())  # DNs compare without regard to case
+        got = found.get(dn(user).decode().upper())  # DNs compare without regard to ASCII case
         assert (got or (frozenset(), ()))[0] == frozenset(expected)
         assert (got or (frozenset(), ()))[1] == tuple(sorted(expected.values()))
