@@ -12,6 +12,7 @@ from testing.fake_entra import FakeEntraServer
 
 from . import test_entra_groups as entra
 from .fixtures_entra import entra_connector_for
+from .test_ldap_connector import connector as ldap_connector
 from .test_ldap_groups import _integration, _map, _nested
 
 
@@ -124,3 +125,17 @@ def test_r28_g2_one_entra_users_groups_as_the_stand_in_serves_graphs_contract(fa
     assert [i["id"] for i in direct["value"]] == [paris.id]
     assert [i["id"] for i in graph.get(graph.url(f"/users/{bob.id}/memberOf/microsoft.graph.group"))["value"]] == [
         sales.id]
+
+
+@pytest.mark.samba
+def test_r28_g2_one_ad_user_whose_name_a_filter_must_escape_is_read_with_its_groups(samba_dc, samba_ou):
+    # "Lee, Ann (EMEA)*": the DN holds an escaped comma, parentheses and an asterisk, all special in a filter.
+    odd = samba_dc.add_user(samba_ou, samba_dc.unique_sam("odd"), "Ann (EMEA)*", "Lee\\", "odd@corp.test")
+    inner = samba_dc.add_security_group(samba_ou, "Inner", members=[samba_dc.dn_of(odd)])
+    outer = samba_dc.add_security_group(samba_ou, "Outer", members=[inner])
+    reader = ldap_connector(samba_dc, samba_ou)
+
+    record = reader.read_user(odd)
+
+    assert record.folder_ids >= {samba_dc.guid_of(inner), samba_dc.guid_of(outer)}
+    assert (samba_dc.guid_of(outer), "Outer", "Inner") in record.chains
