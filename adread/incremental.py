@@ -31,7 +31,7 @@ from typing import Any
 from ldap3 import BASE, Connection
 
 from . import groups
-from .ldap import USER_FILTER, LdapConnector, _guids, dn_key, domain_root
+from .ldap import USER_FILTER, LdapConnector, _Entry, _guids, dn_key, domain_root
 from .records import DirectoryUnavailable, Snapshot, UserRecord, canonical_guid
 
 # The user attributes the planner reads (names, email, enabled, and what it keeps of a user for people to
@@ -181,7 +181,7 @@ def _changes(connector: LdapConnector, conn: Connection, usn: int, wanted: froze
                     folders_complete=False)
 
 
-def _linked(entry, known: frozenset[str] | None) -> bool:
+def _linked(entry: _Entry, known: frozenset[str] | None) -> bool:
     guid = entry.raw("objectGUID")
     return known is None or (guid is not None and canonical_guid(guid) in known)
 

@@ -19,7 +19,7 @@ import ssl
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from ldap3 import MOCK_ASYNC, MOCK_SYNC, NONE, SUBTREE, SYNC, Connection, Server, Tls
@@ -44,6 +44,8 @@ from .records import (
     full_snapshot,
 )
 
+# The ldap3 strategies a connector is built with: real connections, or the in-memory server of the demo.
+ClientStrategy = Literal["SYNC", "MOCK_SYNC", "MOCK_ASYNC"]
 USER_FILTER = "(&(objectCategory=person)(objectClass=user))"
 OU_FILTER = "(objectClass=organizationalUnit)"
 USER_ATTRIBUTES = (
@@ -221,7 +223,7 @@ class LdapConnector:
     finds_deleted_users = True  # read_snapshot takes known_user_ids (base.FindsDeletedUsers)
 
     def __init__(self, settings: LdapSettings, *, servers: Sequence[Server] | None = None,
-                 client_strategy: str = SYNC) -> None:
+                 client_strategy: ClientStrategy = SYNC) -> None:
         if not settings.urls and servers is None:
             raise ValueError("LDAP settings name no server URL")
         self.settings = settings

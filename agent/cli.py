@@ -75,10 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if options["check"]:
             check(config, client, out)
-        elif options["once"]:
-            out(run_once(config, client).message)
         else:
-            serve(config, client, out)
+            assert client is not None, "load_config asks for the portal and its token unless --check"
+            if options["once"]:
+                out(run_once(config, client).message)
+            else:
+                serve(config, client, out)
     except (DirectoryError, PortalRefused, PortalDown) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from adread.ldap import LdapConnector
-from adread.records import DirectoryError, Snapshot
+from adread.records import DirectoryError, FolderRecord, Snapshot
 
 from .config import AgentConfig
 from .portal import PortalClient, PortalDown, PortalRefused, push_snapshot
@@ -83,7 +83,7 @@ def answer(config: AgentConfig, client: PortalClient, request: dict, out: Callab
         log.error("Request %s (%s) failed: %s", request.get("id"), request.get("kind"), exc)
 
 
-def _folders(folders) -> str:
+def _folders(folders: Collection[FolderRecord]) -> str:
     """"3 OUs", or "3 OUs, 2 security groups" when the read found groups."""
     groups = sum(f.kind == "gr" for f in folders)
     return f"{len(folders) - groups} OUs" + (f", {groups} security groups" if groups else "")
