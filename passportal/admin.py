@@ -1,15 +1,16 @@
+"""The vault's admin pages: clients, permission levels, security groups, portal users. What a directory and the
+activation emails add to the Client and PortalUser pages (User Mapping, where a user came from, why disabled, resend
+activation) is added by provisioning/admin.py, which registers subclasses of these over them: the vault imports
+nothing of the layers above it."""
+
 from django import forms
 from django.conf import settings
-from django.contrib import admin, messages
-from django.db import transaction
+from django.contrib import admin
 from django.db.models import Count, Q
 from django.utils.html import format_html
 
-from provisioning.wording import STAFF, disable_reason
-
-from .activation import queue_activation_emails
 from .forms import PortalUserAdminForm
-from .models import Client, DisabledReason, GroupMembership, PermissionLevel, PortalUser, SecurityGroup, UserKind
+from .models import Client, GroupMembership, PermissionLevel, PortalUser, SecurityGroup, UserKind
 from .text import validate_one_line
 
 admin.site.site_header = "Auto-provisioning portal"
@@ -39,15 +40,6 @@ class ClientAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     readonly_fields = ["is_company_vault", "created_at", "updated_at"]
     fields = ["name", "is_company_vault", "site_enabled", "created_at", "updated_at"]
-    change_form_template = "admin/passportal/client/change_form.html"
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        # The Configure User Mapping button, and what is missing when it cannot work yet (R14).
-        from provisioning.access import mapping_blockers
-
-        client = self.get_object(request, object_id)
-        extra = {"mapping_blockers": mapping_blockers(client) if client else []}
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_users=Count("users"))
@@ -99,68 +91,17 @@ class GroupMembershipInline(admin.TabularInline):
     readonly_fields = ["created_at"]
 
 
-class DisabledBecauseFilter(admin.SimpleListFilter):
-    """Why users are disabled: the directory, deleted in it, out of scope, the link switched off, or staff."""
-
-    title = "why disabled"
-    parameter_name = "disabled_because"
-
-    def lookups(self, request, model_admin):
-        return [(reason, disable_reason(reason)) for reason in DisabledReason.values if reason] + [
-            (STAFF, disable_reason(STAFF))]
-
-    def queryset(self, request, queryset):
-        if self.value() == STAFF:
-            return queryset.filter(disabled_by_staff=True)
-        if self.value() in DisabledReason.values and self.value():
-            return queryset.filter(disabled_reason=self.value())
-        return queryset
-
-
 @admin.register(PortalUser)
 class PortalUserAdmin(admin.ModelAdmin):
-    list_display = ["email", "first_name", "last_name", "kind_badge", "client", "status", "why_disabled",
-                    "permission_level"]
-    list_filter = [KindFilter, "client", "status", DisabledBecauseFilter, "permission_level"]
+    list_display = ["email", "first_name", "last_name", "kind_badge", "client", "status", "permission_level"]
+    list_filter = [KindFilter, "client", "status", "permission_level"]
     search_fields = ["email", "first_name", "last_name"]
-    list_select_related = ["client", "permission_level", "disabled_by_run__integration"]
+    list_select_related = ["client", "permission_level"]
     readonly_fields = ["status", "disabled_reason", "activated_at", "created_at", "updated_at"]
     # Who and when of a disable are written by syncs and the staff disable, never typed.
     exclude = ["password", "disabled_at", "disabled_by_run", "staff_disabled_at", "staff_disabled_by"]
     inlines = [GroupMembershipInline]
-    actions = ["resend_activation"]
-    change_form_template = "admin/passportal/portaluser/change_form.html"
     form = PortalUserAdminForm  # refuses a save over a row a sync changed since the page was opened
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        # Where the user came from (integration, folders, last seen), Resync (R28), staff disable/enable (R8).
-        from provisioning.state import directory_origins
-        from provisioning.views.users import why_disabled
-
-        user = self.get_object(request, object_id)
-        extra = {"directory_origins": directory_origins(user) if user else [],
-                 "why_disabled": why_disabled(user) if user else []}
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
-
-    @admin.action(description="Resend activation email")
-    def resend_activation(self, request, queryset):
-        # R18: a new link replaces the old one; disabled and already active users get nothing.
-        selected = list(queryset.values_list("pk", flat=True))
-        queued = queue_activation_emails(selected)
-        skipped = len(selected) - queued
-        self.message_user(request, f"Activation email queued for {queued} user(s).", messages.SUCCESS)
-        if skipped:
-            self.message_user(
-                request, f"{skipped} user(s) skipped: disabled or already activated.", messages.WARNING
-            )
-
-    @admin.display(description="Why disabled")
-    def why_disabled(self, obj: PortalUser) -> str:
-        reasons = [disable_reason(STAFF)] if obj.disabled_by_staff else []
-        if obj.disabled_reason:
-            kind = obj.disabled_by_run.integration.kind if obj.disabled_by_run else ""
-            reasons.append(disable_reason(obj.disabled_reason, kind))
-        return "; ".join(reasons) or "-"
 
     @admin.display(description="Kind", ordering="client__is_company_vault")
     def kind_badge(self, obj: PortalUser):
@@ -184,8 +125,3 @@ class PortalUserAdmin(admin.ModelAdmin):
             obj.set_disabled_by_staff(obj.disabled_by_staff, by=request.user)  # keeps who and when (R8)
         obj.refresh_status()
         super().save_model(request, obj, form, change)
-        if not change:
-            # R18: a user staff create gets an activation email too (the first Site Admin opens R14 this way).
-            user_id = obj.pk
-            transaction.on_commit(lambda: queue_activation_emails([user_id]))
-            self.message_user(request, f"Activation email queued for {obj.email}.", messages.SUCCESS)

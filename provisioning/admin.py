@@ -1,14 +1,23 @@
-"""Admin for runs, creation issues and mappings. Runs open the run page; mappings are made in the setup flow."""
+"""Admin for runs, creation issues and mappings (runs open the run page; mappings are made in the setup flow), and
+the vault's Client and PortalUser pages with what provisioning and the activation emails add to them."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 
+from notifications.activation import queue_activation_emails
+from passportal import admin as vault_admin
+from passportal.models import Client, DisabledReason, PortalUser
+
+from .access import mapping_blockers
 from .models import CreationIssue, Mapping, SyncRun
-from .wording import counts_in_words, run_outcome
+from .state import directory_origins
+from .views.users import why_disabled as disable_causes
+from .wording import STAFF, counts_in_words, disable_reason, run_outcome
 
 
 @admin.register(SyncRun)
@@ -105,3 +114,87 @@ class MappingAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# ---------------------------------------------------------------- the vault's pages, with what provisioning adds
+
+# The vault's admin (passportal/admin.py) knows nothing of directories or emails; these subclasses, registered over
+# it from the highest layer that needs them, add where a user came from, why it is disabled, the User Mapping button
+# and the activation emails (R18).
+
+
+class DisabledBecauseFilter(admin.SimpleListFilter):
+    """Why users are disabled: the directory, deleted in it, out of scope, the link switched off, or staff."""
+
+    title = "why disabled"
+    parameter_name = "disabled_because"
+
+    def lookups(self, request, model_admin):
+        return [(reason, disable_reason(reason)) for reason in DisabledReason.values if reason] + [
+            (STAFF, disable_reason(STAFF))]
+
+    def queryset(self, request, queryset):
+        if self.value() == STAFF:
+            return queryset.filter(disabled_by_staff=True)
+        if self.value() in DisabledReason.values and self.value():
+            return queryset.filter(disabled_reason=self.value())
+        return queryset
+
+
+class MappedClientAdmin(vault_admin.ClientAdmin):
+    change_form_template = "provisioning/admin/client_change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The Configure User Mapping button, and what is missing when it cannot work yet (R14).
+        client = self.get_object(request, object_id)
+        extra = {"mapping_blockers": mapping_blockers(client) if client else []}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+
+class ProvisionedUserAdmin(vault_admin.PortalUserAdmin):
+    list_display = [*vault_admin.PortalUserAdmin.list_display[:-1], "why_disabled", "permission_level"]
+    list_filter = [*vault_admin.PortalUserAdmin.list_filter[:-1], DisabledBecauseFilter, "permission_level"]
+    list_select_related = [*vault_admin.PortalUserAdmin.list_select_related, "disabled_by_run__integration"]
+    actions = ["resend_activation"]
+    change_form_template = "provisioning/admin/portaluser_change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Where the user came from (integration, folders, last seen), Resync (R28), staff disable/enable (R8).
+        user = self.get_object(request, object_id)
+        extra = {"directory_origins": directory_origins(user) if user else [],
+                 "why_disabled": disable_causes(user) if user else []}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    @admin.display(description="Why disabled")
+    def why_disabled(self, obj: PortalUser) -> str:
+        reasons = [disable_reason(STAFF)] if obj.disabled_by_staff else []
+        if obj.disabled_reason:
+            kind = obj.disabled_by_run.integration.kind if obj.disabled_by_run else ""
+            reasons.append(disable_reason(obj.disabled_reason, kind))
+        return "; ".join(reasons) or "-"
+
+    @admin.action(description="Resend activation email")
+    def resend_activation(self, request, queryset):
+        # R18: a new link replaces the old one; disabled and already active users get nothing.
+        selected = list(queryset.values_list("pk", flat=True))
+        queued = queue_activation_emails(selected)
+        skipped = len(selected) - queued
+        self.message_user(request, f"Activation email queued for {queued} user(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request, f"{skipped} user(s) skipped: disabled or already activated.", messages.WARNING
+            )
+
+    def save_model(self, request, obj: PortalUser, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            # R18: a user staff create gets an activation email too (the first Site Admin opens R14 this way).
+            user_id = obj.pk
+            transaction.on_commit(lambda: queue_activation_emails([user_id]))
+            self.message_user(request, f"Activation email queued for {obj.email}.", messages.SUCCESS)
+
+
+admin.site.unregister(Client)
+admin.site.register(Client, MappedClientAdmin)
+admin.site.unregister(PortalUser)
+admin.site.register(PortalUser, ProvisionedUserAdmin)

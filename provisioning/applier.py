@@ -20,8 +20,9 @@ from django.utils import timezone
 
 from adread.batches import chunks
 from directory.models import Integration
+from notifications.activation import queue_activation_emails, void_tokens_for
 from notifications.models import Notification, NotificationKind
-from notifications.services import resolve
+from notifications.services import notification, notify, notify_many, resolve
 from passportal.bulk import allocate_ids, copy_rows, update_rows, update_rows_where_unchanged, use_copy
 from passportal.models import GroupMembership, MembershipSource, PortalUser, UserStatus
 
@@ -110,8 +111,8 @@ def apply_plan(run: SyncRun, integration: Integration, plan: Plan, loaded: Loade
             DirectoryLink.objects.filter(portal_user_id__in=list(part)).update(state_hash="")
     _record_issues(run, integration, plan, now)
     if plan.held_disables:
-        Notification.objects.create(
-            kind=NotificationKind.DISABLES_HELD, client_id=client_id, integration=integration,
+        notify(
+            NotificationKind.DISABLES_HELD, integration=integration,
             title=f"{integration.client.name} / {integration.name}: {len(plan.held_disables)} disables held",
             message=f"Held because {plan.hold_reason}. Confirm or discard them on the run page.",
             url=f"/admin/provisioning/syncrun/{run.pk}/change/", topic=topics.held_disables(run.pk),
@@ -215,8 +216,6 @@ def _create_memberships(for_new_users: list[tuple[int, int]], adds: list[tuple[i
 
 
 def _queue_activation(user_ids: list[int]) -> None:
-    from passportal.activation import queue_activation_emails
-
     queue_activation_emails(user_ids, just_created=True)
 
 
@@ -241,8 +240,6 @@ def _apply_updates(plan: Plan, now: datetime) -> set[int]:
     email_changed = [u.user_id for u in plan.updates if "email" in u.changes and u.user_id in written
                      and str(u.changes["email"][0]).lower() != str(u.changes["email"][1]).lower()]
     if email_changed:
-        from passportal.activation import void_tokens_for
-
         void_tokens_for(email_changed)
     return left
 
@@ -285,19 +282,19 @@ def _record_issues(run: SyncRun, integration: Integration, plan: Plan, now: date
         shown = plan.issues_open[:ISSUE_NOTIFICATIONS_PER_RUN]
         where = f"{integration.client.name} / {integration.name}"
         notes = [
-            Notification(kind=NotificationKind.CREATION_ISSUE, client_id=integration.client_id,
-                         integration=integration, title=f"{where}: {i.user_name} not created"[:300],
-                         message=i.message, url="/admin/provisioning/creationissue/?closed=open",
+            notification(NotificationKind.CREATION_ISSUE, integration=integration,
+                         title=f"{where}: {i.user_name} not created", message=i.message,
+                         url="/admin/provisioning/creationissue/?closed=open",
                          topic=topics.creation_issue(integration.pk, i.external_id, i.reason))
             for i in shown
         ]
         if len(plan.issues_open) > len(shown):
-            notes.append(Notification(
-                kind=NotificationKind.CREATION_ISSUE, client_id=integration.client_id, integration=integration,
+            notes.append(notification(
+                NotificationKind.CREATION_ISSUE, integration=integration,
                 title=f"{where}: {len(plan.issues_open) - len(shown)} more creation issues",
                 url="/admin/provisioning/creationissue/?closed=open", topic=topics.creation_issues_of_run(run.pk),
             ))
-        Notification.objects.bulk_create(notes, batch_size=BATCH)
+        notify_many(notes)
     by_reason: dict[str, list[str]] = defaultdict(list)
     for ext, reason in plan.issues_close:
         by_reason[reason].append(ext)
