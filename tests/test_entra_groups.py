@@ -197,4 +197,5 @@ def test_g6_a_user_changed_otherwise_comes_with_its_groups_incrementally(fake_en
     assert snapshot.incremental
     (record,) = snapshot.users
     assert record.first_name == "Anna" and sales.id in record.folder_ids
+    assert (sales.id, "Sales-Team", "EMEA", "Paris") in record.chains  # the user's page keeps its chain (G5)
     assert snapshot.delta_state["groups"]

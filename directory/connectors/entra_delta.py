@@ -7,10 +7,11 @@ with all its AUs (and its groups, once a group is mapped). A delta link Graph re
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from . import entra_groups
+from . import entra_user_groups
 from .base import DirectoryUnavailable, FolderRecord, Snapshot, UserRecord, canonical_guid
 from .entra_client import GraphClient, GraphStatus, short_url
 from .entra_read import user_au_ids, user_item
@@ -144,7 +145,9 @@ def _read_changed(graph: GraphClient, changed: dict[str, dict[str, Any] | None],
                 removed.add(user_id)
                 continue
             raise DirectoryUnavailable(f"Graph {short_url(exc.url)} answered {exc.status} {exc.code}.") from exc
-        if with_groups:
-            au_ids |= entra_groups.user_group_ids(graph, user_id)
-        users.append(user_record(item, au_ids, graph.url("/users/delta")))
+        record = user_record(item, au_ids, graph.url("/users/delta"))
+        if with_groups:  # its groups through nesting, and the chains through which (G2, G5), as a resync reads them
+            group_ids, chains = entra_user_groups.user_groups(graph, user_id)
+            record = dataclasses.replace(record, folder_ids=record.folder_ids | group_ids, chains=chains)
+        users.append(record)
     return users

@@ -96,10 +96,3 @@ def with_group_members(graph: GraphClient, users: Iterable[UserRecord], groups: 
         by_id[user_id] = dataclasses.replace(record, folder_ids=record.folder_ids | member_of[user_id],
                                              chains=tuple(sorted(chains[user_id])))
     return [by_id[uid] for uid in sorted(by_id)]
-
-
-def user_group_ids(graph: GraphClient, user_id: str) -> set[str]:
-    """Every group one user is in, nested ones included (one user's resync, an incremental run's changed users)."""
-    url = graph.url(f"/users/{user_id}/transitiveMemberOf/microsoft.graph.group?$select=id&$top=999")
-    return {canonical_guid(item["id"]) for page in graph.pages(url) for item in page.get("value", [])}
-

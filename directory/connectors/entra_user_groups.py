@@ -1,4 +1,5 @@
-"""One Entra user's groups through nesting, with the chain through which (one user's resync, R28; G2, G5).
+"""One Entra user's groups through nesting, with the chain through which (G2, G5): for one user's resync (R28) and
+for each user an incremental run finds changed (G6).
 
 A full read walks the mapped groups down to their users (entra_groups); one user's resync walks up from the
 user instead, so it costs a few requests whatever the size of the groups:
