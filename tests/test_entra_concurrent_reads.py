@@ -5,6 +5,9 @@ in flight than the bound."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -90,6 +93,27 @@ def test_r21_a_429_holds_every_worker_until_its_retry_after(fake_entra: FakeEntr
     assert len(fake_entra.requests_to("/oauth2/v2.0/token")) == 1  # one token, shared by every worker
 
 
+def test_r21_a_token_refused_mid_read_is_renewed_once_for_every_worker(fake_entra: FakeEntraServer):
+    aus = seed(fake_entra, aus=16, users_per_au=2)
+    fake_entra.page_delay = 0.1
+
+    def revoke_once_the_workers_run() -> None:
+        deadline = time.monotonic() + 10
+        while len(fake_entra.requests_to(MEMBERS)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        fake_entra.revoke_tokens()  # every worker's next request carries a token Graph now refuses
+
+    revoker = threading.Thread(target=revoke_once_the_workers_run)
+    revoker.start()
+    snapshot = entra_connector_for(fake_entra, read_concurrency=4).read_snapshot([au.id for au in aus])
+    revoker.join()
+
+    assert len(snapshot.users) == 32
+    refused = [r for r in fake_entra.requests_to(MEMBERS) if r.status == 401]
+    assert len(refused) >= 2, "several workers met the refused token"
+    assert len(fake_entra.requests_to("/oauth2/v2.0/token")) == 2  # the first token and one new one, shared
+
+
 def test_r21_the_read_never_has_more_requests_in_flight_than_its_bound(fake_entra: FakeEntraServer):
     aus = seed(fake_entra, aus=20, users_per_au=2)
     fake_entra.page_delay = 0.05
@@ -143,10 +167,11 @@ def test_r21_a_failing_au_in_a_concurrent_run_changes_nobody(fake_entra: FakeEnt
     fake_entra.remove_member(aus[0], gone)  # a complete read would put this one out of scope
     fake_entra.page_size = 2
     fake_entra.page_delay = 0.02
-    fake_entra.fail_next_pages(f"/administrativeUnits/{sorted(au.id for au in aus)[3]}/members", status=500)
+    failing = sorted(au.id for au in aus[1:])[2]  # three members: a second page (aus[0] now has two: one page)
+    fake_entra.fail_next_pages(f"/administrativeUnits/{failing}/members", status=500)
 
     run = sync.run_sync(integration, "force")
 
     assert run.status == "failed" and run.counts == {}, (run.counts, run.error)
-    assert "500" in run.error and "nothing was changed" in run.error, run.error
+    assert failing in run.error and "500" in run.error and "nothing was changed" in run.error, run.error
     assert dict(PortalUser.objects.filter(client=client_org).values_list("email", "status")) == before
