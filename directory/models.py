@@ -298,6 +298,9 @@ class AgentUpload(models.Model):
     # Opened or last given a chunk: an open upload idle longer than AGENT_UPLOAD_EXPIRE_MINUTES expires.
     last_chunk_at = models.DateTimeField(default=timezone.now)
     committed_at = models.DateTimeField(null=True, blank=True)
+    # Set at commit (directory/upload_digest.py): a run compares it with the last run's instead of reading the
+    # records again. Empty for uploads committed before it existed: the run computes it then.
+    records_digest = models.CharField(max_length=64, blank=True, default="")
     # Set for an upload answering a request (a preview or a folder read): committed as ANSWERED, never applied.
     request = models.ForeignKey(AgentRequest, on_delete=models.SET_NULL, null=True, blank=True,
                                 related_name="uploads")

@@ -26,6 +26,7 @@ from .connectors.base import DirectoryUnavailable, FolderRecord, Snapshot, UserR
 from .folders import FolderChanges, record_folders
 from .models import AgentRequest, AgentUpload, AgentUploadRecord, Integration, UploadRecordKind, UploadStatus
 from .signals import agent_expected_users, agent_upload_committed
+from .upload_digest import records_digest
 
 MAX_RECORDS_PER_CHUNK = 2000
 MAX_OUS_PER_USER = 1  # AD: the one OU that directly holds the user
@@ -426,7 +427,8 @@ def commit_upload(upload: AgentUpload, *, folder_count: Any, user_count: Any, go
             return CommitResult(upload=upload, folders=agent_requests.answer(upload, folders), gone=received)
         upload.status = UploadStatus.COMMITTED
         upload.committed_at = timezone.now()
-        upload.save(update_fields=["status", "committed_at"])
+        upload.records_digest = records_digest(upload.pk, upload.directory_id)  # once, not at every run
+        upload.save(update_fields=["status", "committed_at", "records_digest"])
         integration = upload.integration
         # Older reads go; answers to requests stay until their page has used them (expire_uploads drops them).
         older = integration.agent_uploads.exclude(pk=upload.pk).exclude(

@@ -142,6 +142,14 @@ def inputs_digest(integration: Integration) -> str:
     thresholds, and the code that plans. Equal digests mean a run would plan from the same state (the run
     short cut in `sync` relies on it), so every column the planner or the applier reads is in it, and
     nothing that changes on its own (timestamps). One statement on PostgreSQL (one snapshot of the tables).
+
+    On PostgreSQL the large tables (users, memberships, links, issues) are digested by row version, not by
+    content: every INSERT, UPDATE or COPY of a row stamps it with the writing transaction's id (`xmin`, MVCC
+    itself, which no writer can skip), and a DELETE or TRUNCATE takes the row away, so (count, sum of a hash
+    of (id, xmin)) changes with any write to a row the planner reads, whatever the writer (an ORM `update()`,
+    raw SQL, another process). A write that changes no column the planner reads also changes it: the next run
+    is then planned in full, never skipped wrongly. Measured at 100,000 users: ~0.1 s instead of ~0.7 s for
+    hashing the rows' text. Folders are digested by content: every upload's commit stamps their `last_seen`.
     """
     from directory.models import Folder
     from passportal.models import PermissionLevel
@@ -152,41 +160,53 @@ def inputs_digest(integration: Integration) -> str:
     level, integ = q(PermissionLevel._meta.db_table), q(Integration._meta.db_table)
     through = q(Mapping.security_groups.through._meta.db_table)
     client_id, pk = integration.client_id, integration.pk
-    parts = [  # (columns, FROM ... WHERE ..., ORDER BY, params): table names from model metadata only
-        ("u.id, u.email, u.first_name, u.last_name, u.disabled_reason, u.disabled_by_staff, u.permission_level_id, "
-         "u.permission_level_set_by_hand", f"{user} u WHERE u.client_id = %s", "u.id", [client_id]),
-        ("m.user_id, m.group_id", f"{member} m JOIN {user} u ON u.id = m.user_id WHERE u.client_id = %s "
+    versions = connection.vendor == "postgresql"  # row versions (xmin) on PostgreSQL, the rows' text elsewhere
+    parts = [  # (alias digested by version or None, columns, FROM ... WHERE ..., ORDER BY, params): names from models
+        ("u", "u.id, u.email, u.first_name, u.last_name, u.disabled_reason, u.disabled_by_staff, "
+         "u.permission_level_id, u.permission_level_set_by_hand", f"{user} u WHERE u.client_id = %s", "u.id",
+         [client_id]),
+        ("m", "m.user_id, m.group_id", f"{member} m JOIN {user} u ON u.id = m.user_id WHERE u.client_id = %s "
          "AND m.source = %s", "m.user_id, m.group_id", [client_id, MembershipSource.MAPPING]),
-        ("l.id, l.external_id, l.portal_user_id, l.state_hash, l.folder_ids", f"{link} l WHERE l.integration_id = %s",
-         "l.id", [pk]),
-        ("c.external_id, c.reason", f"{issue} c WHERE c.integration_id = %s AND c.closed_at IS NULL",
+        ("l", "l.id, l.external_id, l.portal_user_id, l.state_hash, l.folder_ids",
+         f"{link} l WHERE l.integration_id = %s", "l.id", [pk]),
+        ("c", "c.external_id, c.reason", f"{issue} c WHERE c.integration_id = %s AND c.closed_at IS NULL",
          "c.external_id, c.reason", [pk]),
-        ("l.portal_user_id, i.name", f"{link} l JOIN {integ} i ON i.id = l.integration_id WHERE i.client_id = %s "
-         "AND l.integration_id <> %s", "l.portal_user_id", [client_id, pk]),
-        ("f.external_id, p.id, p.permission_level_id, v.rank", f"{mapping} p JOIN {folder} f ON f.id = p.folder_id "
-         f"JOIN {level} v ON v.id = p.permission_level_id WHERE f.integration_id = %s", "f.external_id", [pk]),
-        ("g.mapping_id, g.securitygroup_id", f"{through} g JOIN {mapping} p ON p.id = g.mapping_id JOIN {folder} f "
-         "ON f.id = p.folder_id WHERE f.integration_id = %s", "g.mapping_id, g.securitygroup_id", [pk]),
-        ("f.id, f.external_id, f.kind, f.name, f.path, f.parent_id, f.gone", f"{folder} f WHERE f.integration_id = %s",
-         "f.id", [pk]),
+        ("l", "l.portal_user_id, l.integration_id", f"{link} l JOIN {integ} i ON i.id = l.integration_id "
+         "WHERE i.client_id = %s AND l.integration_id <> %s", "l.portal_user_id", [client_id, pk]),
+        (None, "i.id, i.name", f"{integ} i WHERE i.client_id = %s AND i.id <> %s", "i.id", [client_id, pk]),
+        (None, "f.external_id, p.id, p.permission_level_id, v.rank", f"{mapping} p JOIN {folder} f ON "
+         f"f.id = p.folder_id JOIN {level} v ON v.id = p.permission_level_id WHERE f.integration_id = %s",
+         "f.external_id", [pk]),
+        (None, "g.mapping_id, g.securitygroup_id", f"{through} g JOIN {mapping} p ON p.id = g.mapping_id JOIN "
+         f"{folder} f ON f.id = p.folder_id WHERE f.integration_id = %s", "g.mapping_id, g.securitygroup_id", [pk]),
+        (None, "f.id, f.external_id, f.kind, f.name, f.path, f.parent_id, f.gone",
+         f"{folder} f WHERE f.integration_id = %s", "f.id", [pk]),
     ]
     digest = hashlib.blake2b(digest_size=16)
     digest.update(repr((_code_version(), integration.link_enabled, integration.disable_threshold_percent,
                         integration.disable_threshold_minimum)).encode())
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # JSON arrays: unambiguous rows whatever the names hold (a "|" in a name cannot shift a field).
-            cursor.execute("SELECT " + ", ".join(
-                f"(SELECT md5(coalesce(string_agg(json_build_array({cols})::text, ',' ORDER BY {order}), '')) "  # noqa: S608
-                f"FROM {where})" for cols, where, order, _ in parts), [p for *_, params in parts for p in params])
+        if versions:
+            cursor.execute("SELECT " + ", ".join(_part_digest(alias, cols, where, order)
+                                                 for alias, cols, where, order, _ in parts),
+                           [p for *_, params in parts for p in params])
             digest.update(repr(cursor.fetchone()).encode())
         else:
-            for cols, where, order, params in parts:
+            for _, cols, where, order, params in parts:
                 cursor.execute(f"SELECT json_array({cols}) FROM {where} ORDER BY {order}", params)  # noqa: S608
                 for (row,) in iter(cursor.fetchone, None):
                     digest.update(row.encode())
                 digest.update(b"\x00")
     return digest.hexdigest()
+
+
+def _part_digest(alias: str | None, cols: str, where: str, order: str) -> str:
+    """PostgreSQL: one part's digest as a subquery, by row versions (alias given) or by the rows' text."""
+    if alias:
+        return (f"(SELECT array[count(*), sum(hashint8extended({alias}.id, {alias}.xmin::text::bigint))]::text "  # noqa: S608
+                f"FROM {where})")
+    # JSON arrays: unambiguous rows whatever the names hold (a "|" in a name cannot shift a field).
+    return f"(SELECT md5(coalesce(string_agg(json_build_array({cols})::text, ',' ORDER BY {order}), '')) FROM {where})"  # noqa: S608
 
 
 _CODE_VERSION: list[str] = []

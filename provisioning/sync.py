@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import gc
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -26,7 +25,7 @@ from notifications.services import resolve
 from passportal.actors import Actor
 from passportal.models import PermissionLevel, SecurityGroup
 
-from . import ad_reads, agent_runs, topics
+from . import ad_reads, agent_marks, agent_runs, topics
 from .applier import apply_plan
 from .client_lock import client_apply_lock, client_state_version
 from .models import DirectoryLink, SyncRun, SyncStatus, SyncTrigger
@@ -199,31 +198,20 @@ def _one_view_of_the_tables() -> Iterator[None]:
 
 def _read_digest(integration: Integration) -> str | None:
     """A digest of what the read would return, when it is known without reading: an on-prem agent's latest
-    committed upload (its records, in order, and its domain). None for the other sources (they must be read)."""
-    from directory.models import AgentUpload, AgentUploadRecord, UploadStatus
+    committed upload (its records, in order, and its domain), computed once at its commit. None for the other
+    sources (they must be read)."""
+    from directory.models import UploadStatus
+    from directory.upload_digest import records_digest
     from directory.uploads import UploadConnector
 
     if not isinstance(connector_for(integration), UploadConnector):
         return None
     upload = (integration.agent_uploads.filter(status=UploadStatus.COMMITTED).order_by("-committed_at", "-pk")
-              .values_list("pk", "directory_id").first())
+              .values_list("pk", "directory_id", "records_digest").first())
     if upload is None:
         return None
-    table = connection.ops.quote_name(AgentUploadRecord._meta.db_table)
-    digest = hashlib.blake2b(repr((AgentUpload.__name__, upload[1])).encode(), digest_size=16)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT count(*), md5(coalesce(string_agg(md5(kind || ':' || external_id || ':' || data::text), '' "  # noqa: S608
-                f"ORDER BY id), '')) FROM {table} WHERE upload_id = %s", [upload[0]])
-            digest.update(repr(cursor.fetchone()).encode())
-        else:
-            cursor.execute(f"SELECT kind, external_id, data FROM {table} WHERE upload_id = %s ORDER BY id",  # noqa: S608
-                           [upload[0]])
-            while rows := cursor.fetchmany(2000):
-                for kind, external_id, data in rows:
-                    digest.update(f"{kind}:{external_id}:{data}\x00".encode())
-    return digest.hexdigest()
+    pk, directory_id, stored = upload
+    return stored or records_digest(pk, directory_id)  # committed before digests were stored: computed now
 
 
 def _finish_if_unchanged(run: SyncRun, integration: Integration, read_digest: str) -> bool:
@@ -263,6 +251,9 @@ def _read(integration: Integration, *, full: bool) -> tuple[Snapshot, object, ad
         folders = connector.read_folders()
         snapshot = Snapshot(directory_id=connector.directory_id, folders=tuple(folders), users=(), complete=True)
         return snapshot, connector, None
+    if agent_marks.reads_uploads(connector):  # AD read by the on-prem agent: its latest upload, partial or full
+        snapshot, ad_read = agent_marks.agent_read(integration, connector, mapped)
+        return snapshot, connector, ad_read
     if ad_reads.reads_changes(connector):  # AD read by the portal: the changes since the last good run's mark
         ad_read = ad_reads.read(integration, connector, mapped, full=full)
         return ad_read.read.snapshot, connector, ad_read
