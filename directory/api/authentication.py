@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Q
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from directory.models import Integration, hash_token
 
@@ -26,7 +30,7 @@ class AgentPrincipal:
 class AgentTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[AgentPrincipal, Integration] | None:
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
@@ -47,14 +51,14 @@ class AgentTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("The agent token is not valid.")
         return AgentPrincipal(integration), integration
 
-    def authenticate_header(self, request) -> str:
+    def authenticate_header(self, request: Request) -> str:
         return self.keyword
 
 
 class IsAgent(permissions.BasePermission):
     message = "This endpoint takes an on-prem agent's token."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return isinstance(request.user, AgentPrincipal)
 
 
@@ -64,5 +68,5 @@ class AgentTokenScheme(OpenApiAuthenticationExtension):
     target_class = "directory.api.authentication.AgentTokenAuthentication"
     name = "agentToken"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {"type": "http", "scheme": "bearer", "description": "The integration's agent token (R26)."}

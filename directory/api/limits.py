@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -49,7 +51,7 @@ def refuse_large_declared_body(content_length: str) -> None:
         raise body_too_large(int(content_length))
 
 
-def _nested_deeper_than(data, limit: int) -> bool:
+def _nested_deeper_than(data: Any, limit: int) -> bool:
     """Walked with a list, not recursion, so no nesting can exhaust the stack here."""
     pending = [(data, 1)]
     while pending:
@@ -74,7 +76,8 @@ class AgentJSONParser(BaseParser):
 
     media_type = "application/json"
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(self, stream: IO[Any] | None, media_type: str | None = None,
+              parser_context: Mapping[str, Any] | None = None) -> Any:
         most = settings.AGENT_CHUNK_MAX_BYTES
         raw = stream.read(most + 1) if stream is not None else b""
         if len(raw) > most:  # no Content-Length to check beforehand (a chunked body)

@@ -12,12 +12,14 @@ authentication at all, and an agent token sent here is refused by name.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.authtoken.models import Token
+from rest_framework.request import Request
 
 from passportal.crypto import hash_token
 
@@ -29,7 +31,7 @@ def token_digest(secret: str) -> str:
     return hash_token(secret)[:KEY_LENGTH]
 
 
-def issue_api_token(user: AbstractBaseUser) -> str:
+def issue_api_token(user: User) -> str:
     """Replace the user's API token with a new one and return its secret (stored only as a digest)."""
     secret = "pst_" + secrets.token_urlsafe(32)
     Token.objects.filter(user=user).delete()
@@ -45,7 +47,7 @@ class HashedTokenAuthentication(TokenAuthentication):
 
     keywords = ("Token", "Bearer")
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[Any, Token] | None:
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() not in {k.lower().encode() for k in self.keywords}:
             return None
@@ -57,7 +59,7 @@ class HashedTokenAuthentication(TokenAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.") from None
         return self.authenticate_credentials(key)
 
-    def authenticate_credentials(self, key: str):
+    def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
         if key.startswith(AGENT_TOKEN_PREFIX):
             raise exceptions.AuthenticationFailed(
                 "This is an on-prem agent's token: it works only on the agent push API (/api/agent/).")
@@ -70,10 +72,10 @@ class StaffTokenScheme(OpenApiAuthenticationExtension):
     target_class = "provisioning.api.authentication.HashedTokenAuthentication"
     name = ["staffToken", "staffBearer"]
 
-    def get_security_requirement(self, auto_schema):
+    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[str]]]:
         return [{"staffToken": []}, {"staffBearer": []}]  # either one
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: Any) -> list[dict[str, str]]:
         return [
             {"type": "apiKey", "in": "header", "name": "Authorization",
              "description": "A staff API token (manage.py create_api_token), sent as `Token <key>`."},

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from rest_framework.permissions import DjangoModelPermissions
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 
 class StaffModelPermissions(DjangoModelPermissions):
@@ -15,7 +17,7 @@ class StaffModelPermissions(DjangoModelPermissions):
         "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
     }
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
         if not (user and user.is_authenticated and user.is_active and user.is_staff):
             return False

@@ -7,6 +7,8 @@ under the row's lock (PostgreSQL) or the database's write lock (SQLite), so noth
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers, status
@@ -35,7 +37,7 @@ class PreconditionRequiredSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
-def etag(updated_at) -> str:
+def etag(updated_at: datetime) -> str:
     return f'"{row_version(updated_at)}"'
 
 
@@ -54,12 +56,12 @@ def if_match(header: str | None) -> list[str]:
     return tags
 
 
-def matches(tags: list[str], updated_at) -> bool:
+def matches(tags: list[str], updated_at: datetime) -> bool:
     # Strong comparison (RFC 9110 13.1.1): a weak tag W/"..." never matches.
     return "*" in tags or etag(updated_at) in tags
 
 
-def stale_message(updated_at) -> str:
+def stale_message(updated_at: datetime) -> str:
     changed_at = timezone.localtime(updated_at).strftime("%H:%M:%S")
     return (f"This user changed since you read it (at {changed_at}, by a sync or another staff member). Nothing was "
             "saved: review the user as it is now (below) and send your change again with its ETag in If-Match.")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -70,11 +72,12 @@ class ClientSerializer(serializers.ModelSerializer):
     def get_site_admins(self, obj: Client) -> list[dict]:
         admins = getattr(obj, "site_admin_users", None)  # prefetched by the list; one query otherwise
         if admins is None:
-            admins = site_admins_of(Client.objects.filter(pk=obj.pk)).get().site_admin_users
-        return SiteAdminSerializer(admins, many=True).data
+            admins = site_admins_of(Client.objects.filter(pk=obj.pk)).get().site_admin_users  # type: ignore[attr-defined]  # Prefetch to_attr
+        # many=True builds a ListSerializer, whose data is a list; the stubs type the single serializer's.
+        return SiteAdminSerializer(admins, many=True).data  # type: ignore[return-value]
 
 
-def site_admins_of(clients):
+def site_admins_of(clients: QuerySet[Client]) -> QuerySet[Client]:
     """Clients with their Site Admins prefetched (`site_admin_users`), in one query for the whole list."""
     users = PortalUser.objects.filter(permission_level__is_site_admin=True).select_related("permission_level")
     return clients.prefetch_related(Prefetch("users", queryset=users.order_by("pk"), to_attr="site_admin_users"))
@@ -255,7 +258,7 @@ class ApplySerializer(serializers.Serializer):
                                                          required=False, default=list)
     dry_run = serializers.BooleanField(default=False)
 
-    def validate_folders(self, folders):
+    def validate_folders(self, folders: list[Folder]) -> list[Folder]:
         if len(folders) > MAX_FOLDERS_PER_APPLY:
             raise serializers.ValidationError(
                 f"{len(folders)} folders: one apply takes at most {MAX_FOLDERS_PER_APPLY}; send them in several "
@@ -378,12 +381,14 @@ class PermissionLevelSerializer(serializers.ModelSerializer):
 
     kind = serializers.ChoiceField(source="user_kind", choices=UserKind.choices,
                                    help_text="pro: for the Company Vault's users; site: for clients' users.")
-    label = serializers.SerializerMethodField(help_text="The name with its kind, e.g. Read Only (Site-User).")
+    # A declared field, taken out of the class by DRF's metaclass; the stubs read it as Field.label, a string.
+    label = serializers.SerializerMethodField(  # type: ignore[assignment]
+        help_text="The name with its kind, e.g. Read Only (Site-User).")
 
     class Meta:
         model = PermissionLevel
         fields = ["id", "name", "kind", "label", "rank", "is_site_admin"]
-        validators = []  # the name is checked per kind below, in words
+        validators: list[Any] = []  # the name is checked per kind below, in words
 
     def get_label(self, obj: PermissionLevel) -> str:
         return level_label(obj)
@@ -396,7 +401,7 @@ class PermissionLevelSerializer(serializers.ModelSerializer):
         if level is not None and "user_kind" in attrs and attrs["user_kind"] != level.user_kind:
             raise serializers.ValidationError({"kind": "A level keeps its kind (users hold it): create a level of "
                                                        "the other kind instead."})
-        kind = attrs.get("user_kind", getattr(level, "user_kind", None))
+        kind = attrs.get("user_kind", getattr(level, "user_kind", ""))
         name = attrs.get("name", getattr(level, "name", ""))
         taken = PermissionLevel.objects.filter(user_kind=kind, name=name)
         if level is not None:
@@ -412,7 +417,7 @@ class SecurityGroupSerializer(serializers.ModelSerializer):
         model = SecurityGroup
         fields = ["id", "client", "name", "created_at"]
         read_only_fields = ["created_at"]
-        validators = []  # the name is checked per client below, in words and whatever its case
+        validators: list[Any] = []  # the name is checked per client below, in words and whatever its case
 
     def validate_name(self, value: str) -> str:
         return _one_line(value)
@@ -459,7 +464,7 @@ class NewPortalUserSerializer(serializers.ModelSerializer):
     class Meta:
         model = PortalUser
         fields = ["client", "first_name", "last_name", "email", "permission_level"]
-        validators = []  # the email is checked per client below, in words and whatever its case
+        validators: list[Any] = []  # the email is checked per client below, in words and whatever its case
         extra_kwargs = {"email": {"required": True}, "client": {"required": True}}
 
     def validate_first_name(self, value: str) -> str:
