@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponseRedirect
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
@@ -17,10 +20,10 @@ class ReadFilter(admin.SimpleListFilter):
     title = "read"
     parameter_name = "read"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [("unread", "Unread"), ("read", "Read")]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Notification]) -> QuerySet[Notification]:
         if self.value() == "unread":
             return queryset.filter(read_at__isnull=True)
         if self.value() == "read":
@@ -34,10 +37,10 @@ class SettledFilter(admin.SimpleListFilter):
     title = "settled"
     parameter_name = "settled"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [("no", "Still open"), ("yes", "Settled by itself")]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Notification]) -> QuerySet[Notification]:
         if self.value() == "no":
             return queryset.filter(resolved_at__isnull=True)
         if self.value() == "yes":
@@ -63,10 +66,10 @@ class NotificationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Notification | None = None) -> bool:
         return False
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         extra = [
             path(
                 "mark-all-read/",
@@ -78,7 +81,7 @@ class NotificationAdmin(admin.ModelAdmin):
         return extra + super().get_urls()
 
     @admin.display(description="Notification", ordering="title")
-    def title_link(self, obj: Notification):
+    def title_link(self, obj: Notification) -> str:
         # Through the open view, so following it marks it read.
         return format_html('<a href="{}">{}</a>', reverse("admin:notifications_notification_open", args=[obj.pk]),
                            obj.title)
@@ -87,7 +90,7 @@ class NotificationAdmin(admin.ModelAdmin):
     def settled_state(self, obj: Notification) -> bool:
         return obj.resolved_at is not None
 
-    def open_view(self, request: HttpRequest, pk: int):
+    def open_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Opening a notification marks it read, then shows what it is about (or the notification itself)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
@@ -98,7 +101,8 @@ class NotificationAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(note.url)
         return HttpResponseRedirect(reverse("admin:notifications_notification_change", args=[note.pk]))
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
         # Reading a notification's own page is opening it.
         response = super().change_view(request, object_id, form_url, extra_context)
         if response.status_code == 200 and (note := Notification.objects.filter(pk=object_id).first()):
@@ -110,21 +114,26 @@ class NotificationAdmin(admin.ModelAdmin):
         return obj.read_at is not None
 
     @admin.action(description="Mark selected notifications as read")
-    def mark_read(self, request: HttpRequest, queryset) -> None:
+    def mark_read(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         count = queryset.filter(read_at__isnull=True).update(read_at=timezone.now())
         self.message_user(request, f"{count} notification(s) marked as read.", messages.SUCCESS)
 
     @admin.action(description="Mark selected notifications as unread")
-    def mark_unread(self, request: HttpRequest, queryset) -> None:
+    def mark_unread(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         count = queryset.filter(read_at__isnull=False).update(read_at=None)
         self.message_user(request, f"{count} notification(s) marked as unread.", messages.SUCCESS)
 
-    def mark_all_read_view(self, request: HttpRequest):
+    def mark_all_read_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         count = Notification.objects.filter(read_at__isnull=True).update(read_at=timezone.now())
         self.message_user(request, f"{count} notification(s) marked as read.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:notifications_notification_changelist"))
+
+
+# Shown, all read-only (one tuple of plain names, as both admin options take it).
+OUTBOX_FIELDS = ("kind", "recipient", "portal_user", "status", "attempts", "last_error", "next_attempt_at",
+                 "claimed_at", "sent_at", "created_at")
 
 
 @admin.register(OutboxEmail)
@@ -137,17 +146,16 @@ class OutboxEmailAdmin(admin.ModelAdmin):
     search_fields = ["recipient"]
     list_select_related = ["portal_user"]
     date_hierarchy = "created_at"
-    fields = ["kind", "recipient", "portal_user", "status", "attempts", "last_error", "next_attempt_at",
-              "claimed_at", "sent_at", "created_at"]
-    readonly_fields = fields
+    fields = OUTBOX_FIELDS
+    readonly_fields = OUTBOX_FIELDS
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: OutboxEmail | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: OutboxEmail | None = None) -> bool:
         return False
 
     @admin.display(description="Last error")

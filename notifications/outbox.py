@@ -19,9 +19,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
 from django.db.models import Case, F, JSONField, Value, When
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
@@ -186,7 +188,7 @@ def _public_context(context: dict) -> dict:
     return {key: value for key, value in context.items() if key not in SECRET_CONTEXT_KEYS}
 
 
-def _finish(row: OutboxEmail, owner: uuid.UUID, **fields) -> bool:
+def _finish(row: OutboxEmail, owner: uuid.UUID, **fields: Any) -> bool:
     # Conditional on our claim: if the row was reclaimed meanwhile, the other sender owns it now.
     return bool(OutboxEmail.objects.filter(pk=row.pk, claim=owner).update(**fields))
 
@@ -241,7 +243,7 @@ def _mark_failed(row: OutboxEmail, claim: uuid.UUID, error: str) -> None:
     )
 
 
-def _build_message(row: OutboxEmail, connection) -> EmailMultiAlternatives:
+def _build_message(row: OutboxEmail, connection: BaseEmailBackend) -> EmailMultiAlternatives:
     rendered = render_email(row.kind, row.context)
     message = EmailMultiAlternatives(
         subject=rendered.subject,
@@ -255,7 +257,7 @@ def _build_message(row: OutboxEmail, connection) -> EmailMultiAlternatives:
     return message
 
 
-def _send_one(connection, message: EmailMultiAlternatives) -> None:
+def _send_one(connection: BaseEmailBackend, message: EmailMultiAlternatives) -> None:
     """Send over the open connection; a refusal of this message becomes _Refused, a broken link raises."""
     try:
         connection.send_messages([message])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from adread.batches import chunks
+from passportal.models import Client
 
 from .models import Notification, NotificationKind
 
@@ -15,8 +17,8 @@ RESOLVE_CHUNK = 1000
 NOTIFY_BATCH = 1000
 
 
-def notification(kind: str, *, title: str, message: str = "", client=None, integration=None, url: str = "",
-                 topic: str = "") -> Notification:
+def notification(kind: str, *, title: str, message: str = "", client: Client | None = None, integration: Any = None,
+                 url: str = "", topic: str = "") -> Notification:
     """A notification as every raiser's is shaped (the title cut to fit, the integration's client), not saved."""
     if integration is not None and client is None:
         client = integration.client
@@ -25,8 +27,8 @@ def notification(kind: str, *, title: str, message: str = "", client=None, integ
     )
 
 
-def notify(kind: str, *, title: str, message: str = "", client=None, integration=None, url: str = "",
-           topic: str = "") -> Notification:
+def notify(kind: str, *, title: str, message: str = "", client: Client | None = None, integration: Any = None,
+           url: str = "", topic: str = "") -> Notification:
     """Raise one notification: the one way a notification is written (notify_many for a run's many)."""
     note = notification(kind, title=title, message=message, client=client, integration=integration, url=url,
                         topic=topic)

@@ -6,6 +6,8 @@ import contextlib
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from types import FrameType
 
 from .outbox import SendReport, StopRequest, send_queued
 
@@ -14,7 +16,7 @@ TIME_BUDGET_SECONDS = 240
 
 
 @contextlib.contextmanager
-def _stop_on_sigterm():
+def _stop_on_sigterm() -> Iterator[None]:
     """While sending, SIGTERM (a worker restart, systemd stopping the service) ends the batch cleanly.
 
     django-q2's workers die at once on SIGTERM; an email sent but not yet recorded would then be sent
@@ -26,7 +28,7 @@ def _stop_on_sigterm():
         return
     StopRequest.requested = False
 
-    def request_stop(signum, frame) -> None:
+    def request_stop(signum: int, frame: FrameType | None) -> None:
         StopRequest.requested = True
 
     previous = signal.signal(signal.SIGTERM, request_stop)
