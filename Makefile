@@ -30,6 +30,7 @@ test: system-deps $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	DEBUG=true $(VENV)/bin/mypy  # the apps, as [tool.mypy] in pyproject.toml says
 
 bench: system-deps $(VENV)/.installed-dev
 	$(PY) bench/run.py $(BENCH_ARGS)
