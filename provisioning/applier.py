@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from adread.batches import chunks
@@ -28,7 +27,7 @@ from passportal.models import GroupMembership, MembershipSource, PortalUser, Use
 
 from . import topics
 from .models import CreationIssue, DirectoryLink, SyncRun
-from .planner import LINK_OFF, Disable, Plan, Seen
+from .planner import Disable, DisableReason, Plan, Seen
 from .state import Loaded
 
 BATCH = 2000
@@ -47,14 +46,6 @@ def fingerprint(seen: Seen) -> str:
 # ---------------------------------------------------------------- writing
 
 
-def _status_after_reenable() -> Case:
-    return Case(
-        When(disabled_by_staff=True, then=Value(UserStatus.DISABLED)),
-        When(activated_at__isnull=False, then=Value(UserStatus.ACTIVE)),
-        default=Value(UserStatus.PENDING),
-    )
-
-
 def disable_users(disables: Sequence[Disable], *, run_id: int, at: datetime) -> int:
     """Set-based: one UPDATE per reason and chunk. Each user keeps why, when and by which run (its page says so)."""
     by_reason: dict[str, list[int]] = defaultdict(list)
@@ -64,9 +55,11 @@ def disable_users(disables: Sequence[Disable], *, run_id: int, at: datetime) -> 
     for reason, ids in by_reason.items():
         for part in chunks(ids, BATCH):
             # Compare-and-set: a user another run or a held decision disabled meanwhile keeps that reason.
-            done += PortalUser.objects.filter(pk__in=list(part), disabled_reason__in=("", LINK_OFF)).update(
-                disabled_reason=reason, status=UserStatus.DISABLED, disabled_at=at, disabled_by_run_id=run_id,
-                updated_at=at,
+            still_enabled = PortalUser.objects.filter(pk__in=list(part),
+                                                      disabled_reason__in=("", DisableReason.LINK_OFF))
+            done += still_enabled.update(
+                disabled_reason=reason, status=PortalUser.status_expression(disabled_reason=reason), disabled_at=at,
+                disabled_by_run_id=run_id, updated_at=at,
             )
     return done
 
@@ -136,8 +129,8 @@ def _reenable_users(plan: Plan, now: datetime) -> None:
         by_reason[r.previous_reason].append(r.user_id)
     for reason, part in ((reason, part) for reason, ids in by_reason.items() for part in chunks(ids, BATCH)):
         PortalUser.objects.filter(pk__in=list(part), disabled_reason=reason).update(
-            disabled_reason="", disabled_at=None, disabled_by_run_id=None, status=_status_after_reenable(),
-            updated_at=now,
+            disabled_reason="", disabled_at=None, disabled_by_run_id=None,
+            status=PortalUser.status_expression(disabled_reason=""), updated_at=now,
         )
 
 

@@ -32,15 +32,10 @@ from .planning.reasons import DisableReason, IssueReason
 from .planning.scope import NAMED_GROUP_KINDS, link_state, unreadable_groups
 
 __all__ = [
-    "INVALID_EMAIL", "LINK_OFF", "NAMED_GROUP_KINDS", "NO_EMAIL", "SOURCES", "Adoption",
-    "Current", "Disable", "DisableReason", "Issue", "IssueReason", "LinkState", "MappingRule", "NewUser", "Plan",
-    "Reenable", "Seen", "Threshold", "Update", "UserState", "link_state", "plan",
+    "NAMED_GROUP_KINDS", "SOURCES", "Adoption", "Current", "Disable", "DisableReason", "Issue", "IssueReason",
+    "LinkState", "MappingRule", "NewUser", "Plan", "Reenable", "Seen", "Threshold", "Update", "UserState",
+    "link_state", "plan",
 ]
-
-# Members by their old names, for the two modules that still import them so while other moves rewrite them
-# (provisioning.applier: LINK_OFF; scim.views: INVALID_EMAIL, NO_EMAIL); they go once those moves land.
-LINK_OFF = DisableReason.LINK_OFF
-INVALID_EMAIL, NO_EMAIL = IssueReason.INVALID_EMAIL, IssueReason.NO_EMAIL
 
 # The planner's source files: a digest of them says "the rules changed" (the run short cut must not skip then).
 SOURCES: tuple[Path, ...] = (Path(__file__), *sorted(Path(passes.__file__).parent.glob("*.py")))

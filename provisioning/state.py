@@ -213,16 +213,19 @@ _CODE_VERSION: list[str] = []
 
 
 def _code_version() -> str:
-    """The planner's and applier's source, and Django's version (its email validator): new rules, new digest."""
+    """The planner's source (every file of `planner.SOURCES`: its passes live in `planning/`), the applier's and this
+    module's, and Django's version (its email validator): new rules, new digest."""
     if not _CODE_VERSION:
         from pathlib import Path
 
         import django
 
-        from . import applier, planner
+        from .planner import SOURCES
 
         here = hashlib.blake2b(digest_size=16)
-        for source in (Path(planner.__file__), Path(applier.__file__), Path(__file__)):
+        # The applier by its path, not imported: it imports this module (Loaded), and an import back would be a circle.
+        for source in (*SOURCES, Path(__file__).with_name("applier.py"), Path(__file__)):
+            here.update(source.name.encode())
             here.update(source.read_bytes())
         here.update(django.get_version().encode())
         _CODE_VERSION.append(here.hexdigest())

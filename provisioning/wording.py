@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from passportal.reasons import DisableReason
+
 from .models import HeldResolution, SyncRun, SyncStatus
 
 
@@ -133,10 +135,10 @@ def disable_reason(reason: str, directory_kind: str = "") -> str:
     directory = DIRECTORY_NAMES.get(directory_kind, "the directory")
     folder = FOLDER_WORDS.get(directory_kind, "folder")
     sentences = {
-        "directory": f"Disabled in {directory}",
-        "deleted": f"Deleted in {directory}",
-        "out_of_scope": f"Moved out of every mapped {folder}",
-        "link_off": "The integration's link was switched off",
+        DisableReason.DIRECTORY: f"Disabled in {directory}",
+        DisableReason.DELETED: f"Deleted in {directory}",
+        DisableReason.OUT_OF_SCOPE: f"Moved out of every mapped {folder}",
+        DisableReason.LINK_OFF: "The integration's link was switched off",
         STAFF: "Disabled by staff",
     }
     return sentences.get(reason, reason)

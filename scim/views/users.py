@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
-from provisioning.planner import INVALID_EMAIL, NO_EMAIL
+from provisioning.planner import IssueReason
 
 from .. import resources
 from ..models import ScimUser
@@ -119,7 +119,8 @@ def _create_user(ctx: Ctx) -> HttpResponse:
     if issue is not None:
         # R7: stored as the IdP sent it (so its next cycle finds it by userName and updates it), refused
         # to the IdP with the reason, and a creation issue for staff that closes once the cause is fixed.
-        status, scim_type = (400, "invalidValue") if issue.reason in (NO_EMAIL, INVALID_EMAIL) else (409, "uniqueness")
+        refused_email = issue.reason in (IssueReason.NO_EMAIL, IssueReason.INVALID_EMAIL)
+        status, scim_type = (400, "invalidValue") if refused_email else (409, "uniqueness")
         ctx.summary += f"; refused: {issue.message}"
         return error(status, f"The portal cannot create this user: {issue.message}", scim_type)
     location = f"{ctx.base}/Users/{row.scim_id}"
