@@ -260,6 +260,27 @@ def case_disabled(params: dict) -> dict:
 # ---------------------------------------------------------------- the floor
 
 
+def _copy_activations(ids: list[int], created: list[dict], now) -> None:
+    """The floor's activation links and their queued emails, one of each per created user, as the engine writes."""
+    from django.utils import timezone
+    from psycopg.types.json import Jsonb
+
+    from notifications.models import OutboxEmail
+    from passportal.bulk import copy_rows
+    from passportal.models import ActivationToken
+
+    expires = now + timezone.timedelta(days=7)
+    copy_rows(ActivationToken, ["user_id", "token_hash", "email", "created_at", "expires_at"],
+              [(uid, f"{uid:064x}", p["email"], now, expires) for uid, p in zip(ids, created, strict=True)])
+    copy_rows(OutboxEmail, ["kind", "recipient", "context", "status", "attempts", "last_error", "next_attempt_at",
+                            "created_at", "portal_user_id"],
+              [("activation", p["email"], Jsonb({
+                  "nonce": f"{uid:022x}", "first_name": p["first_name"], "last_name": p["last_name"],
+                  "organisation": "Bench Client", "is_pro_user": False, "msp_name": "Bench MSP",
+                  "expires_at": expires.isoformat()}), "queued", 0, "", now, now, uid)
+               for uid, p in zip(ids, created, strict=True)])
+
+
 def case_floor(params: dict) -> dict:
     """COPY the rows an initial run writes, with the engine's values, into their tables, in one transaction."""
     setup_django(name=database_name(), template=template_name("initial"))
@@ -268,9 +289,8 @@ def case_floor(params: dict) -> dict:
     from psycopg.types.json import Jsonb
 
     from directory.connectors.base import UserRecord
-    from notifications.models import OutboxEmail
     from passportal.bulk import allocate_ids, copy_rows
-    from passportal.models import ActivationToken, GroupMembership, PermissionLevel, PortalUser, SecurityGroup
+    from passportal.models import GroupMembership, PermissionLevel, PortalUser, SecurityGroup
     from provisioning.applier import fingerprint
     from provisioning.models import CreationIssue, DirectoryLink, SyncRun
     from provisioning.planner import Seen, link_state
@@ -307,16 +327,7 @@ def case_floor(params: dict) -> dict:
             "last_run_id", "directory_state", "state_hash", "created_at"], links)
         copy_rows(GroupMembership, ["user_id", "group_id", "source", "created_at"],
                   [(uid, groups[g], "mapping", now) for uid, f in zip(ids, depts, strict=True) for g in grants(f)[1]])
-        expires = now + timezone.timedelta(days=7)
-        copy_rows(ActivationToken, ["user_id", "token_hash", "email", "created_at", "expires_at"],
-                  [(uid, f"{uid:064x}", p["email"], now, expires) for uid, p in zip(ids, created, strict=True)])
-        copy_rows(OutboxEmail, ["kind", "recipient", "context", "status", "attempts", "last_error", "next_attempt_at",
-                                "created_at", "portal_user_id"],
-                  [("activation", p["email"], Jsonb({
-                      "nonce": f"{uid:022x}", "first_name": p["first_name"], "last_name": p["last_name"],
-                      "organisation": "Bench Client", "is_pro_user": False, "msp_name": "Bench MSP",
-                      "expires_at": expires.isoformat()}), "queued", 0, "", now, now, uid)
-                   for uid, p in zip(ids, created, strict=True)])
+        _copy_activations(ids, created, now)
         copy_rows(CreationIssue, ["integration_id", "external_id", "reason", "user_name", "email", "message",
                                   "folder_path", "opened_at", "opened_by_run_id"],
                   [(agent.pk, p["id"], "no_email", f"{p['first_name']} {p['last_name']}", "",

@@ -27,7 +27,6 @@ LONG_MODULES = {
 }
 LONG_FUNCTIONS = {
     "bench/ad.py:case_groups": 84,
-    "bench/portal.py:case_floor": 64,
     "bench/scim.py:main": 96,
     "notifications/outbox.py:send_queued": 72,
 }
