@@ -281,18 +281,23 @@ def send_queued(batch_size: int = 200) -> SendReport:
     report.claimed = len(rows)
     if not rows:
         return report
-    max_attempts = settings.OUTBOX_MAX_ATTEMPTS
     connection = get_connection(fail_silently=False)
     try:
         connection.open()
     except (OSError, smtplib.SMTPException) as exc:
-        error = f"Mail server unreachable: {exc.__class__.__name__}: {exc}"
-        for row in rows:
-            _requeue(row, claim, now, error)
-        report.retried, report.server_unreachable = len(rows), True
-        report.errors.append(error)
-        logger.warning("Outbox: %s; %d emails put back for a retry", error, len(rows))
+        _put_back(rows, claim, now, f"Mail server unreachable: {exc.__class__.__name__}: {exc}", report)
         return report
+    _send_batch(connection, rows, claim, now, report)
+    logger.info(
+        "Outbox batch: %d claimed, %d sent, %d to retry, %d failed", report.claimed, report.sent,
+        report.retried, report.failed,
+    )
+    return report
+
+
+def _send_batch(connection: BaseEmailBackend, rows: list[OutboxEmail], claim: uuid.UUID, now: datetime,
+                report: SendReport) -> None:
+    """Send the claimed rows over one open connection, recording what went out every RECORD_EVERY and at the end."""
     sent: list[OutboxEmail] = []
     try:
         for index, row in enumerate(rows):
@@ -303,33 +308,17 @@ def send_queued(batch_size: int = 200) -> SendReport:
             if len(sent) >= RECORD_EVERY:
                 _mark_sent(sent, claim, timezone.now())
                 sent = []
-            try:
-                message = _build_message(row, connection)
-            except (KeyError, ValueError, TypeError, TemplateDoesNotExist, TemplateSyntaxError) as exc:
-                _mark_failed(row, claim, f"Could not render the {row.kind} email: {exc.__class__.__name__}")
-                report.failed += 1
+            message = _rendered(row, connection, claim, report)
+            if message is None:
                 continue
             try:
                 _send_one(connection, message)
             except _Refused as refusal:
-                error = f"Refused by the mail server: {refusal}"
-                if refusal.permanent or row.attempts + 1 >= max_attempts:
-                    _mark_failed(row, claim, error)
-                    report.failed += 1
-                else:
-                    _requeue(row, claim, now, error)
-                    report.retried += 1
-                report.errors.append(f"outbox email {row.pk}: {error}")
-                logger.warning("Outbox email %s to %s: %s", row.pk, row.recipient, error)
+                _refused(row, claim, now, refusal, report)
             except (OSError, smtplib.SMTPException) as exc:
                 # The connection broke: this row and the rest wait for the next attempt.
-                error = f"Mail server connection lost: {exc.__class__.__name__}: {exc}"
-                for pending in rows[index:]:
-                    _requeue(pending, claim, now, error)
-                report.retried += len(rows) - index
-                report.server_unreachable = True
-                report.errors.append(error)
-                logger.warning("Outbox: %s; %d emails put back for a retry", error, len(rows) - index)
+                _put_back(rows[index:], claim, now,
+                          f"Mail server connection lost: {exc.__class__.__name__}: {exc}", report)
                 break
             else:
                 sent.append(row)
@@ -340,8 +329,37 @@ def send_queued(batch_size: int = 200) -> SendReport:
         # Even when something unexpected stops the batch, what went out is recorded. A sender that dies
         # before this line leaves its rows in sending: they are reclaimed and may go out twice (see above).
         _mark_sent(sent, claim, timezone.now())
-    logger.info(
-        "Outbox batch: %d claimed, %d sent, %d to retry, %d failed", report.claimed, report.sent,
-        report.retried, report.failed,
-    )
-    return report
+
+
+def _rendered(row: OutboxEmail, connection: BaseEmailBackend, claim: uuid.UUID, report: SendReport
+              ) -> EmailMultiAlternatives | None:
+    """The row's message, or None when it cannot be rendered: then it fails for good (a retry renders the same)."""
+    try:
+        return _build_message(row, connection)
+    except (KeyError, ValueError, TypeError, TemplateDoesNotExist, TemplateSyntaxError) as exc:
+        _mark_failed(row, claim, f"Could not render the {row.kind} email: {exc.__class__.__name__}")
+        report.failed += 1
+        return None
+
+
+def _refused(row: OutboxEmail, claim: uuid.UUID, now: datetime, refusal: _Refused, report: SendReport) -> None:
+    """The server refused this one email: failed for good when permanent or out of attempts, else retried later."""
+    error = f"Refused by the mail server: {refusal}"
+    if refusal.permanent or row.attempts + 1 >= settings.OUTBOX_MAX_ATTEMPTS:
+        _mark_failed(row, claim, error)
+        report.failed += 1
+    else:
+        _requeue(row, claim, now, error)
+        report.retried += 1
+    report.errors.append(f"outbox email {row.pk}: {error}")
+    logger.warning("Outbox email %s to %s: %s", row.pk, row.recipient, error)
+
+
+def _put_back(rows: list[OutboxEmail], claim: uuid.UUID, now: datetime, error: str, report: SendReport) -> None:
+    """The mail server cannot be reached or was lost: these rows wait for the next attempt."""
+    for row in rows:
+        _requeue(row, claim, now, error)
+    report.retried += len(rows)
+    report.server_unreachable = True
+    report.errors.append(error)
+    logger.warning("Outbox: %s; %d emails put back for a retry", error, len(rows))

@@ -28,7 +28,6 @@ LONG_MODULES = {
 LONG_FUNCTIONS = {
     "bench/ad.py:case_groups": 84,
     "bench/scim.py:main": 96,
-    "notifications/outbox.py:send_queued": 72,
 }
 
 
