@@ -304,6 +304,13 @@ class AgentUpload(models.Model):
     # Set for an upload answering a request (a preview or a folder read): committed as ANSWERED, never applied.
     request = models.ForeignKey(AgentRequest, on_delete=models.SET_NULL, null=True, blank=True,
                                 related_name="uploads")
+    # What the agent read (directory/partial_uploads.py): only the changes since the portal's mark (partial), or
+    # everything; the domain controller's mark from the start of its read (kept once the run succeeded), the
+    # mapped folders it was told of (their digest) and, for a full read, why. An older agent sends none: a full read.
+    partial = models.BooleanField(default=False)
+    read_mark = models.JSONField(null=True, blank=True)
+    read_folders_digest = models.CharField(max_length=32, blank=True, default="")
+    read_why = models.CharField(max_length=300, blank=True, default="")
 
     class Meta:
         ordering = ["integration", "-created_at"]

@@ -16,3 +16,12 @@ agent_polled = Signal()
 # Sent when an agent asks which linked users its upload did not hold. Keyword argument: integration. A receiver
 # answers with the external ids (objectGUIDs) of the integration's linked directory users.
 agent_expected_users = Signal()
+
+# Sent on each poll of an agent and when an upload starts. Keyword argument: integration. A receiver answers what
+# the agent is to read: {"read_from": "full" or {"host", "invocation_id", "usn"}, "why": plain words when full,
+# "folders_digest": the mapped folders' digest the read is asked for}.
+agent_read_from = Signal()
+
+# Sent when the portal refuses an agent's partial upload (the mark it read from is not the one the portal would
+# hand out now). Keyword argument: integration. The receiver forgets the mark, so the next read is a full one.
+agent_mark_refused = Signal()

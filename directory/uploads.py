@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import agent_requests
+from . import agent_requests, partial_uploads
 from .connectors.base import DirectoryUnavailable, FolderRecord, Snapshot, UserRecord, canonical_guid, full_snapshot
 from .folders import FolderChanges, record_folders
 from .models import AgentRequest, AgentUpload, AgentUploadRecord, Integration, UploadRecordKind, UploadStatus
@@ -211,18 +211,28 @@ def _chains(value: Any, index: int, folder_ids: frozenset[str]) -> list[list[str
 
 
 def start_upload(integration: Integration, *, directory_id: str, agent_version: str, host: str = "",
-                 last_read_seconds: float | None = None, request_id: int | None = None) -> AgentUpload:
+                 last_read_seconds: float | None = None, request_id: int | None = None,
+                 told: partial_uploads.ReadTold | None = None) -> AgentUpload:
     """Open a new upload; an older one of the same job still open is aborted (the agent started over).
 
     With `request_id` the upload answers that request of the portal (a preview or a folder read): it is committed
-    as answered, never as the integration's last read. The agent's health is kept on the integration.
+    as answered, never as the integration's last read. `told` says what the agent read (only the changes since the
+    portal's mark, or everything: directory/partial_uploads.py). The agent's health is kept on the integration.
     """
+    told = told or partial_uploads.ReadTold()
     directory_id = (directory_id or "").strip().lower()
     if not directory_id or len(directory_id) > 255:
         raise UploadRejected("directory_id must be the AD domain the agent reads (1-255 characters)",
                              field="directory_id")
     if len(agent_version) > 50:
         raise UploadRejected("agent_version is longer than 50 characters", field="agent_version")
+    if told.partial and request_id is not None:
+        raise UploadRejected("an upload answering a request holds a full read, never only the changes",
+                             field="partial")
+    try:
+        partial_uploads.check(integration, told)
+    except partial_uploads.MarkRefused as exc:
+        raise UploadClosed(str(exc)) from None
     with transaction.atomic():
         request = _request(integration, request_id) if request_id is not None else None
         stale = list(integration.agent_uploads.filter(status=UploadStatus.OPEN, request=request)
@@ -231,7 +241,8 @@ def start_upload(integration: Integration, *, directory_id: str, agent_version: 
             AgentUploadRecord.objects.filter(upload_id__in=stale).delete()
             AgentUpload.objects.filter(pk__in=stale).update(status=UploadStatus.ABORTED)
         upload = AgentUpload.objects.create(integration=integration, directory_id=directory_id,
-                                            agent_version=agent_version, request=request)
+                                            agent_version=agent_version, request=request,
+                                            **partial_uploads.stored_fields(told))
     integration.touch_agent(agent_version, host, last_read_seconds)
     return upload
 
@@ -308,6 +319,8 @@ def add_users(upload: AgentUpload, records: Any) -> AgentUpload:
         _refuse_duplicates(upload, UploadRecordKind.USER, clean)
         wanted = sorted({f for r in clean for f in r["folder_ids"]})
         known = _stored_kinds(upload, wanted)
+        if upload.partial:  # it sends no folders: its users are in folders the portal knows
+            known.update(partial_uploads.known_folder_kinds(upload.integration, set(wanted) - set(known)))
         for index, record in enumerate(clean):
             for folder_id in record["folder_ids"]:
                 if folder_id not in known:
@@ -430,12 +443,18 @@ def commit_upload(upload: AgentUpload, *, folder_count: Any, user_count: Any, go
         upload.records_digest = records_digest(upload.pk, upload.directory_id)  # once, not at every run
         upload.save(update_fields=["status", "committed_at", "records_digest"])
         integration = upload.integration
-        # Older reads go; answers to requests stay until their page has used them (expire_uploads drops them).
+        # Older reads go; answers to requests stay until their page has used them (expire_uploads drops them), and
+        # a partial upload keeps the full one it changes (written into it: the integration's picture of AD).
         older = integration.agent_uploads.exclude(pk=upload.pk).exclude(
             status__in=[UploadStatus.OPEN, UploadStatus.ANSWERED])
+        if upload.partial:
+            older = older.exclude(pk=getattr(partial_uploads.picture(integration), "pk", None))
+            partial_uploads.write_into_picture(upload)
         AgentUploadRecord.objects.filter(upload__in=older).delete()
         older.delete()
-        changes = record_folders(integration, list(_folder_records(upload)))
+        # A partial upload holds no folders: the tree stays as the last full read left it (an OU changed: full).
+        changes = agent_requests.NO_FOLDER_CHANGES if upload.partial else record_folders(
+            integration, list(_folder_records(upload)))
     integration.touch_agent(upload.agent_version)
     agent_upload_committed.send(sender=Integration, integration=integration, upload=upload)
     return CommitResult(upload=upload, folders=changes, gone=received)
@@ -507,8 +526,7 @@ class UploadConnector:
     def _latest(self) -> AgentUpload:
         if self.upload is not None:
             return self.upload
-        upload = (self.integration.agent_uploads.filter(status=UploadStatus.COMMITTED)
-                  .order_by("-committed_at", "-pk").first())
+        upload = partial_uploads.picture(self.integration)  # the last full read, later changes written into it
         if upload is None:
             raise DirectoryUnavailable(
                 f"The on-prem agent of {self.integration} has not completed an upload yet: check that it runs "

@@ -37,15 +37,17 @@ class AdRead:
     folders_digest: str
     started_at: datetime
     searches: int = 0  # LDAP search requests the read made (pages included)
+    by_agent: bool = False  # the on-prem agent read AD (provisioning.agent_marks), not the portal
 
     @property
     def words(self) -> str:
-        """The kind of read for the run page: "changes since the last read", or "full read (why)"."""
-        return CHANGES_ONLY if self.read.changes_only else f"{FULL} ({self.read.full_because})"
+        """The kind of read for the run page: "changes since the last read", or "full read (why)"; and who read."""
+        words = CHANGES_ONLY if self.read.changes_only else f"{FULL} ({self.read.full_because})"
+        return f"{words}, by the on-prem agent" if self.by_agent else words
 
 
 def reads_changes(connector: object) -> bool:
-    """Only the portal's own LDAP reads keep a mark here (the on-prem agent reads AD itself)."""
+    """The portal's own LDAP reads (the on-prem agent's reads keep theirs through provisioning.agent_marks)."""
     return isinstance(connector, LdapConnector)
 
 
@@ -92,6 +94,9 @@ def record(run: SyncRun, ad_read: AdRead) -> None:
     if run.status != SyncStatus.SUCCEEDED:
         return  # failed, or disables held for staff: the next run reads these changes again
     mark = ad_read.read.mark
+    if mark is None:  # an agent that keeps no mark read everything: a mark kept before would be stale
+        AdReadMark.objects.filter(integration_id=run.integration_id).delete()
+        return
     previous = AdReadMark.objects.filter(integration_id=run.integration_id).values_list("full_read_at", flat=True)
     full_read_at = previous.first() if ad_read.read.changes_only else ad_read.started_at
     AdReadMark.objects.update_or_create(integration_id=run.integration_id, defaults={

@@ -1,12 +1,20 @@
 """What the engine does when the on-prem agent speaks: an upload starts a run (R17), a failed read is a failed
-run (R21, R24), a poll is told whether a fresh read is wanted (see agent_runs), and an upload is told which
-linked users it did not hold (so the agent can say which of them AD deleted, R8)."""
+run (R21, R24), a poll is told whether a fresh read is wanted (see agent_runs) and what to read (the changes since
+the kept mark, or everything: agent_marks), and an upload is told which linked users it did not hold (so the agent
+can say which of them AD deleted, R8)."""
 
 from django.dispatch import receiver
 
-from directory.signals import agent_expected_users, agent_polled, agent_read_failed, agent_upload_committed
+from directory.signals import (
+    agent_expected_users,
+    agent_mark_refused,
+    agent_polled,
+    agent_read_failed,
+    agent_read_from,
+    agent_upload_committed,
+)
 
-from . import agent_runs
+from . import agent_marks, agent_runs
 from .models import DirectoryLink
 
 
@@ -28,3 +36,13 @@ def tell_agent_whether_to_read(sender, integration, **kwargs) -> bool:
 @receiver(agent_expected_users, dispatch_uid="provisioning-agent-expected-users")
 def linked_users_of(sender, integration, **kwargs) -> list[str]:
     return list(DirectoryLink.objects.filter(integration=integration).values_list("external_id", flat=True))
+
+
+@receiver(agent_read_from, dispatch_uid="provisioning-agent-read-from")
+def tell_agent_what_to_read(sender, integration, **kwargs) -> dict:
+    return agent_marks.read_from(integration)
+
+
+@receiver(agent_mark_refused, dispatch_uid="provisioning-agent-mark-refused")
+def forget_refused_mark(sender, integration, **kwargs) -> None:
+    agent_marks.forget(integration)

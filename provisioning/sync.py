@@ -25,7 +25,7 @@ from notifications.services import resolve
 from passportal.actors import Actor
 from passportal.models import PermissionLevel, SecurityGroup
 
-from . import ad_reads, agent_runs, topics
+from . import ad_reads, agent_marks, agent_runs, topics
 from .applier import apply_plan
 from .client_lock import client_apply_lock, client_state_version
 from .models import DirectoryLink, SyncRun, SyncStatus, SyncTrigger
@@ -251,6 +251,9 @@ def _read(integration: Integration, *, full: bool) -> tuple[Snapshot, object, ad
         folders = connector.read_folders()
         snapshot = Snapshot(directory_id=connector.directory_id, folders=tuple(folders), users=(), complete=True)
         return snapshot, connector, None
+    if agent_marks.reads_uploads(connector):  # AD read by the on-prem agent: its latest upload, partial or full
+        snapshot, ad_read = agent_marks.agent_read(integration, connector, mapped)
+        return snapshot, connector, ad_read
     if ad_reads.reads_changes(connector):  # AD read by the portal: the changes since the last good run's mark
         ad_read = ad_reads.read(integration, connector, mapped, full=full)
         return ad_read.read.snapshot, connector, ad_read

@@ -94,6 +94,22 @@ class StartUploadSerializer(AgentHealthSerializer):
         min_value=1, required=False, default=None, allow_null=True,
         help_text="The request (from a poll's `requests`) this upload answers: a preview or a folder read. It is "
                   "committed as an answer, never as the integration's last read, and starts no run.")
+    # What the agent read (an older agent sends none of these: its upload is a full read).
+    partial = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Only the changes since the poll's `read_from` mark: the users with news, the linked users AD "
+                  "deleted (uploads/<id>/gone/), no folders. Refused (409) when the portal no longer hands that mark "
+                  "out; then read everything.")
+    read_from = serializers.JSONField(required=False, default=None,
+                                      help_text="The mark a partial read started from, as the poll gave it.")
+    mark = serializers.JSONField(required=False, default=None,
+                                 help_text="The domain controller's mark at the start of this read: host, "
+                                           "invocation_id, usn (its highestCommittedUSN). Kept once the run of this "
+                                           "upload succeeded.")
+    folders_digest = serializers.CharField(max_length=32, required=False, default="", allow_blank=True,
+                                           help_text="The poll's folders_digest the read was asked for.")
+    full_because = serializers.CharField(max_length=300, required=False, default="", allow_blank=True,
+                                         help_text="A full read: why, in plain words (shown on the run's page).")
 
 
 class AgentRequestSerializer(serializers.Serializer):
@@ -103,12 +119,33 @@ class AgentRequestSerializer(serializers.Serializer):
                                              "never applied); folders: read the OUs and groups now, upload only them.")
 
 
+class PollSerializer(AgentHealthSerializer):
+    take_requests = serializers.BooleanField(
+        required=False, default=True,
+        help_text="false: only ask what to read (an agent run once, which carries out no request).")
+
+
 class PollReplySerializer(serializers.Serializer):
     read_now = serializers.BooleanField(help_text="A Force Re-sync or single-user resync waits for a fresh read.")
     requests = AgentRequestSerializer(many=True, help_text="Reads a person is waiting for, oldest first; each is "
                                                            "handed out again at every poll until it is answered.")
     mapped_folder_ids = serializers.ListField(child=serializers.CharField(),
                                               help_text="objectGUIDs of the OUs mapped in the portal (--check).")
+    read_from = serializers.JSONField(
+        help_text='"full", or the mark to read the changes from: {"host", "invocation_id", "usn"}.')
+    read_why = serializers.CharField(help_text="Why a full read, in plain words (empty with a mark).")
+    folders_digest = serializers.CharField(help_text="The mapped folders' digest: send it back with the upload.")
+
+
+class LinkedSerializer(serializers.Serializer):
+    user_ids = serializers.ListField(child=serializers.CharField(max_length=40), min_length=1,
+                                     max_length=MAX_RECORDS_PER_CHUNK,
+                                     help_text="objectGUIDs of users the agent saw change outside its base DN, or "
+                                               "deleted in AD (at most 2,000).")
+
+
+class LinkedReplySerializer(serializers.Serializer):
+    user_ids = serializers.ListField(child=serializers.CharField(), help_text="Those the portal links, sorted.")
 
 
 class FailureSerializer(AgentHealthSerializer):

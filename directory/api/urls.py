@@ -12,5 +12,6 @@ urlpatterns = [
     path("uploads/<int:upload_id>/gone/", views.GoneView.as_view(), name="upload-gone"),
     path("uploads/<int:upload_id>/commit/", views.CommitView.as_view(), name="upload-commit"),
     path("poll/", views.PollView.as_view(), name="poll"),
+    path("linked/", views.LinkedView.as_view(), name="linked"),
     path("failures/", views.FailureView.as_view(), name="failures"),
 ]

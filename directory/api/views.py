@@ -14,22 +14,26 @@ from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
-from directory import agent_requests, uploads
+from adread.incremental import ReadMark
+from directory import agent_requests, partial_uploads, uploads
+from directory.connectors.base import canonical_guid
 from directory.models import AdMode, AgentUpload, Integration, IntegrationKind
 from directory.signals import agent_polled, agent_read_failed
 
 from . import busy, limits
 from .authentication import AgentTokenAuthentication, IsAgent
 from .serializers import (
-    AgentHealthSerializer,
     ChunkSerializer,
     CommitSerializer,
     FailureReplySerializer,
     FailureSerializer,
     GoneSerializer,
+    LinkedReplySerializer,
+    LinkedSerializer,
     MissingReplySerializer,
     MissingSerializer,
     PollReplySerializer,
+    PollSerializer,
     StartedUploadSerializer,
     StartUploadSerializer,
     UploadSerializer,
@@ -120,8 +124,26 @@ class StartUploadView(AgentView):
         data = self.body(request, StartUploadSerializer)
         upload = uploads.start_upload(cast(Integration, request.auth), directory_id=data["directory_id"],
                                       agent_version=data["agent_version"], host=data["host"],
-                                      last_read_seconds=data["last_read_seconds"], request_id=data["request_id"])
+                                      last_read_seconds=data["last_read_seconds"], request_id=data["request_id"],
+                                      told=_told(data))
         return Response(StartedUploadSerializer(upload).data, status=status.HTTP_201_CREATED)
+
+
+def _told(data: dict) -> partial_uploads.ReadTold:
+    """What the agent says it read (an older agent says nothing: a full read)."""
+    return partial_uploads.ReadTold(partial=data["partial"], read_from=_mark(data["read_from"], "read_from"),
+                                    mark=_mark(data["mark"], "mark"), folders_digest=data["folders_digest"],
+                                    why=data["full_because"])
+
+
+def _mark(value: object, field: str) -> dict | None:
+    """A mark as the agent sends it ({"host", "invocation_id", "usn"}), or None; anything else is refused."""
+    if value is None:
+        return None
+    mark = ReadMark.from_dict(value if isinstance(value, dict) else None)
+    if mark is None:
+        raise ValidationError({field: "must be {host, invocation_id, usn} (text, text, a whole number)"})
+    return mark.as_dict()
 
 
 class FolderChunkView(AgentView):
@@ -176,17 +198,32 @@ class GoneView(AgentView):
 
 
 class PollView(AgentView):
-    @extend_schema(request=AgentHealthSerializer, responses={200: PollReplySerializer},
+    @extend_schema(request=PollSerializer, responses={200: PollReplySerializer},
                    summary="The agent is alive; the reply says whether the portal wants a fresh read now")
     def post(self, request: Request) -> Response:
-        data = self.body(request, AgentHealthSerializer)
+        data = self.body(request, PollSerializer)
         integration = cast(Integration, request.auth)  # what AgentTokenAuthentication authenticates
         integration.touch_agent(data["agent_version"], data["host"], data["last_read_seconds"])
         # The engine decides whether a read is wanted (a run waiting for the agent); directory never imports it.
         read_now = any(answer for _, answer in agent_polled.send(sender=Integration, integration=integration))
         mapped = integration.folders.filter(mapping__isnull=False).values_list("external_id", flat=True)
-        return Response({"read_now": read_now, "requests": agent_requests.hand_out(integration),
-                         "mapped_folder_ids": sorted(mapped)})
+        wanted = partial_uploads.read_from(integration)  # "full" while a Force Re-sync waits for this read
+        return Response({"read_now": read_now,
+                         "requests": agent_requests.hand_out(integration) if data["take_requests"] else [],
+                         "mapped_folder_ids": sorted(mapped), "read_from": wanted["read_from"],
+                         "read_why": wanted["why"], "folders_digest": wanted["folders_digest"]})
+
+
+class LinkedView(AgentView):
+    @extend_schema(request=LinkedSerializer, responses={200: LinkedReplySerializer},
+                   summary="Which of these users (changed outside the base DN, or deleted in AD) the portal links")
+    def post(self, request: Request) -> Response:
+        data = self.body(request, LinkedSerializer)
+        try:
+            ids = [canonical_guid(value) for value in data["user_ids"]]
+        except ValueError:
+            raise ValidationError({"user_ids": "must be objectGUIDs"}) from None
+        return Response({"user_ids": partial_uploads.linked_user_ids(request.auth, ids)})
 
 
 class FailureView(AgentView):
