@@ -97,12 +97,20 @@ class PortalClient:
             log.warning("%s; retrying in %.0f s", problem, delay)
             self.sleep(delay)
 
-    def poll(self, last_read_seconds: float | None) -> dict[str, Any]:
-        """Tell the portal the agent is alive; the reply says whether someone asked for a read now.
+    def poll(self, last_read_seconds: float | None, *, take_requests: bool = True) -> dict[str, Any]:
+        """Tell the portal the agent is alive; the reply says whether someone asked for a read now, and what to read
+        (`read_from`: the mark to read the changes from, or "full"). `take_requests=False` only asks what to read.
 
         One attempt only: the next poll comes soon anyway, and a long backoff would delay the regular push.
         """
-        return self.post("poll/", health(last_read_seconds), retries=1)
+        body = health(last_read_seconds)
+        if not take_requests:
+            body["take_requests"] = False
+        return self.post("poll/", body, retries=1)
+
+    def linked(self, user_ids: list[str]) -> list[str]:
+        """Which of these users (at most a chunk) the portal links."""
+        return list(self.post("linked/", {"user_ids": user_ids}).get("user_ids", []))
 
     def report_failure(self, stage: str, message: str, *, permanent: bool,
                        request_id: int | None = None) -> dict[str, Any]:
@@ -184,16 +192,27 @@ def _shown_chain(chain: tuple[str, ...]) -> list[str]:
     return [group_id, *names]
 
 
+def linked_user_ids(client: PortalClient, user_ids: list[str]) -> list[str]:
+    """Which of `user_ids` the portal links, asked a chunk at a time."""
+    linked: list[str] = []
+    for start in range(0, len(user_ids), MAX_CHUNK_SIZE):
+        linked += client.linked(user_ids[start:start + MAX_CHUNK_SIZE])
+    return linked
+
+
 def push_snapshot(client: PortalClient, snapshot: Snapshot, chunk_size: int, read_seconds: float | None = None,
                   find_deleted: Callable[[list[str]], Collection[str]] | None = None,
-                  request_id: int | None = None) -> dict[str, Any]:
+                  request_id: int | None = None, read: dict[str, Any] | None = None,
+                  gone: Collection[str] = ()) -> dict[str, Any]:
     """Start an upload, send folders then users in chunks, commit with the counts. Returns the commit reply.
 
     With `find_deleted` (the connector's `deleted_users`), the linked users the upload lacks are looked up in
     AD before the commit, and the deleted ones named, so the portal disables them as deleted, not as moved.
     With `request_id` the upload answers that request of the portal (a preview or a folder read).
+    `read` says what the agent read (agent/changes.py: partial or not, the marks); a read of changes names the
+    linked users AD deleted in `gone`.
     """
-    start = {"directory_id": snapshot.directory_id, **health(read_seconds)}
+    start = {"directory_id": snapshot.directory_id, **health(read_seconds), **(read or {})}
     if request_id is not None:
         start["request_id"] = request_id
     upload = client.post("uploads/", start)
@@ -206,7 +225,11 @@ def push_snapshot(client: PortalClient, snapshot: Snapshot, chunk_size: int, rea
     for body in chunk_bodies(map(user_payload, snapshot.users), max_records, max_bytes):
         client.post(f"uploads/{upload_id}/users/", body)
     counts = {"folder_count": len(snapshot.folders), "user_count": len(snapshot.users)}
-    if find_deleted is not None:
+    if gone:
+        for body in chunk_bodies(sorted(gone), max_records, max_bytes):
+            client.post(f"uploads/{upload_id}/gone/", body)
+        counts["gone_count"] = len(gone)
+    elif find_deleted is not None:
         gone = _name_deleted(client, upload_id, find_deleted, max_records, max_bytes)
         if gone is not None:
             counts["gone_count"] = gone

@@ -1,4 +1,7 @@
-"""What the agent does: push one full read, check a configuration, and run as a service (push and poll).
+"""What the agent does: push one read, check a configuration, and run as a service (push and poll).
+
+A push reads what the portal asks for: the changes since the mark of the last read it applied, or everything
+(agent/changes.py).
 
 A read that fails is reported to the portal (it records a failed run and raises a notification) before the
 agent gives up or tries again. As a service the agent pushes at start and every `interval_hours` (6), and
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from adread.ldap import LdapConnector
 from adread.records import DirectoryError, FolderRecord, Snapshot
 
+from . import changes
 from .config import AgentConfig
 from .portal import PortalClient, PortalDown, PortalRefused, push_snapshot
 
@@ -31,19 +35,30 @@ class Pushed:
     read_seconds: float
 
 
-def run_once(config: AgentConfig, client: PortalClient, request_id: int | None = None) -> Pushed:
-    """Read the whole base DN and push it (as the answer to a preview request, with `request_id`).
+def run_once(config: AgentConfig, client: PortalClient, request_id: int | None = None,
+             asked: changes.Asked | None = None) -> Pushed:
+    """Read AD and push it: what the portal asks for (the changes since its mark, or the whole base DN:
+    agent/changes.py), or the whole base DN as the answer to a preview request (`request_id`).
 
     A failed read is reported to the portal, then raised.
     """
+    if request_id is None and asked is None:
+        asked = changes.ask(client)
     connector = LdapConnector(config.ldap)
     started = time.monotonic()
     try:
-        snapshot = connector.read_snapshot(())
+        read: dict | None = None
+        if asked is None:
+            snapshot = connector.read_snapshot(())
+        else:
+            result = changes.read(connector, asked)
+            snapshot, read = result.snapshot, changes.start_fields(result, asked)
+            if result.changes_only:
+                return _push_changes(config, client, connector, result.snapshot, read, time.monotonic() - started)
         read_seconds = time.monotonic() - started
         # The linked users this read lacks are looked up before the commit: deleted ones are named as such.
         reply = push_snapshot(client, snapshot, config.chunk_size, read_seconds, find_deleted=connector.deleted_users,
-                              request_id=request_id)
+                              request_id=request_id, read=read)
     except DirectoryError as exc:
         _report(client, exc, request_id)
         raise
@@ -52,6 +67,24 @@ def run_once(config: AgentConfig, client: PortalClient, request_id: int | None =
     return Pushed(f"{what} {_folders(snapshot.folders)} and {len(snapshot.users)} users of {snapshot.directory_id} "
                   f"(read from {connector.last_read.server} in {read_seconds:.1f} s) as upload {reply['upload_id']}"
                   f"{gone}.", read_seconds)
+
+
+def _push_changes(config: AgentConfig, client: PortalClient, connector: LdapConnector, snapshot: Snapshot,
+                  read: dict, read_seconds: float) -> Pushed:
+    """Push a read of changes; one the portal refuses (its mark moved on, a folder it does not know) is read again
+    in full and pushed at once."""
+    snapshot, gone = changes.linked_only(client, connector, snapshot)
+    try:
+        reply = push_snapshot(client, snapshot, config.chunk_size, read_seconds, read=read, gone=gone)
+    except PortalRefused as exc:
+        if exc.status == 401:
+            raise
+        log.warning("The portal refused the changes since its mark (%s); reading everything instead.", exc)
+        return run_once(config, client, asked=changes.Asked(since=None, why=changes.REFUSED))
+    deleted = f", {len(gone)} linked users deleted in AD" if gone else ""
+    return Pushed(f"Pushed the changes since the last read: {len(snapshot.users)} users of {snapshot.directory_id} "
+                  f"(read from {connector.last_read.server} in {read_seconds:.1f} s) as upload {reply['upload_id']}"
+                  f"{deleted}.", read_seconds)
 
 
 def push_folders(config: AgentConfig, client: PortalClient, request_id: int) -> str:
