@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -16,12 +17,12 @@ from passportal.models import Client
 from ..access import mapping_blockers
 
 
-def require_perms(*perms: str) -> Callable:
+def require_perms(*perms: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Staff without every one of these Django model permissions get 403 (admin_view already demands staff)."""
 
-    def decorate(view: Callable) -> Callable:
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @functools.wraps(view)
-        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.has_perms(perms):
                 raise PermissionDenied(f"You need the permission(s) {', '.join(perms)} for this page.")
             return view(request, *args, **kwargs)
@@ -31,7 +32,7 @@ def require_perms(*perms: str) -> Callable:
     return decorate
 
 
-def page(request: HttpRequest, template: str, title: str, status: int = 200, **context) -> HttpResponse:
+def page(request: HttpRequest, template: str, title: str, status: int = 200, **context: Any) -> HttpResponse:
     """Render a page with the admin's own context, so it looks like the rest of the admin."""
     return render(request, template, {**admin.site.each_context(request), "title": title, **context}, status=status)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.db.models import Count
 
-from directory.models import AdMode, Integration, IntegrationKind, UploadRecordKind, UploadStatus
+from directory.models import AdMode, AgentUpload, Integration, IntegrationKind, UploadRecordKind, UploadStatus
 
 from ..models import DirectoryLink
 from ..wording import moment
@@ -54,6 +54,7 @@ def _upload_counts(integration: Integration) -> FolderCounts:
                             note="No user counts yet: the on-prem agent has not completed an upload.")
     # A committed upload never changes: its counts are worked out once. The key names the upload's content
     # (id, commit time, size), so a row id a test database reuses cannot find another upload's counts.
+    assert upload.committed_at is not None, "a committed upload has its commit time"
     key = f"provisioning:folder-users:{upload.pk}:{upload.committed_at.timestamp()}:{upload.user_count}"
     users = cache.get(key)
     if users is None:
@@ -64,7 +65,7 @@ def _upload_counts(integration: Integration) -> FolderCounts:
                              f"({moment(upload.committed_at)}).")
 
 
-def _count_upload(upload) -> dict[str, int]:
+def _count_upload(upload: AgentUpload) -> dict[str, int]:
     counts: Counter[str] = Counter()
     rows = upload.records.filter(kind=UploadRecordKind.USER).values_list("data__folder_ids", flat=True)
     for folder_ids in rows.iterator(chunk_size=5000):

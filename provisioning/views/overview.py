@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Count, OuterRef, Q, Subquery
+from django.http import HttpRequest, HttpResponse
 
 from directory.models import AdMode, Integration, IntegrationKind
 from passportal.schedules import next_runs
@@ -46,7 +47,7 @@ def _schedule_next_runs() -> dict[str, datetime | None]:
     runs = next_runs(key for keys in SCHEDULES_READING.values() for key in keys)
     soonest: dict[str, datetime | None] = {}
     for kind, keys in SCHEDULES_READING.items():
-        times = [runs[key] for key in keys if runs[key]]
+        times = [when for key in keys if (when := runs[key])]
         soonest[kind] = min(times) if times else None
     return soonest
 
@@ -102,7 +103,7 @@ def overview_rows(sort: str = "client") -> list[OverviewRow]:
     return sorted(rows, key=lambda r: _comparable(key(r)), reverse=descending)
 
 
-def _comparable(value):
+def _comparable(value: object) -> tuple[object, ...]:
     # None sorts first without comparing None to a datetime.
     if isinstance(value, tuple):
         return tuple(_comparable(v) for v in value)
@@ -115,7 +116,7 @@ COLUMNS = [("client", "Client"), ("integration", "Integration"), ("kind", "Kind"
 
 
 @require_perms("directory.view_integration", "provisioning.view_syncrun")
-def overview(request):
+def overview(request: HttpRequest) -> HttpResponse:
     sort = request.GET.get("o", "client")
     if sort.lstrip("-") not in SORT_KEYS:
         sort = "client"

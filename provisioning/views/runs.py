@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
+
+from passportal.actors import actor_of
 
 from .. import actions
 from ..models import HeldResolution, SyncRun, SyncStatus
@@ -47,7 +49,7 @@ def run_state(run: SyncRun) -> dict:
 
 
 @require_perms("provisioning.view_syncrun")
-def run_detail(request, pk: int):
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(SyncRun.objects.select_related("integration__client", "started_by", "portal_user",
                                                    "held_decided_by"), pk=pk)
     kind = run.integration.kind
@@ -63,22 +65,22 @@ def run_detail(request, pk: int):
 
 
 @require_perms("provisioning.view_syncrun")
-def run_status(request, pk: int):
+def run_status(request: HttpRequest, pk: int) -> HttpResponse:
     """The small JSON the run page polls."""
     return JsonResponse(run_state(get_object_or_404(SyncRun.objects.select_related("held_decided_by"), pk=pk)))
 
 
 @require_POST
 @require_perms("provisioning.change_syncrun")
-def held_decision(request, pk: int):
+def held_decision(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(SyncRun, pk=pk)
     action = request.POST.get("action")
     try:
         if action == HeldResolution.APPLIED:
-            count = actions.apply_held_disables(run, by=request.user)
+            count = actions.apply_held_disables(run, by=actor_of(request.user))
             messages.success(request, f"{count} held disable(s) applied.")
         elif action == HeldResolution.DISCARDED:
-            actions.discard_held_disables(run, by=request.user)
+            actions.discard_held_disables(run, by=actor_of(request.user))
             messages.success(request, "The held disables were discarded: nobody was disabled.")
         else:
             messages.error(request, "Choose Apply these disables or Discard.")

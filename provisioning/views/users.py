@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
+from passportal.actors import actor_of
 from passportal.models import PortalUser
 
 from .. import actions, wording
@@ -17,15 +19,15 @@ from ..wording import counts_in_words
 from .common import require_perms
 
 
-def _back(user: PortalUser):
+def _back(user: PortalUser) -> HttpResponse:
     return redirect("admin:passportal_portaluser_change", user.pk)
 
 
 @require_POST
 @require_perms("passportal.change_portaluser", "provisioning.add_syncrun")
-def resync_user(request, pk: int):
+def resync_user(request: HttpRequest, pk: int) -> HttpResponse:
     user = get_object_or_404(PortalUser, pk=pk)
-    runs = actions.resync_user(user, by=request.user)
+    runs = actions.resync_user(user, by=actor_of(request.user))
     if not runs:
         messages.warning(request, f"{user.email} came from no directory: there is nothing to resync.")
     for run in runs:
@@ -40,10 +42,10 @@ def resync_user(request, pk: int):
 
 @require_POST
 @require_perms("passportal.change_portaluser")
-def set_enabled(request, pk: int):
+def set_enabled(request: HttpRequest, pk: int) -> HttpResponse:
     user = get_object_or_404(PortalUser, pk=pk)
     enabled = request.POST.get("enabled") == "1"
-    actions.staff_set_enabled(user, enabled, by=request.user)
+    actions.staff_set_enabled(user, enabled, by=actor_of(request.user))
     if enabled:
         causes = why_disabled(user)
         still = f" It stays disabled: {causes[0].sentence}." if causes else ""
@@ -66,7 +68,7 @@ class DisableCause:
 
 def why_disabled(user: PortalUser) -> list[DisableCause]:
     """What keeps this user disabled: a staff disable and a sync's reason are kept apart (R8), so both may show."""
-    causes = []
+    causes: list[DisableCause] = []
     if user.disabled_by_staff:
         staff = wording.staff_name(user.staff_disabled_by) if user.staff_disabled_at else ""
         causes.append(DisableCause(wording.STAFF, wording.disable_reason(wording.STAFF), user.staff_disabled_at,
