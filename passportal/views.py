@@ -5,6 +5,8 @@ Thin: the rules live in passportal.tokens and passportal.accounts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -80,7 +82,8 @@ def account_ready(request: HttpRequest) -> HttpResponse:
 # ---------------------------------------------------------------- the end user's own pages
 
 
-def _sign_in_page(request: HttpRequest, form: SignInForm, *, error: str = "", choices=(), status: int = 200):
+def _sign_in_page(request: HttpRequest, form: SignInForm, *, error: str = "",
+                  choices: Sequence[tuple[int, str]] = (), status: int = 200) -> HttpResponse:
     return render(request, "passportal/sign_in.html",
                   {"form": form, "error": error, "choices": choices}, status=status)
 
