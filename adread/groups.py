@@ -76,33 +76,34 @@ class Memberships:
     """
 
     def __init__(self, graph: GroupGraph, group_ids: Collection[str]) -> None:
-        children = {key: [m for m in listed if m in graph.members] for key, listed in graph.members.items()}
-        reached = _reached(graph, children, group_ids)
-        holders: dict[bytes, list[bytes]] = {}
+        reached = _reached(graph, _children(graph), group_ids)
+        # Member DN -> the groups of `reached` that hold it directly, as a tuple. Built with dict and set
+        # operations, which run in C: a Python loop over 20,000 member values costs more than the walk.
+        self._held: dict[bytes, tuple[bytes, ...]] = {}
         for key in reached:
-            for member in graph.members[key]:
-                if member not in children:  # groups are never users
-                    holders.setdefault(member, []).append(key)
-        shared: dict[tuple[bytes, ...], tuple[frozenset[str], Chains]] = {}
-        self._by_dn: dict[bytes, tuple[frozenset[str], Chains]] = {}
-        for member, keys in holders.items():
-            held = tuple(keys)
-            found = shared.get(held)
-            if found is None:
-                found = shared[held] = _joined(held, reached)
-            self._by_dn[member] = found
+            listed = graph.members[key]
+            again = {member: self._held[member] + (key,) for member in self._held.keys() & listed}
+            self._held.update(dict.fromkeys(listed, (key,)))
+            self._held.update(again)
+        # Groups are members too; a user's DN never is a group's, so their entries are never looked up.
+        self._shared = {held: _joined(held, reached) for held in set(self._held.values())}
+        self._in_folder: dict[tuple[str | None, tuple[bytes, ...]], tuple[frozenset[str], Chains]] = {}
 
     def get(self, dn: str) -> tuple[frozenset[str], Chains] | None:
         """The wanted groups a member DN is in and its chains; None when it is in none of them."""
-        return self._by_dn.get(dn_bytes(dn))
+        held = self._held.get(dn_bytes(dn))
+        return None if held is None else self._shared[held]
 
     def of(self, dn: str, folder: str | None) -> tuple[frozenset[str], Chains]:
         """A user's folders (its OU `folder`, if any, and the wanted groups it is in) and its chains."""
-        found = self._by_dn.get(dn.encode().lower())  # dn_bytes, inline: once per user
-        if found is None:
+        held = self._held.get(dn.encode().lower())  # dn_bytes, inline: once per user
+        if held is None:
             return (frozenset((folder,)) if folder else NO_FOLDERS), ()
-        groups, chains = found
-        return (groups | {folder} if folder else groups), chains
+        found = self._in_folder.get((folder, held))
+        if found is None:  # users of one OU held by the same groups share one answer, as they share `held`
+            groups, chains = self._shared[held]
+            found = self._in_folder[folder, held] = (groups | {folder} if folder else groups), chains
+        return found
 
 
 def dn_bytes(dn: str) -> bytes:
@@ -128,6 +129,18 @@ def holding_filter(dn: str) -> str:
     # RFC 4515: a DN may hold parentheses, * or \\, which a filter's value must escape.
     escaped = "".join(_FILTER_ESCAPES.get(char, char) for char in dn)
     return f"(&{GROUP_FILTER}(member:{IN_CHAIN}:={escaped}))"
+
+
+def _children(graph: GroupGraph) -> dict[bytes, list[bytes]]:
+    """Group DN -> its member groups, in the order `member` lists them (which breaks ties between chains)."""
+    children: dict[bytes, list[bytes]] = {}
+    for key, listed in graph.members.items():
+        nested = graph.members.keys() & listed
+        if len(nested) > 1:
+            children[key] = [member for member in listed if member in nested]
+        else:
+            children[key] = list(nested)
+    return children
 
 
 def _reached(graph: GroupGraph, children: dict[bytes, list[bytes]], group_ids: Collection[str]
