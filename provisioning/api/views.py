@@ -31,27 +31,8 @@ from ..models import CreationIssue, Mapping, SyncRun, SyncTrigger
 from ..planner import MappingRule
 from ..state import load_mappings
 from . import preconditions
+from . import serializers as s
 from .permissions import StaffModelPermissions
-from .serializers.clients import ClientSerializer, site_admins_of
-from .serializers.integrations import (
-    AgentTokenSerializer,
-    ApplySerializer,
-    FolderSerializer,
-    IntegrationSerializer,
-    MappingSerializer,
-    SyncRunSerializer,
-)
-from .serializers.issues import CreationIssueSerializer, IssueFilterSerializer
-from .serializers.users import (
-    ActivationSentSerializer,
-    EnabledSerializer,
-    NewPortalUserSerializer,
-    NotificationSerializer,
-    PortalUserSerializer,
-    ResyncSerializer,
-    UserGroupSerializer,
-)
-from .serializers.vault import PermissionLevelSerializer, SecurityGroupSerializer
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +50,14 @@ def _number(request: Request, name: str) -> int | None:
 
 class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                     mixins.UpdateModelMixin, StaffViewSet):
-    queryset = site_admins_of(Client.objects.all())
-    serializer_class = ClientSerializer
+    queryset = s.site_admins_of(Client.objects.all())
+    serializer_class = s.ClientSerializer
 
 
 class IntegrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                          mixins.UpdateModelMixin, StaffViewSet):
     queryset = Integration.objects.select_related("client")
-    serializer_class = IntegrationSerializer
+    serializer_class = s.IntegrationSerializer
     action_perms = {
         "resync": ["provisioning.add_syncrun"],
         "link": ["directory.change_integration"],
@@ -88,26 +69,26 @@ class IntegrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
         client = self.request.query_params.get("client")
         return queryset.filter(client_id=client) if client and client.isdigit() else queryset
 
-    @extend_schema(request=ResyncSerializer, responses={202: SyncRunSerializer})
+    @extend_schema(request=s.ResyncSerializer, responses={202: s.SyncRunSerializer})
     @action(detail=True, methods=["post"])
     def resync(self, request: Request, pk: str | None = None) -> Response:
         """Force Re-sync: a full sync now, or with `incremental` the delta sync; returns the run that does it."""
-        serializer = ResyncSerializer(data=request.data)
+        serializer = s.ResyncSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         full = not serializer.validated_data["incremental"]
         run = runs.request_sync(self.get_object(), SyncTrigger.FORCE, full=full, started_by=actor_of(request.user))
-        return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+        return Response(s.SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=EnabledSerializer, responses={200: SyncRunSerializer})
+    @extend_schema(request=s.EnabledSerializer, responses={200: s.SyncRunSerializer})
     @action(detail=True, methods=["post"])
     def link(self, request: Request, pk: str | None = None) -> Response:
         """Switch the link on or off (R10): off disables every user that came from it at once."""
-        serializer = EnabledSerializer(data=request.data)
+        serializer = s.EnabledSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         run = actions.set_link(self.get_object(), serializer.validated_data["enabled"], by=actor_of(request.user))
-        return Response(SyncRunSerializer(run).data)
+        return Response(s.SyncRunSerializer(run).data)
 
-    @extend_schema(request=None, responses={201: AgentTokenSerializer})
+    @extend_schema(request=None, responses={201: s.AgentTokenSerializer})
     @action(detail=True, methods=["post"], url_path="agent-token")
     def agent_token(self, request: Request, pk: str | None = None) -> Response:
         """Create the agent token, or rotate it. Shown in this answer only.
@@ -131,7 +112,7 @@ class IntegrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
 
 class FolderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StaffViewSet):
     queryset = Folder.objects.select_related("mapping").order_by("integration", "path")
-    serializer_class = FolderSerializer
+    serializer_class = s.FolderSerializer
 
     def get_queryset(self) -> QuerySet[Folder]:
         queryset = super().get_queryset()
@@ -141,10 +122,10 @@ class FolderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StaffViewS
 
 class MappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, StaffViewSet):
     queryset = Mapping.objects.select_related("folder").prefetch_related("security_groups")
-    serializer_class = MappingSerializer
+    serializer_class = s.MappingSerializer
     action_perms = {"apply": ["provisioning.add_mapping", "provisioning.change_mapping"]}
 
-    @extend_schema(request=ApplySerializer, responses={200: SyncRunSerializer, 202: SyncRunSerializer},
+    @extend_schema(request=s.ApplySerializer, responses={200: s.SyncRunSerializer, 202: s.SyncRunSerializer},
                    description="Saves the mappings and starts a sync (202). With dry_run nothing is saved: the preview "
                                "run is answered (200), or, for an on-prem agent's integration, which must read AD now, "
                                "the run waiting for the agent's read is answered at once (202, its address in "
@@ -153,7 +134,7 @@ class MappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
     @action(detail=False, methods=["post"])
     def apply(self, request: Request) -> Response:
         """Apply a level and groups to folders. With dry_run the preview run is returned and nothing is saved."""
-        serializer = ApplySerializer(data=request.data)
+        serializer = s.ApplySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         integration, level = data["integration"], data["permission_level"]
@@ -169,7 +150,7 @@ class MappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
             waiting = agent_requests.start_preview(integration, SyncTrigger.APPLY, mappings=rules,
                                                    started_by=actor_of(request.user))
             location = reverse("api:syncrun-detail", args=[waiting.pk])
-            return Response(SyncRunSerializer(waiting).data, status=status.HTTP_202_ACCEPTED,
+            return Response(s.SyncRunSerializer(waiting).data, status=status.HTTP_202_ACCEPTED,
                             headers={"Location": location})
         if data["dry_run"]:
             try:
@@ -177,12 +158,12 @@ class MappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
             except DirectoryError as exc:
                 return Response({"detail": f"The directory could not be read: {exc}"},
                                 status=status.HTTP_503_SERVICE_UNAVAILABLE)
-            return Response(SyncRunSerializer(preview.run).data)
+            return Response(s.SyncRunSerializer(preview.run).data)
         actions.save_proposal(integration, {"folders": [f.pk for f in data["folders"]], "level": level.pk,
                                     "groups": sorted(group_ids), "new_group": "", "remove": []},
                               by=actor_of(request.user))
         run = runs.request_sync(integration, SyncTrigger.APPLY, full=True, started_by=actor_of(request.user))
-        return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+        return Response(s.SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Remove a mapping and start a sync: its users in no other configured folder are disabled."""
@@ -191,12 +172,12 @@ class MappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         with transaction.atomic():
             mapping.delete()
         run = runs.request_sync(integration, SyncTrigger.APPLY, full=True, started_by=actor_of(request.user))
-        return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+        return Response(s.SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
 class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StaffViewSet):
     queryset = SyncRun.objects.all()
-    serializer_class = SyncRunSerializer
+    serializer_class = s.SyncRunSerializer
     action_perms = {"apply_held": ["provisioning.change_syncrun"], "discard_held": ["provisioning.change_syncrun"]}
 
     def get_queryset(self) -> QuerySet[SyncRun]:
@@ -211,7 +192,7 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StaffView
         run = self.get_object()
         if agent_requests.waits_for_agent(run):
             agent_requests.settle(run)
-        return Response(SyncRunSerializer(run).data)
+        return Response(s.SyncRunSerializer(run).data)
 
     def _decide(self, request: Request, decide: Callable[..., object]) -> Response:
         run = self.get_object()
@@ -220,15 +201,15 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StaffView
         except ValueError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         run.refresh_from_db()
-        return Response(SyncRunSerializer(run).data)
+        return Response(s.SyncRunSerializer(run).data)
 
-    @extend_schema(request=None, responses={200: SyncRunSerializer})
+    @extend_schema(request=None, responses={200: s.SyncRunSerializer})
     @action(detail=True, methods=["post"], url_path="apply-held")
     def apply_held(self, request: Request, pk: str | None = None) -> Response:
         """Apply the disables this run held; the run then records who decided and when."""
         return self._decide(request, actions.apply_held_disables)
 
-    @extend_schema(request=None, responses={200: SyncRunSerializer})
+    @extend_schema(request=None, responses={200: s.SyncRunSerializer})
     @action(detail=True, methods=["post"], url_path="discard-held")
     def discard_held(self, request: Request, pk: str | None = None) -> Response:
         """Discard the disables this run held (nobody is disabled); the run records who decided and when."""
@@ -254,7 +235,7 @@ class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
                         mixins.UpdateModelMixin, StaffViewSet):
     queryset = (PortalUser.objects.select_related("client", "permission_level")
                 .prefetch_related("directory_links__integration", "memberships__group"))
-    serializer_class = PortalUserSerializer
+    serializer_class = s.PortalUserSerializer
     action_perms = {
         "resync": ["passportal.change_portaluser", "provisioning.add_syncrun"],
         "enabled": ["passportal.change_portaluser"],
@@ -285,7 +266,7 @@ class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
         return Response(self.get_serializer(user).data, headers={"ETag": preconditions.etag(user.updated_at)})
 
     @extend_schema(parameters=[preconditions.IF_MATCH, preconditions.ETAG],
-                   responses={200: PortalUserSerializer, 412: preconditions.StaleSerializer,
+                   responses={200: s.PortalUserSerializer, 412: preconditions.StaleSerializer,
                               428: preconditions.PreconditionRequiredSerializer})
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Change the user's permission level (then mappings leave it alone), only over the version you read:
@@ -293,7 +274,7 @@ class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
         return super().update(request, *args, **kwargs)
 
     @extend_schema(parameters=[preconditions.IF_MATCH, preconditions.ETAG],
-                   responses={200: PortalUserSerializer, 412: preconditions.StaleSerializer,
+                   responses={200: s.PortalUserSerializer, 412: preconditions.StaleSerializer,
                               428: preconditions.PreconditionRequiredSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Change the user's permission level (then mappings leave it alone), only over the version you read:
@@ -321,23 +302,23 @@ class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
             current = exc.user
             return Response({"detail": preconditions.stale_message(current.updated_at),
                              "etag": preconditions.etag(current.updated_at),
-                             "current": PortalUserSerializer(current).data},
+                             "current": s.PortalUserSerializer(current).data},
                             status=status.HTTP_412_PRECONDITION_FAILED,
                             headers={"ETag": preconditions.etag(current.updated_at)})
         return super().handle_exception(exc)
 
-    @extend_schema(request=NewPortalUserSerializer, responses={201: PortalUserSerializer})
+    @extend_schema(request=s.NewPortalUserSerializer, responses={201: s.PortalUserSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Create a portal user by hand (a client's first Site Admin, say); its activation email is queued."""
-        serializer = NewPortalUserSerializer(data=request.data)
+        serializer = s.NewPortalUserSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = staff.create_portal_user(**serializer.validated_data)
         user_id = user.pk
         transaction.on_commit(lambda: queue_activation_emails([user_id]))
-        return Response(PortalUserSerializer(self.get_queryset().get(pk=user.pk)).data,
+        return Response(s.PortalUserSerializer(self.get_queryset().get(pk=user.pk)).data,
                         status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={200: ActivationSentSerializer})
+    @extend_schema(request=None, responses={200: s.ActivationSentSerializer})
     @action(detail=True, methods=["post"])
     def activation(self, request: Request, pk: str | None = None) -> Response:
         """Send the activation email again: a new link replaces the old one; disabled or active users get none."""
@@ -346,21 +327,21 @@ class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
             return Response({"queued": True, "detail": f"Activation email queued for {user.email}."})
         return Response({"queued": False, "detail": "Nothing sent: the user is disabled or already activated."})
 
-    @extend_schema(request=UserGroupSerializer, responses={200: PortalUserSerializer})
+    @extend_schema(request=s.UserGroupSerializer, responses={200: s.PortalUserSerializer})
     @action(detail=True, methods=["post"])
     def groups(self, request: Request, pk: str | None = None) -> Response:
         """Add the user to a security group of its client, as staff: no sync takes it away."""
         user = self.get_object()
-        serializer = UserGroupSerializer(data=request.data)
+        serializer = s.UserGroupSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         group = serializer.validated_data["group"]
         if group.client_id != user.client_id:
             return Response({"group": [f"{group.name} is a group of another client."]},
                             status=status.HTTP_400_BAD_REQUEST)
         staff.add_group(user, group)
-        return Response(PortalUserSerializer(self.get_queryset().get(pk=user.pk)).data)
+        return Response(s.PortalUserSerializer(self.get_queryset().get(pk=user.pk)).data)
 
-    @extend_schema(request=None, responses={200: PortalUserSerializer})
+    @extend_schema(request=None, responses={200: s.PortalUserSerializer})
     @action(detail=True, methods=["delete"], url_path=r"groups/(?P<group_id>[0-9]+)")
     def remove_group(self, request: Request, pk: str | None = None, group_id: str | None = None) -> Response:
         """Take back a group staff added. A group a mapping grants stays while a mapping grants it."""
@@ -369,29 +350,29 @@ class PortalUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
         if not staff.remove_group(user, group):
             return Response({"detail": f"{group.name} was not added by staff: a mapping grants it, and it goes when "
                                        "no mapping does."}, status=status.HTTP_409_CONFLICT)
-        return Response(PortalUserSerializer(self.get_queryset().get(pk=user.pk)).data)
+        return Response(s.PortalUserSerializer(self.get_queryset().get(pk=user.pk)).data)
 
-    @extend_schema(request=None, responses={200: SyncRunSerializer(many=True)})
+    @extend_schema(request=None, responses={200: s.SyncRunSerializer(many=True)})
     @action(detail=True, methods=["post"])
     def resync(self, request: Request, pk: str | None = None) -> Response:
         """Read this one user from its directories and apply the rules to it alone."""
         resynced = actions.resync_user(self.get_object(), by=actor_of(request.user))
-        return Response(SyncRunSerializer(resynced, many=True).data)
+        return Response(s.SyncRunSerializer(resynced, many=True).data)
 
-    @extend_schema(request=EnabledSerializer, responses={200: PortalUserSerializer})
+    @extend_schema(request=s.EnabledSerializer, responses={200: s.PortalUserSerializer})
     @action(detail=True, methods=["post"])
     def enabled(self, request: Request, pk: str | None = None) -> Response:
         """Disable or enable by staff; a staff disable is kept apart from a directory disable."""
-        serializer = EnabledSerializer(data=request.data)
+        serializer = s.EnabledSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = self.get_object()
         actions.staff_set_enabled(user, serializer.validated_data["enabled"], by=actor_of(request.user))
-        return Response(PortalUserSerializer(user).data)
+        return Response(s.PortalUserSerializer(user).data)
 
 
 class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, StaffViewSet):
     queryset = Notification.objects.select_related("client", "integration")
-    serializer_class = NotificationSerializer
+    serializer_class = s.NotificationSerializer
     action_perms = {"read": ["notifications.change_notification"]}
 
     def get_queryset(self) -> QuerySet[Notification]:
@@ -400,14 +381,14 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Staf
             queryset = queryset.filter(read_at__isnull=True)
         return queryset
 
-    @extend_schema(request=None, responses={200: NotificationSerializer})
+    @extend_schema(request=None, responses={200: s.NotificationSerializer})
     @action(detail=True, methods=["post"])
     def read(self, request: Request, pk: str | None = None) -> Response:
         note = self.get_object()
         if note.read_at is None:
             note.read_at = timezone.now()
             note.save(update_fields=["read_at"])
-        return Response(NotificationSerializer(note).data)
+        return Response(s.NotificationSerializer(note).data)
 
 
 class PermissionLevelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
@@ -415,7 +396,7 @@ class PermissionLevelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, m
     """Permission levels, highest rank first within each kind; a PATCH of `rank` re-ranks one."""
 
     queryset = PermissionLevel.objects.all()
-    serializer_class = PermissionLevelSerializer
+    serializer_class = s.PermissionLevelSerializer
 
     def get_queryset(self) -> QuerySet[PermissionLevel]:
         kind = self.request.query_params.get("kind")
@@ -428,7 +409,7 @@ class PermissionLevelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, m
 
 class SecurityGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, StaffViewSet):
     queryset = SecurityGroup.objects.all()
-    serializer_class = SecurityGroupSerializer
+    serializer_class = s.SecurityGroupSerializer
 
     def get_queryset(self) -> QuerySet[SecurityGroup]:
         client = _number(self.request, "client")
@@ -443,13 +424,13 @@ class CreationIssueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Sta
     """Directory users in scope who could not become portal users, and why (newest first)."""
 
     queryset = CreationIssue.objects.select_related("integration").order_by("-opened_at", "-pk")
-    serializer_class = CreationIssueSerializer
+    serializer_class = s.CreationIssueSerializer
 
     def get_queryset(self) -> QuerySet[CreationIssue]:
         queryset = super().get_queryset()
         if self.action != "list":
             return queryset
-        filters = IssueFilterSerializer(data=self.request.query_params)
+        filters = s.IssueFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)  # an unknown reason is a 400 naming the reasons, not an empty list
         wanted = filters.validated_data
         if "client" in wanted:
@@ -462,6 +443,6 @@ class CreationIssueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Sta
             queryset = queryset.filter(closed_at__isnull=wanted["open"])
         return queryset
 
-    @extend_schema(parameters=[IssueFilterSerializer])
+    @extend_schema(parameters=[s.IssueFilterSerializer])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
