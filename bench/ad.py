@@ -10,11 +10,9 @@ Cases: initial (every user created) and nochange (a second run over the same dir
 the engine with an AD integration in direct mode. Floor: a raw ldap3 paged read of the same OUs and
 users (same filters, attributes and page size), in the same run.
 
-Case groups (issue 16, Performance): 200 security groups under OU=bench-groups (a sibling of OU=bench20k, so
-the OU cases never read them), in chains nested three deep, holding the 20,000 users between them, all 200
-mapped; an initial `run_sync` over the domain root, and what its read spends on memberships (the group
-search and the nesting walk) set against a raw ldap3 paged read of the same group entries with their
-`member` values. The groups are seeded once too, checked by count before the seeded copy is saved.
+The groups of case groups (bench/ad_groups.py, issue 16): 200 security groups under OU=bench-groups (a sibling of
+OU=bench20k, so the OU cases never read them), in chains nested three deep, holding the 20,000 users between them,
+are seeded here too, once, and checked by count before the seeded copy is saved.
 """
 
 from __future__ import annotations
@@ -423,156 +421,9 @@ def case_floor(params: dict) -> dict:
     return result
 
 
-# ---------------------------------------------------------------- the groups case (issue 16, Performance)
-
-
-def groups_setup() -> object:
-    """A fresh database, an AD integration over the domain root (users and groups are in sibling OUs), and
-    the 200 bench groups recorded and mapped; no OU is mapped, so the groups alone put users in scope."""
-    ensure_seeded()
-    server = dc()
-    setup_django(fresh=True)
-    from bench.e2e import make_client, map_folders
-    from directory.models import Integration
-    from provisioning import sync
-
-    integration = Integration.objects.create(
-        client=make_client(), name="Bench AD groups", kind="ad", ad_mode="direct", ldap_urls=server.ldaps_url,
-        base_dn=server.base_dn, bind_dn=server.admin_bind_dn, bind_password=server.admin_password,
-        tls_mode="ldaps", tls_ca_pem=server.ca_pem, page_size=PAGE_SIZE, disable_threshold_percent=100,
-    )
-    sync.run_sync(integration, "command")  # nothing mapped yet: records the folders, groups among them
-    bench_groups = integration.folders.filter(kind="gr", name__regex=rf"^{GROUP_PREFIX}[0-9]{{3}}$")
-    ids = list(bench_groups.values_list("external_id", flat=True))
-    if len(ids) != GROUPS or map_folders(integration, ids) != GROUPS:
-        raise SystemExit(f"expected {GROUPS} bench security groups under {server.base_dn}, found {len(ids)}")
-    return integration
-
-
-def case_groups(params: dict) -> dict:
-    """An initial run with the 200 groups mapped; the figure is what its read spends on memberships.
-
-    The run's read (one LdapConnector.read_everything: a first run has no mark to read changes from) is
-    watched from outside: the group search with the graph built from it (`_read_groups`, which pages through
-    the groups as it builds), the nesting walk that works out once who is in which group
-    (`adread.groups.Memberships`) and each user's lookup in it while its record is built (`Memberships.of`,
-    timed call by call, so the timer's own cost is counted too) are timed, and the LDAP searches of the
-    read counted. The OU and user searches the read makes as well are in
-    `read_seconds`, not the figure: they are the OU cases' read, measured against their own floor.
-    """
-    integration = groups_setup()
-    from adread import groups as adgroups
-    from adread import ldap as adldap
-
-    probe = {"group_read_seconds": 0.0, "walk_seconds": 0.0, "join_seconds": 0.0, "read_seconds": 0.0,
-             "group_searches": 0, "read_searches": 0, "reads": 0, "group_reads": 0, "walks": 0, "joins": 0}
-    seen: dict = {}
-    read_groups, read_everything = adldap.LdapConnector._read_groups, adldap.LdapConnector.read_everything
-    walk, join = adgroups.Memberships.__init__, adgroups.Memberships.of
-    clock = time.perf_counter
-
-    def timed_read_groups(self, conn):
-        before, start = adldap._search_count(conn), clock()
-        graph = read_groups(self, conn)
-        probe["group_read_seconds"] += clock() - start
-        probe["group_searches"] += adldap._search_count(conn) - before
-        probe["group_reads"] += 1
-        seen["bench_groups"] = sum(1 for f in graph.folders if f.name.startswith(GROUP_PREFIX))
-        seen["member_values"] = sum(len(graph.members[key]) for key in graph.members
-                                    if graph.names.get(graph.ids[key], "").startswith(GROUP_PREFIX))
-        return graph
-
-    def timed_walk(self, *args, **kwargs):
-        start = clock()
-        walk(self, *args, **kwargs)
-        probe["walk_seconds"] += clock() - start
-        probe["walks"] += 1
-
-    def timed_join(self, dn, folder):
-        start = clock()
-        found = join(self, dn, folder)
-        probe["join_seconds"] += clock() - start
-        probe["joins"] += 1
-        return found
-
-    def timed_everything(self, conn, *args, **kwargs):
-        before, start = adldap._search_count(conn), clock()
-        try:
-            snapshot = read_everything(self, conn, *args, **kwargs)
-        finally:
-            probe["read_seconds"] += clock() - start
-            probe["read_searches"] += adldap._search_count(conn) - before
-            probe["reads"] += 1
-        seen["users"] = len(snapshot.users)
-        seen["memberships"] = sum(len(u.chains) for u in snapshot.users)
-        seen["deepest"] = max((len(chain) - 1 for u in snapshot.users for chain in u.chains), default=0)
-        return snapshot
-
-    patched = ((adldap.LdapConnector, "_read_groups", read_groups, timed_read_groups),
-               (adldap.LdapConnector, "read_everything", read_everything, timed_everything),
-               (adgroups.Memberships, "__init__", walk, timed_walk), (adgroups.Memberships, "of", join, timed_join))
-    for owner, name, _, timed in patched:
-        setattr(owner, name, timed)
-    result: dict = {}
-    try:
-        timed_run(integration, result)
-    finally:
-        for owner, name, original, _ in patched:
-            setattr(owner, name, original)
-    wanted = expected_groups()
-    got = {"bench_groups": seen.get("bench_groups"), "member_values": seen.get("member_values"),
-           "users": seen.get("users"), "memberships": seen.get("memberships"), "deepest": seen.get("deepest")}
-    expected = {"bench_groups": GROUPS, "member_values": wanted["member_values"], "users": USERS,
-                "memberships": wanted["memberships"], "deepest": wanted["deepest"]}
-    if got != expected or (probe["reads"], probe["group_reads"], probe["walks"]) != (1, 1, 1):
-        raise SystemExit(f"the group read gave {got} in {probe['reads']} reads, expected {expected} in one")
-    if result["counts"].get("created") != USERS:
-        raise SystemExit(f"expected {USERS} users created, got {result['counts']}")
-    result.update(probe, **{f"seen_{k}": v for k, v in got.items()})
-    result["run_seconds"] = result["seconds"]
-    # The figure: the membership read (group search and graph, nesting walk, each user's lookup).
-    result["seconds"] = probe["group_read_seconds"] + probe["walk_seconds"] + probe["join_seconds"]
-    result["searches_per_group"] = probe["read_searches"] / GROUPS
-    return result
-
-
-def case_groups_floor(params: dict) -> dict:
-    """ldap3 alone: page through the same group entries (same base, filter, attributes, page size), keeping
-    the raw entries with their `member` values. Connect and bind are outside the figure, as in the case,
-    whose group search runs on the read's open connection."""
-    ensure_seeded()
-    server = dc()
-    setup_django(fresh=False)
-    from ldap3 import NONE, SUBTREE, Connection, Server
-
-    from adread.groups import GROUP_ATTRIBUTES, GROUP_FILTER
-
-    result: dict = {}
-    start = time.perf_counter()
-    conn = Connection(Server(HOST, port=636, use_ssl=True, tls=server.tls(), get_info=NONE),
-                      server.admin_bind_dn, server.admin_password, auto_bind=True, raise_exceptions=True,
-                      read_only=True)
-    result["connect_seconds"] = time.perf_counter() - start
-    entries = []
-    with measured(result):
-        for item in conn.extend.standard.paged_search(server.base_dn, GROUP_FILTER, SUBTREE,
-                                                      attributes=list(GROUP_ATTRIBUTES), paged_size=PAGE_SIZE,
-                                                      generator=True):
-            if item.get("type") == "searchResEntry":
-                entries.append((item["dn"], item["raw_attributes"]))
-    conn.unbind()
-    suffix = f",{groups_base_dn(server)}".lower()
-    bench = [attrs for dn, attrs in entries if dn.lower().endswith(suffix)]
-    values = sum(len(attrs.get("member", [])) for attrs in bench)
-    result.update(groups_read=len(entries), bench_groups=len(bench), member_values=values)
-    if (len(bench), values) != (GROUPS, expected_groups()["member_values"]):
-        raise SystemExit(f"the floor read {len(bench)} bench groups with {values} member values, expected "
-                         f"{GROUPS} with {expected_groups()['member_values']}")
-    return result
-
-
 if __name__ == "__main__":
     from bench.ad_changes import case_changes_1pct, case_changes_none  # issue 19: runs that read what changed
+    from bench.ad_groups import case_groups, case_groups_floor  # issue 16: the group read
 
     dispatch({"changes_none": case_changes_none, "changes_1pct": case_changes_1pct,
               "seed": case_seed, "initial": case_initial, "after_initial": case_after_initial,

@@ -21,12 +21,9 @@ NOT_MEASURED = {".venv", "var", "tests", "testing", "node_modules"}
 # the others are still to do. Remove entries as their splits land.
 LONG_MODULES = {
     "adread/ldap.py": 514,
-    "bench/ad.py": 577,
     "directory/uploads.py": 562,  # the upload-backed connector is moving to directory/sources.py
 }
 LONG_FUNCTIONS = {
-    "bench/ad.py:case_groups": 84,
-    "bench/scim.py:main": 96,
 }
 
 
