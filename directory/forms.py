@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.db import models
 from django.forms.models import construct_instance
@@ -39,13 +41,14 @@ def apply_cloud(form: forms.ModelForm, data: dict) -> None:
 def cloud_choices(form: forms.ModelForm) -> None:
     """The cloud select lists the clouds only (no empty choice: every integration is in one)."""
     if "entra_cloud" in form.fields:
-        form.fields["entra_cloud"].choices = EntraCloud.choices
+        # A model field with choices makes a (typed) choice field; Field does not say so.
+        cast(forms.ChoiceField, form.fields["entra_cloud"]).choices = EntraCloud.choices
 
 
 class SecretField(forms.CharField):
     """A password box that is always empty when the page loads (the stored secret never reaches the browser)."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
         kwargs.setdefault("strip", False)
         kwargs.setdefault("help_text", SECRET_HELP)
@@ -53,7 +56,7 @@ class SecretField(forms.CharField):
                          **kwargs)
 
 
-def _formfield(db_field, **kwargs):
+def _formfield(db_field: models.Field[Any, Any], **kwargs: Any) -> forms.Field | None:
     """Model field -> form field; URLs without a scheme are https (Graph and login hosts only speak it)."""
     if isinstance(db_field, models.URLField):
         kwargs.setdefault("assume_scheme", "https")
@@ -77,7 +80,7 @@ class IntegrationForm(forms.ModelForm):
             "tls_ca_pem": forms.Textarea(attrs={"rows": 6, "placeholder": "-----BEGIN CERTIFICATE-----"}),
         }
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cloud_choices(self)
 
@@ -115,8 +118,9 @@ class IntegrationForm(forms.ModelForm):
             return typed
         return "" if name in self.moved_secrets else str(getattr(self.instance, name) or "")
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if data.get("kind") == IntegrationKind.ENTRA:
             apply_cloud(self, data)  # before comparing destinations: the cloud may have moved all three
         self.moved_secrets = tuple(s for s in self.instance.moved_secrets(data) if not data.get(SECRET_INPUTS[s]))
