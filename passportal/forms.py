@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib.auth import password_validation
 from django.utils import timezone
@@ -24,19 +26,21 @@ class ChoosePasswordForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
-    def __init__(self, user: PortalUser, *args, **kwargs) -> None:
+    def __init__(self, user: PortalUser, *args: Any, **kwargs: Any) -> None:
         self.user = user
         super().__init__(*args, **kwargs)
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         password1 = cleaned.get("password1")
         password2 = cleaned.get("password2")
         if password1 and password2 and password1 != password2:
             self.add_error("password2", "The two passwords are not the same.")
         elif password1:
             try:
-                password_validation.validate_password(password1, user=self.user)
+                # The validators read the user's attributes only; the stubs take the auth user model alone.
+                password_validation.validate_password(password1, user=self.user)  # type: ignore[arg-type]
             except forms.ValidationError as error:
                 self.add_error("password1", error)
         return cleaned
@@ -67,13 +71,14 @@ class PortalUserAdminForm(forms.ModelForm):
         fields = ["client", "first_name", "last_name", "email", "disabled_by_staff", "permission_level",
                   "permission_level_set_by_hand"]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["seen_version"].initial = row_version(self.instance.updated_at)
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if self.instance.pk:
             now = PortalUser.objects.filter(pk=self.instance.pk).values_list("updated_at", flat=True).first()
             if now is not None and cleaned.get("seen_version") != row_version(now):
