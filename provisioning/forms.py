@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 
 from directory import validators
 from directory.entra_tenant import check_entra_integration
@@ -34,26 +37,28 @@ class SetupForm(forms.Form):
         help_text="Created when you confirm with Yes, and added to these folders' mapping.",
     )
 
-    def __init__(self, integration: Integration, *args, **kwargs) -> None:
+    def __init__(self, integration: Integration, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.integration = integration
         client = integration.client
-        self.fields["folders"].queryset = integration.folders.filter(gone=False)
+        # self.fields holds copies of the fields declared above, typed by the stubs as any Field.
+        cast(forms.ModelMultipleChoiceField, self.fields["folders"]).queryset = integration.folders.filter(gone=False)
         # Every level is accepted as a choice so a level of the wrong kind gets a reason, not "not a valid
         # choice"; the list offers only the levels that fit this client's users.
-        level_field = self.fields["permission_level"]
+        level_field = cast(forms.ModelChoiceField, self.fields["permission_level"])
         level_field.queryset = PermissionLevel.objects.all()
         level_field.widget.choices = [("", level_field.empty_label)] + [
             (level.pk, str(level)) for level in PermissionLevel.objects.filter(user_kind=client.user_kind)
         ]
-        self.fields["security_groups"].queryset = SecurityGroup.objects.filter(client=client)
+        cast(forms.ModelMultipleChoiceField, self.fields["security_groups"]).queryset = SecurityGroup.objects.filter(
+            client=client)
 
-    def clean_permission_level(self):
+    def clean_permission_level(self) -> PermissionLevel:
         level = self.cleaned_data["permission_level"]
         validate_level_for_client(level, self.integration.client)
         return level
 
-    def clean_folders(self):
+    def clean_folders(self) -> QuerySet[Folder]:
         folders = self.cleaned_data["folders"]
         if len(folders) > MAX_FOLDERS_PER_APPLY:
             raise ValidationError(
@@ -82,7 +87,7 @@ class AddDomainForm(forms.ModelForm):
             "tls_ca_pem": "Only for a private Microsoft endpoint; leave empty for Microsoft's own.",
         }
 
-    def __init__(self, client: Client, *args, **kwargs) -> None:
+    def __init__(self, client: Client, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.instance.client = client
         self.instance.kind = IntegrationKind.ENTRA
@@ -108,8 +113,9 @@ class AddDomainForm(forms.ModelForm):
     def clean_graph_scope(self) -> str:
         return validators.clean_graph_scope(self.cleaned_data.get("graph_scope", ""))
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         apply_cloud(self, cleaned)  # the cloud sets login host, Graph URL and scope (Custom: as typed)
         if self.errors:
             return cleaned
