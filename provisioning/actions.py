@@ -70,9 +70,13 @@ def discard_held_disables(run: SyncRun, *, by: Actor) -> None:
 def set_link(integration: Integration, enabled: bool, *, by: Actor) -> SyncRun:
     """R10: off disables every user from the integration at once; on brings them back at the next sync.
 
-    The run that does it keeps who switched the link (its `started_by`)."""
+    The run that does it keeps who switched the link (its `started_by`). Switching an agent integration's link on
+    queues a run that waits for the agent's fresh read, as its preview did (so the run's counts are the preview's);
+    every other switch runs at once in this process."""
     Integration.objects.filter(pk=integration.pk).update(link_enabled=enabled)
     integration.link_enabled = enabled
+    if enabled and agent_runs.is_agent(integration):
+        return request_sync(integration, SyncTrigger.LINK, started_by=by)
     return run_sync(integration, SyncTrigger.LINK, started_by=by)
 
 

@@ -83,12 +83,25 @@ def progress(request: AgentRequest, now: datetime | None = None) -> Progress:
     return Progress(state, _words(state, request, now), upload)
 
 
+def ago(then: datetime, now: datetime | None = None) -> str:
+    """How long ago, for people: "less than a minute" rather than Django's "0 minutes", plain spaces."""
+    now = now or timezone.now()
+    return "less than a minute" if now - then < timedelta(minutes=1) else timesince(then, now).replace("\xa0", " ")
+
+
+def _within(minutes: float) -> str:
+    """A timeout in words: "3 minutes", "1 minute", or seconds when it is shorter than a minute."""
+    if minutes < 1:
+        return f"{round(minutes * 60)} seconds"
+    return "1 minute" if minutes == 1 else f"{minutes:g} minutes"
+
+
 def _words(state: str, request: AgentRequest, now: datetime) -> str:
     what = "the folders" if request.kind == AgentRequestKind.FOLDERS else "Active Directory"
-    asked = timesince(request.requested_at, now).replace("\xa0", " ")
+    asked = ago(request.requested_at, now)
     if state == WAITING:
         return (f"Asking the on-prem agent to read {what} now: waiting for it to pick up the request (asked {asked} "
-                f"ago; it checks in every minute).")
+                f"ago; the agent checks in every minute unless it was set otherwise).")
     if state == READING:
         return f"The on-prem agent is reading {what} now (asked {asked} ago)."
     if state == FAILED:
@@ -97,8 +110,8 @@ def _words(state: str, request: AgentRequest, now: datetime) -> str:
         unseen = request.picked_up_at is None
         minutes = settings.AGENT_PREVIEW_TIMEOUT_MINUTES if unseen else settings.AGENT_REQUEST_TIMEOUT_MINUTES
         return (f"The on-prem agent is not responding: it did not {'pick up' if unseen else 'answer'} the request "
-                f"to read {what} within {minutes:g} minutes. Check that the agent runs and can reach the portal.")
-    return f"The on-prem agent read {what} {timesince(request.answered_at, now).replace(chr(160), ' ')} ago."
+                f"to read {what} within {_within(minutes)}. Check that the agent runs and can reach the portal.")
+    return f"The on-prem agent read {what} {ago(request.answered_at, now)} ago."
 
 
 def connector_for_answer(request: AgentRequest, upload: AgentUpload) -> UploadConnector:
@@ -163,6 +176,8 @@ def _plan(run: SyncRun, request: AgentRequest, upload: AgentUpload | None) -> No
         if upload is None:
             raise DirectoryError("The on-prem agent's read for this preview is no longer kept: ask again.")
         sync.preview(integration, mappings=mappings, connector=connector_for_answer(request, upload), run=run)
+        # The page says whose read it shows: the agent's, made for this preview.
+        SyncRun.objects.filter(pk=run.pk).update(changes={**run.changes, "read_by_agent": True})
     except DirectoryError as exc:
         SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.FAILED, finished_at=timezone.now(),
                                                  error=str(exc))

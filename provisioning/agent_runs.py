@@ -26,13 +26,17 @@ from notifications.services import notify, resolve
 from .models import SyncRun, SyncStatus, SyncTrigger
 
 WAITING_FOR_AGENT = "waiting for the on-prem agent"  # the phase of a run the agent has been asked to read for
-# Runs of an agent integration that wait for the agent's fresh read. Apply's among them: its confirmation showed a
-# read the agent made for it, and the run must see AD at least as fresh, or it would apply less than it showed.
-FRESH_READ_TRIGGERS = frozenset({SyncTrigger.FORCE, SyncTrigger.USER, SyncTrigger.APPLY})
+# Runs of an agent integration that wait for the agent's fresh read. Apply's and the link switch's among them: their
+# confirmation showed a read the agent made for it, and the run must see AD at least as fresh, or it would apply
+# less than it showed (a link switched off reads nothing and runs at once: actions.set_link).
+FRESH_READ_TRIGGERS = frozenset({SyncTrigger.FORCE, SyncTrigger.USER, SyncTrigger.APPLY, SyncTrigger.LINK})
 
 
 def _ago(then: datetime, now: datetime | None = None) -> str:
-    """"3 hours", with plain spaces (Django puts no-break spaces in, which a notification's plain text keeps)."""
+    """"3 hours", with plain spaces (Django puts no-break spaces in, which a notification's plain text keeps);
+    "less than a minute" rather than Django's "0 minutes"."""
+    if (now or timezone.now()) - then < timedelta(minutes=1):
+        return "less than a minute"
     return timesince(then, now).replace("\xa0", " ")
 
 

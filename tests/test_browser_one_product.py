@@ -27,6 +27,7 @@ from tests.fixtures_browser import (
     STAFF_PASSWORD,
     activated_site_admin,
     agent_integration,
+    answer_as_the_agent,
     headless_chromium,
     ou,
     person,
@@ -188,6 +189,11 @@ def test_main_pages_are_usable_390_px_wide_with_nothing_overflowing(phone, live_
     phone.execute_script("arguments[0].click()", phone.find_element(By.CSS_SELECTOR, "input[data-folder-name='EMEA']"))
     Select(phone.find_element(By.ID, "id_permission_level")).select_by_visible_text("Site User (Site-User)")
     phone.execute_script("arguments[0].click()", phone.find_element(By.ID, "apply"))
+    # An agent integration's confirmation asks the agent to read AD and waits, reloading itself; the suite's
+    # stand-in answers as the agent would (tests/test_browser_agent_confirm.py walks it with the real agent).
+    WebDriverWait(phone, 20).until(ec.presence_of_element_located((By.ID, "agent-waiting")))
+    page.measure("confirmation waiting for the agent")
+    answer_as_the_agent()
     WebDriverWait(phone, 20).until(ec.presence_of_element_located((By.ID, "preview-counts")))
     page.measure("confirmation")
     phone.execute_script("arguments[0].click()", phone.find_element(By.ID, "link-confirm-cancel")) if False else None

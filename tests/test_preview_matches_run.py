@@ -62,6 +62,9 @@ def provisioned(integration):
 def preview_then_switch(integration, enabled: bool):
     preview = sync.preview_link(integration, enabled)
     run = actions.set_link(integration, enabled, by=None)
+    if enabled:  # switched on, the run waits for the agent's fresh read: the agent pushes AD as it still is
+        assert (run.status, run.phase) == ("queued", "waiting for the on-prem agent")
+        run = push_directory(integration, [SALES], directory(disabled=(1, 2)))
     return preview.run, run
 
 

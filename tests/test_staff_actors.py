@@ -11,7 +11,7 @@ from provisioning import actions, runs
 from provisioning.models import Mapping, SyncRun
 from provisioning.sync import sync_snapshot
 from tests.engine_helpers import folders, integration_with, snapshot, user
-from tests.fixtures_browser import agent_integration, ou, person, staff_user
+from tests.fixtures_browser import agent_integration, ou, person, push_directory, staff_user
 
 SALES = ou(1, "Sales")
 PEOPLE = [person(1, SALES), person(2, SALES)]
@@ -24,7 +24,8 @@ def corp(client_org):
     level = PermissionLevel.objects.get(user_kind="site", name="Site User")
     actions.save_proposal(integration, {"folders": list(integration.folders.values_list("pk", flat=True)),
                                         "level": level.pk, "groups": [], "new_group": "", "remove": []}, by=None)
-    actions.set_link(integration, True, by=None)
+    actions.set_link(integration, True, by=None)  # its run waits for the agent's fresh read: the agent pushes
+    push_directory(integration, [SALES], PEOPLE)
     assert PortalUser.objects.filter(client=client_org).count() == 2
     return integration
 

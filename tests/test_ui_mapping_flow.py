@@ -215,7 +215,8 @@ def test_r10_r15_link_on_confirmation_shows_the_planners_figures(admin_client_lo
     admin_client_logged.post(apply(admin_client_logged, corp, [SALES, IT], site_level()).url, {"yes": "1"})
     url = reverse("provisioning:link", args=[corp.pk])
     admin_client_logged.post(url, {"enabled": "0"})
-    page = admin_client_logged.get(url + "?enabled=1").content.decode()
+    # The agent is asked for a fresh read (the suite's stand-in answers as the agent would): the page follows it.
+    page = admin_client_logged.get(url + "?enabled=1", follow=True).content.decode()
     assert "To re-enable</th><td>3<" in page and "To disable" not in page
     response = admin_client_logged.post(url, {"enabled": "0"})
     corp.refresh_from_db()

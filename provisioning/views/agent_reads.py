@@ -5,14 +5,16 @@ arrives, and says plainly when the agent could not read or is not responding; th
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest
-from django.utils.timesince import timesince
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from directory.models import AgentRequest, Integration
 
 from .. import agent_requests, sync
 from ..agent_runs import last_upload
-from ..models import SyncRun, SyncStatus
+from ..models import SyncRun, SyncStatus, SyncTrigger
+from .common import page
 
 REFRESH_SECONDS = 2  # how often a waiting page reloads itself
 
@@ -23,7 +25,7 @@ def _folders_key(integration: Integration) -> str:
 
 def last_upload_age(integration: Integration) -> str:
     upload = last_upload(integration)
-    return timesince(upload.committed_at).replace("\xa0", " ") if upload else ""
+    return agent_requests.ago(upload.committed_at) if upload else ""
 
 
 def waiting_context(integration: Integration, run: SyncRun, asking: agent_requests.Progress, fallback_url: str
@@ -40,6 +42,35 @@ def preview_from_last_upload(run: SyncRun, request: HttpRequest) -> SyncRun:
     """The explicit fallback: the same preview planned against the agent's last upload (which says its age)."""
     return sync.preview(run.integration, mappings=agent_requests.mappings_of(run), started_by=request.user,
                         trigger=run.trigger).run
+
+
+def link_on_preview(request: HttpRequest, integration: Integration) -> SyncRun | HttpResponse:
+    """The link switch's preview of an agent integration (R10, R15): the agent reads AD for it, as for Apply's.
+
+    The first visit asks the agent and comes back with the waiting run's id in the address; the page then refreshes
+    itself until the read has arrived (the preview run, returned) or did not come (a page saying so, with no Yes).
+    """
+    here = reverse("provisioning:link", args=[integration.pk])
+    run_id = request.GET.get("preview", "")
+    run = SyncRun.objects.filter(pk=run_id, integration=integration, dry_run=True,
+                                 trigger=SyncTrigger.LINK).first() if run_id.isdigit() else None
+    if run is None:
+        run = agent_requests.start_preview(integration, SyncTrigger.LINK, link_on=True, started_by=request.user)
+        return redirect(f"{here}?enabled=1&preview={run.pk}")
+    asking = agent_requests.settle(run)
+    if run.status == SyncStatus.SUCCEEDED:
+        return run
+    back = reverse("provisioning:user-mapping", args=[integration.client_id])
+    return page(request, "provisioning/confirm_waiting.html", f"Link of {integration.name}", integration=integration,
+                client=integration.client, cancel_url=back, link_on=True,
+                **waiting_context(integration, run, asking, here))
+
+
+def link_on_from_last_upload(request: HttpRequest, integration: Integration) -> HttpResponse:
+    """The explicit fallback when the agent did not answer: the link-on preview from its last upload (which says
+    its age); Yes still waits for the agent's fresh read."""
+    run = sync.preview_link(integration, True, started_by=request.user).run
+    return redirect(f"{reverse('provisioning:link', args=[integration.pk])}?enabled=1&preview={run.pk}")
 
 
 def ask_for_folders(request: HttpRequest, integration: Integration) -> None:

@@ -14,10 +14,11 @@ from directory.connectors import DirectoryError
 from directory.models import EntraRole, Integration, IntegrationKind
 from passportal.models import Client
 
-from .. import actions, runs, sync
+from .. import actions, agent_requests, runs, sync
 from ..forms import AddDomainForm
 from ..models import SyncRun, SyncTrigger
 from ..wording import ENTRA_APP_PERMISSIONS, labelled_counts
+from . import agent_reads
 from .common import integration_or_refusal, page, refused, require_perms
 
 
@@ -65,19 +66,31 @@ def link(request, pk: int):
         state = "on" if integration.link_enabled else "off"
         messages.info(request, f"Cancelled: the link of {integration.name} stays {state}; nothing was changed.")
         return redirect("provisioning:user-mapping", integration.client_id)
+    if request.method == "POST" and "last_upload" in request.POST:  # offered when the agent did not answer
+        return agent_reads.link_on_from_last_upload(request, integration)
+    from_agent = turn_on and agent_requests.needs_agent(integration, link_on=True)
     if request.method == "POST":
         run = actions.set_link(integration, turn_on, by=request.user)
         state = "on" if turn_on else "off"
         messages.success(request, f"The link of {integration.name} is {state}.")
         return redirect("provisioning:run", pk=run.pk)
-    # The same planner as the run that follows, so the confirmation's figures are the run's (R15).
-    try:
-        preview, unreadable = sync.preview_link(integration, turn_on, started_by=request.user).run, ""
-    except DirectoryError as exc:
-        preview, unreadable = None, str(exc)
+    # The same planner as the run that follows, so the confirmation's figures are the run's (R15); an agent
+    # integration's agent reads AD for it, as for Apply's confirmation.
+    preview, unreadable = None, ""
+    if from_agent:
+        asked = agent_reads.link_on_preview(request, integration)
+        if not isinstance(asked, SyncRun):
+            return asked  # waiting for the agent's read, or it did not come
+        preview = asked
+    else:
+        try:
+            preview = sync.preview_link(integration, turn_on, started_by=request.user).run
+        except DirectoryError as exc:
+            unreadable = str(exc)
     counts = labelled_counts(preview.counts, preview=True, nonzero=True) if preview else []
     return page(request, "provisioning/link_confirm.html", f"Link of {integration.name}", integration=integration,
-                client=integration.client, turn_on=turn_on, counts=counts, unreadable=unreadable,
+                client=integration.client, turn_on=turn_on, counts=counts, unreadable=unreadable, from_agent=from_agent,
+                source=preview.changes.get("source", "") if preview else "",
                 affected=preview.counts.get("disabled", 0) if preview else 0)
 
 

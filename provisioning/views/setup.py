@@ -154,15 +154,20 @@ def confirm(request, pk: int, run_id: int):
     rows = change_rows(preview_run.changes, directory_kind=integration.kind)
     paged = Paginator(rows, settings.LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     counts = labelled_counts(preview_run.counts, preview=True)
+    return page(request, "provisioning/confirm.html", "Confirm: apply these mappings?", integration=integration,
+                client=integration.client, preview=preview_run, counts=counts, page_obj=paged,
+                total_changes=len(rows), cancel_url=reverse("provisioning:setup", args=[integration.pk]),
+                **_proposal_context(proposal))
+
+
+def _proposal_context(proposal: dict) -> dict:
+    """What the confirmation asks about, by name: the folders, the level and the groups."""
     folders = Folder.objects.filter(pk__in=proposal["folders"] + proposal["remove"]).order_by("path")
     level = PermissionLevel.objects.filter(pk=proposal["level"]).first() if proposal["level"] else None
     groups = list(SecurityGroup.objects.filter(pk__in=proposal["groups"]).values_list("name", flat=True))
     if proposal["new_group"]:
         groups.append(f"{proposal['new_group']} (new)")
-    return page(request, "provisioning/confirm.html", "Confirm: apply these mappings?", integration=integration,
-                client=integration.client, preview=preview_run, counts=counts, page_obj=paged,
-                total_changes=len(rows), proposal=proposal, folders=folders, level=level, groups=groups,
-                cancel_url=reverse("provisioning:setup", args=[integration.pk]))
+    return {"proposal": proposal, "folders": folders, "level": level, "groups": groups}
 
 
 def _waiting_for_agent(request, integration: Integration, preview_run: SyncRun, key: str, proposal: dict):
@@ -179,5 +184,5 @@ def _waiting_for_agent(request, integration: Integration, preview_run: SyncRun, 
     here = reverse("provisioning:confirm", args=[integration.pk, preview_run.pk])
     return page(request, "provisioning/confirm_waiting.html", "Confirm: apply these mappings?",
                 integration=integration, client=integration.client,
-                cancel_url=reverse("provisioning:setup", args=[integration.pk]),
+                cancel_url=reverse("provisioning:setup", args=[integration.pk]), **_proposal_context(proposal),
                 **agent_reads.waiting_context(integration, preview_run, asking, here))
