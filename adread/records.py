@@ -42,7 +42,7 @@ def canonical_guid(value: bytes | str) -> str:
 _CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FolderRecord:
     id: str  # OU objectGUID, AU id or group objectGUID/id, canonical lowercase GUID text
     name: str
@@ -51,7 +51,7 @@ class FolderRecord:
     path: str = ""  # a display path ("Corp/Sales/EMEA") or the DN
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UserRecord:
     id: str  # objectGUID or Entra object id, canonical lowercase GUID text
     first_name: str
@@ -68,7 +68,7 @@ class UserRecord:
     chains: tuple[tuple[str, ...], ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """What one read saw, and how much of the directory it speaks for: the planner's contract with every read.
 

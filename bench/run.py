@@ -6,7 +6,7 @@ the table shows medians. Not a test: CI does not run it.
     .venv/bin/python bench/run.py                 # every case
     .venv/bin/python bench/run.py --only portal   # one group: portal, ad, entra, email, scaleout
     .venv/bin/python bench/run.py --only ad --case groups --repeat 1   # one case of a group
-    BENCH_USERS=20000 .venv/bin/python bench/run.py --only portal   # a smaller portal case
+    .venv/bin/python bench/run.py --only portal --users 300000 --repeat 1   # the portal group at another size
 """
 
 from __future__ import annotations
@@ -93,15 +93,22 @@ def main() -> None:
     parser.add_argument("--only", action="append", choices=["portal", "ad", "entra", "email", "scaleout"])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--case", action="append", help="only these cases of the groups (e.g. nochange)")
+    parser.add_argument("--users", type=int, help="portal group: users in the upload (default 100,000; the OUs are "
+                        "one per 100 users unless BENCH_FOLDERS says otherwise), e.g. 25000 or 300000")
+    parser.add_argument("--prepared", action="store_true", help="use the databases a previous run prepared (same "
+                        "DATABASE_URL and size) instead of preparing them again")
     args = parser.parse_args()
     groups = args.only or ["portal", "ad", "entra", "email", "scaleout"]
+    if args.users:  # read by bench.cases when it is imported, below
+        os.environ["BENCH_USERS"] = str(args.users)
+        os.environ.setdefault("BENCH_FOLDERS", str(max(1, args.users // 100)))
 
     import bench.cases as cases
 
     rows = []
     for group in groups:
         specs = [s for s in cases.CASES[group] if not args.case or s["case"] in args.case]
-        if group in cases.PREPARE and specs:
+        if group in cases.PREPARE and specs and not args.prepared:
             prepare = cases.PREPARE[group]
             done = run_case(group, prepare["case"], **prepare.get("params", {}))
             print(f"{group}: prepared in {done['seconds']:.0f} s (not timed)", file=sys.stderr, flush=True)

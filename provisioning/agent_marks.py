@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from adread.incremental import ChangesRead, ReadMark
 from directory.connectors.base import Snapshot
-from directory.models import Integration
+from directory.models import AgentUpload, Integration, UploadStatus
 from directory.uploads import UploadConnector
 
 from . import ad_reads
@@ -58,10 +58,25 @@ def agent_read(integration: Integration, connector: UploadConnector,
                mapped: Collection[str]) -> tuple[Snapshot, ad_reads.AdRead]:
     """The latest upload as the run plans it (partial or full) and the read it was, to say and to keep its mark."""
     snapshot, upload = connector.read_latest(mapped)
+    return snapshot, _read_of(upload, snapshot, mapped)
+
+
+def latest_read(integration: Integration) -> ad_reads.AdRead | None:
+    """The read the latest committed upload made, its records left unread: for a run the short cut finished
+    (sync._finish_if_unchanged), which says and keeps the same as the full run it stands for."""
+    upload = (integration.agent_uploads.filter(status=UploadStatus.COMMITTED).order_by("-committed_at", "-pk")
+              .first())
+    if upload is None:
+        return None
+    nothing = Snapshot(directory_id=upload.directory_id, folders=(), users=(), complete=True)
+    return _read_of(upload, nothing, _mapped(integration))
+
+
+def _read_of(upload: AgentUpload, snapshot: Snapshot, mapped: Collection[str]) -> ad_reads.AdRead:
     why = "" if upload.partial else (upload.read_why or OLD_AGENT)
     mark = ReadMark.from_dict(upload.read_mark)  # None from an older agent: ad_reads.record then keeps no mark
     read = ChangesRead(snapshot=snapshot, mark=mark, full_because=why)  # type: ignore[arg-type]
     # A full read covered every folder: the mapped ones now. A partial one covered those it was told of (checked
     # against the mapped ones when its upload started).
     digest = upload.read_folders_digest if upload.partial else ad_reads.folders_digest(mapped)
-    return snapshot, ad_reads.AdRead(read=read, folders_digest=digest, started_at=upload.created_at, by_agent=True)
+    return ad_reads.AdRead(read=read, folders_digest=digest, started_at=upload.created_at, by_agent=True)

@@ -112,6 +112,9 @@ def _execute(run: SyncRun) -> None:
     Recorder(run).progress("reading the directory", 0, STEPS)
     read_digest = _read_digest(integration)
     if read_digest is not None and _finish_if_unchanged(run, integration, read_digest):
+        ad_read = agent_marks.latest_read(integration)  # the upload's read: said, and its mark kept, as in full
+        if ad_read is not None:
+            ad_reads.record(run, ad_read)
         return
     try:
         snapshot, _connector, ad_read = _read(integration, full=run.full)

@@ -319,3 +319,25 @@ def test_an_upload_committed_before_digests_were_stored_is_digested_by_the_run(s
     AgentUpload.objects.filter(integration=steady, status="committed").update(records_digest="")
     changed, read = run(steady)
     assert read and changed.counts["updated"] == 1
+
+
+def test_r21_a_run_the_short_cut_finishes_says_and_keeps_the_agents_read_as_a_full_run_would(steady):
+    """An agent that keeps a mark pushes the same directory: the run reads nothing, yet says which read the
+    agent made and keeps its mark (the agent's next read may be one of changes only), as the full run would."""
+    from directory.partial_uploads import ReadTold
+    from provisioning.models import AdReadMark
+
+    mark = {"host": "dc1.corp.test", "invocation_id": str(uuid.UUID(int=77)), "usn": 5000}
+    upload = uploads.start_upload(steady, directory_id="corp.test", agent_version="test",
+                                  told=ReadTold(mark=mark, why="asked for a full read"))
+    uploads.add_folders(upload, FOLDERS)
+    uploads.add_users(upload, PEOPLE)
+    uploads.commit_upload(upload, folder_count=len(FOLDERS), user_count=len(PEOPLE))
+
+    short, read = run(steady)
+
+    assert not read and short.status == "succeeded"
+    assert short.changes["read"]["words"].startswith("full read (asked for a full read)")
+    kept = AdReadMark.objects.get(integration=steady)
+    assert (kept.host, kept.invocation_id, kept.usn, kept.kept_by_id) == (
+        "dc1.corp.test", mark["invocation_id"], 5000, short.pk)

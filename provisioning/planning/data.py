@@ -14,7 +14,7 @@ from .reasons import IssueReason
 # ---------------------------------------------------------------- input
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MappingRule:
     folder_id: str  # the folder's directory id
     level_id: int
@@ -51,7 +51,7 @@ class LinkState(NamedTuple):
     folder_ids: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Threshold:
     """R22: hold the disables when more than `percent`% of provisioned users and at least `minimum`."""
 
@@ -59,7 +59,7 @@ class Threshold:
     minimum: int = 25
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Current:
     users: Mapping[int, UserState]  # every portal user of the client, by id
     links: Mapping[str, LinkState]  # this integration's links, by external id
@@ -72,7 +72,7 @@ class Current:
 # ---------------------------------------------------------------- output
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewUser:
     external_id: str
     first_name: str
@@ -84,7 +84,7 @@ class NewUser:
     via: tuple[str, ...] = ()  # through which folders, and for groups which chain, the user is in scope (G5)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Adoption:
     """R4: an existing portal user with this email becomes this identity's user."""
 
@@ -93,14 +93,14 @@ class Adoption:
     keeps_level: bool  # R11: an adopted user keeps the level it had
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Update:
     user_id: int
     external_id: str
     changes: Mapping[str, tuple[object, object]]  # field -> (old, new)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Disable:
     user_id: int
     external_id: str
@@ -111,7 +111,7 @@ class Disable:
     detail: str = ""  # what a person reads beside the reason: "removed from group Sales-Team" (G4)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reenable:
     user_id: int
     external_id: str
@@ -119,7 +119,7 @@ class Reenable:
     stays_disabled_by_staff: bool  # R8: only staff lift a manual disable
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Issue:
     external_id: str
     reason: IssueReason
@@ -129,7 +129,7 @@ class Issue:
     folder_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Seen:
     """What the directory said about a linked (or about to be linked) identity, for the link row."""
 
