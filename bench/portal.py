@@ -120,7 +120,8 @@ def push(integration, users: list[dict], folder_records: list[dict]) -> None:
     from directory import uploads
 
     upload = uploads.start_upload(integration, directory_id=DOMAIN, agent_version="bench")
-    uploads.add_folders(upload, folder_records)
+    for start in range(0, len(folder_records), uploads.MAX_RECORDS_PER_CHUNK):
+        upload = uploads.add_folders(upload, folder_records[start:start + uploads.MAX_RECORDS_PER_CHUNK])
     for start in range(0, len(users), uploads.MAX_RECORDS_PER_CHUNK):
         upload = uploads.add_users(upload, users[start:start + uploads.MAX_RECORDS_PER_CHUNK])
     uploads.commit_upload(upload, folder_count=len(folder_records), user_count=len(users))
