@@ -9,6 +9,8 @@ portal (no Django, no settings, no database driver): on a client's machine insta
 from __future__ import annotations
 
 import sys
+from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand
 
@@ -23,10 +25,10 @@ class Command(BaseCommand):
         # the command line as typed after "ad_agent".
         sys.exit(main(argv[2:]))
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("args", nargs="*", help="The agent's arguments (python -m agent --help).")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: str, **options: Any) -> None:
         status = main(list(args))
         if status:
             sys.exit(status)

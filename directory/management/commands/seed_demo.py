@@ -4,6 +4,8 @@ Idempotent: running it again finds what it made and only refreshes the folder tr
 directory is ldap3's in-memory server read through the real LDAP connector (directory.connectors.demo).
 """
 
+from typing import Any
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -20,7 +22,7 @@ class Command(BaseCommand):
     help = "Create a demo client and demo directory integrations (sample OUs and users) for trying the portal."
 
     @transaction.atomic
-    def handle(self, *args, **options):
+    def handle(self, *args: str, **options: Any) -> None:
         vault, _ = Client.objects.get_or_create(
             is_company_vault=True, defaults={"name": "Company Vault", "site_enabled": True}
         )
