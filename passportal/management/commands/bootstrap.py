@@ -1,5 +1,7 @@
 import os
 import secrets
+from argparse import ArgumentParser
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -10,12 +12,12 @@ from passportal.models import Client
 class Command(BaseCommand):
     help = "First start: create the Company Vault and a staff superuser (password printed once)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--vault-name", default=os.environ.get("MSP_NAME", "Your MSP"),
                             help="The MSP's name, shown in emails (env MSP_NAME).")
         parser.add_argument("--username", default="admin")
 
-    def handle(self, *args, vault_name, username, **options):
+    def handle(self, *args: str, vault_name: str, username: str, **options: Any) -> None:
         vault, created = Client.objects.get_or_create(
             is_company_vault=True, defaults={"name": vault_name, "site_enabled": True}
         )

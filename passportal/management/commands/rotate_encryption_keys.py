@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -8,7 +10,7 @@ from passportal.crypto import EncryptedTextField
 class Command(BaseCommand):
     help = "Re-encrypt every stored secret under the first key of FIELD_ENCRYPTION_KEYS."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: str, **options: Any) -> None:
         total = 0
         for model in apps.get_models():
             fields = [f.attname for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
