@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from directory.connectors import DirectoryError
@@ -15,7 +18,7 @@ class Command(BaseCommand):
     help = ("Run a full sync now for one or more integrations, a client's, or all; --dry-run shows what it would "
             "change and changes nothing; --incremental runs the every-5-minutes delta sync instead of a full one.")
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--integration", type=int, action="append", default=[], metavar="ID")
         parser.add_argument("--client", metavar="ID-or-name")
         parser.add_argument("--all", action="store_true")
@@ -34,8 +37,8 @@ class Command(BaseCommand):
             help="Run the incremental sync the 5-minute schedule runs: Entra ID reads only what changed since the "
                  "last run. Active Directory is always read in full.")
 
-    def handle(self, *args, integration, client, all, dry_run, wait, incremental, timeout=None, last_upload=False,
-               **options):
+    def handle(self, *args: str, integration: list[int], client: str | None, all: bool, dry_run: bool, wait: bool,
+               incremental: bool, timeout: float | None = None, last_upload: bool = False, **options: Any) -> None:
         self.timeout, self.last_upload = timeout, last_upload
         if dry_run and incremental:
             raise CommandError("--dry-run previews a full read; it cannot be combined with --incremental.")
@@ -63,7 +66,7 @@ class Command(BaseCommand):
         if failed:
             raise CommandError(f"{failed} of {len(integrations)} integration(s) failed")
 
-    def _select(self, ids, client, everything) -> list[Integration]:
+    def _select(self, ids: list[int], client: str | None, everything: bool) -> list[Integration]:
         if not (ids or client or everything):
             raise CommandError("Say which: --integration ID (repeatable), --client ID-or-name, or --all.")
         qs = Integration.objects.select_related("client")
@@ -109,7 +112,7 @@ class Command(BaseCommand):
         self._show(item, label, run.counts, run.changes)
         return 0
 
-    def _show(self, item: Integration, label: str, counts: dict, changes: dict) -> None:
+    def _show(self, item: Integration, label: str, counts: dict[str, int], changes: dict[str, Any]) -> None:
         self.stdout.write(f"{label}: dry run, nothing changed; {counts_in_words(counts, preview=True)}")
         if changes.get("source"):  # the agent's last upload: what the preview was computed from
             self.stdout.write(f"  {changes['source']}")
