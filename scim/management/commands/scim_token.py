@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from argparse import ArgumentParser
+from typing import Any
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -12,11 +15,11 @@ from scim.tokens import grace, issue_token, revoke_tokens
 class Command(BaseCommand):
     help = "Create or rotate the SCIM token of a SCIM integration (the previous one keeps working for the grace)."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--integration", type=int, required=True)
         parser.add_argument("--revoke", action="store_true", help="Stop every token of the integration now.")
 
-    def handle(self, *args, integration: int, revoke: bool, **options) -> None:
+    def handle(self, *args: str, integration: int, revoke: bool, **options: Any) -> None:
         found = Integration.objects.filter(pk=integration, kind=IntegrationKind.SCIM).first()
         if found is None:
             raise CommandError(f"No SCIM integration with id {integration}.")
