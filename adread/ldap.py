@@ -223,7 +223,7 @@ class LdapConnector:
     finds_deleted_users = True  # read_snapshot takes known_user_ids (base.FindsDeletedUsers)
 
     def __init__(self, settings: LdapSettings, *, servers: Sequence[Server] | None = None,
-                 client_strategy: ClientStrategy = SYNC) -> None:
+                 client_strategy: ClientStrategy = SYNC, tracks_changes: bool = True) -> None:
         if not settings.urls and servers is None:
             raise ValueError("LDAP settings name no server URL")
         self.settings = settings
@@ -232,6 +232,9 @@ class LdapConnector:
         for url in settings.urls:
             self._server(url)  # refuse a malformed URL now, not at the first read
         self._client_strategy = client_strategy
+        # A DC keeps update sequence numbers (uSNChanged, highestCommittedUSN), so a run can read only what
+        # changed; the demo's in-memory directory keeps none, so it is always read in full.
+        self.tracks_changes = tracks_changes
         self.last_read = ReadStats()
 
     # ---- the Connector interface -------------------------------------------------------------

@@ -48,7 +48,7 @@ class AdRead:
 
 def reads_changes(connector: object) -> bool:
     """The portal's own LDAP reads (the on-prem agent's reads keep theirs through provisioning.agent_marks)."""
-    return isinstance(connector, LdapConnector)
+    return isinstance(connector, LdapConnector) and connector.tracks_changes
 
 
 def folders_digest(folder_ids: Collection[str]) -> str:

@@ -103,4 +103,5 @@ def demo_settings(base_dn: str) -> LdapSettings:
 
 def demo_connector(base_dn: str) -> LdapConnector:
     """The LdapConnector over the in-memory server, reading the organisation under `base_dn`."""
-    return LdapConnector(demo_settings(base_dn), servers=[demo_server()], client_strategy=MOCK_SYNC)
+    return LdapConnector(demo_settings(base_dn), servers=[demo_server()], client_strategy=MOCK_SYNC,
+                         tracks_changes=False)
