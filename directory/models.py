@@ -227,7 +227,8 @@ class FolderKind(models.TextChoices):
 class Folder(models.Model):
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="folders")
     kind = models.CharField(max_length=2, choices=FolderKind.choices)
-    external_id = models.CharField(max_length=64, help_text="OU objectGUID, AU id or group id (R19).")
+    external_id = models.CharField(max_length=64, help_text=(
+        "OU objectGUID, AU id or group id: the directory's own id, kept when the folder is renamed or moved."))
     name = models.CharField(max_length=500)
     parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
     path = models.CharField(max_length=2000, blank=True, help_text="Display path, e.g. Corp/Sales/EMEA or the DN.")

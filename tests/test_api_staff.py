@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
@@ -268,3 +270,11 @@ def test_openapi_schema_and_docs_are_published(boss):
     schema = boss.get("/api/schema/")
     assert schema.status_code == 200 and b"/api/mappings/apply/" in schema.content
     assert boss.get("/api/docs/").status_code == 200
+
+
+def test_r25_the_api_docs_speak_in_words_without_rule_numbers(boss):
+    """The published schema is read by operators: descriptions say what happens, rule numbers stay in the code."""
+    schema = boss.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
+    assert "Switch the link on or off" in schema
+    numbered = sorted(set(re.findall(r"\((?:R|G)\d+[^)]*\)", schema)))
+    assert numbered == [], f"rule numbers in the API docs: {numbered}"

@@ -69,4 +69,5 @@ class AgentTokenScheme(OpenApiAuthenticationExtension):
     name = "agentToken"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "http", "scheme": "bearer", "description": "The integration's agent token (R26)."}
+        return {"type": "http", "scheme": "bearer", "description":
+                "The integration's agent token: it acts for that one integration only."}

@@ -32,7 +32,8 @@ class SiteAdminSerializer(serializers.ModelSerializer):
 
 
 class ClientSerializer(serializers.ModelSerializer):
-    mapping_blockers = serializers.SerializerMethodField(help_text="What stops user mapping (R14); empty if nothing.")
+    mapping_blockers = serializers.SerializerMethodField(
+        help_text="What stops user mapping, in words; empty if nothing.")
     site_admins = serializers.SerializerMethodField(
         help_text="The client's Site Admins (users with a Site Admin level). Create one with POST /api/users/.")
 
