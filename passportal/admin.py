@@ -3,15 +3,28 @@ activation emails add to the Client and PortalUser pages (User Mapping, where a 
 activation) is added by provisioning/admin.py, which registers subclasses of these over them: the vault imports
 nothing of the layers above it."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypedDict
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
 from django.utils.html import format_html
 
+from .actors import actor_of
 from .forms import PortalUserAdminForm
 from .models import Client, GroupMembership, PermissionLevel, PortalUser, SecurityGroup, UserKind
 from .text import validate_one_line
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _UserCount(TypedDict):
+    _users: int  # ClientAdmin.get_queryset's annotation
 
 admin.site.site_header = "Auto-provisioning portal"
 admin.site.site_title = "Auto-provisioning portal"
@@ -41,17 +54,17 @@ class ClientAdmin(admin.ModelAdmin):
     readonly_fields = ["is_company_vault", "created_at", "updated_at"]
     fields = ["name", "is_company_vault", "site_enabled", "created_at", "updated_at"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Client]:
         return super().get_queryset(request).annotate(_users=Count("users"))
 
     @admin.display(description="Client", ordering="name")
-    def display_name(self, obj: Client):
+    def display_name(self, obj: Client) -> str:
         if obj.is_company_vault:
             return format_html('<strong>{}</strong> <span class="vault-badge">Company Vault</span>', obj.name)
         return obj.name
 
     @admin.display(description="Users", ordering="_users")
-    def user_count(self, obj):
+    def user_count(self, obj: WithAnnotations[Client, _UserCount]) -> int:
         return obj._users
 
 
@@ -73,10 +86,10 @@ class KindFilter(admin.SimpleListFilter):
     title = "kind"
     parameter_name = "kind"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return UserKind.choices
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[PortalUser]) -> QuerySet[PortalUser]:
         if self.value() == UserKind.PRO:
             return queryset.filter(client__is_company_vault=True)
         if self.value() == UserKind.SITE:
@@ -104,24 +117,25 @@ class PortalUserAdmin(admin.ModelAdmin):
     form = PortalUserAdminForm  # refuses a save over a row a sync changed since the page was opened
 
     @admin.display(description="Kind", ordering="client__is_company_vault")
-    def kind_badge(self, obj: PortalUser):
+    def kind_badge(self, obj: PortalUser) -> str:
         label = "Pro-User" if obj.client.is_company_vault else "Site-User"
         css = "pro" if obj.client.is_company_vault else "site"
         return format_html('<span class="kind-badge kind-{}">{}</span>', css, label)
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[PortalUser],
+                           search_term: str) -> tuple[QuerySet[PortalUser], bool]:
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         if search_term and "@" in search_term:
             queryset |= self.model.objects.filter(Q(email__iexact=search_term))
         return queryset, may_have_duplicates
 
-    def save_model(self, request, obj: PortalUser, form, change):
+    def save_model(self, request: HttpRequest, obj: PortalUser, form: forms.ModelForm, change: bool) -> None:
         # R11: a level staff change after provisioning is locked against mappings.
         if change and "permission_level" in form.changed_data:
             obj.permission_level_set_by_hand = True
         if not change and obj.permission_level_id:
             obj.permission_level_set_by_hand = True  # staff chose it: a mapping must not overwrite it (R11)
         if "disabled_by_staff" in form.changed_data:
-            obj.set_disabled_by_staff(obj.disabled_by_staff, by=request.user)  # keeps who and when (R8)
+            obj.set_disabled_by_staff(obj.disabled_by_staff, by=actor_of(request.user))  # keeps who and when (R8)
         obj.refresh_status()
         super().save_model(request, obj, form, change)
