@@ -3,8 +3,13 @@ the vault's Client and PortalUser pages with what provisioning and the activatio
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
@@ -28,10 +33,10 @@ class SyncRunAdmin(admin.ModelAdmin):
     list_select_related = ["integration__client", "held_decided_by"]
     search_fields = ["integration__name", "integration__client__name"]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: SyncRun | None = None) -> bool:
         return False
 
     @admin.display(description="Status", ordering="status")
@@ -42,13 +47,14 @@ class SyncRunAdmin(admin.ModelAdmin):
     def figures(self, obj: SyncRun) -> str:
         return counts_in_words(obj.counts, preview=obj.dry_run)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
         # The run page is the one view of a run (notifications link here).
         if not request.user.has_perm("provisioning.view_syncrun"):
             return super().change_view(request, object_id, form_url, extra_context)
         return redirect("provisioning:run", pk=int(object_id))
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra_context = {**(extra_context or {}), "title": "Sync runs"}
         return super().changelist_view(request, extra_context)
 
@@ -57,10 +63,10 @@ class ClosedFilter(admin.SimpleListFilter):
     title = "state"
     parameter_name = "closed"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [("open", "Open"), ("closed", "Closed")]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[CreationIssue]) -> QuerySet[CreationIssue]:
         if self.value() == "open":
             return queryset.filter(closed_at__isnull=True)
         if self.value() == "closed":
@@ -81,7 +87,7 @@ class CreationIssueAdmin(admin.ModelAdmin):
     def client_name(self, obj: CreationIssue) -> str:
         return obj.integration.client.name
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
@@ -93,7 +99,7 @@ class MappingAdmin(admin.ModelAdmin):
     search_fields = ["folder__path", "folder__name"]
 
     @admin.display(description="Integration")
-    def integration_link(self, obj: Mapping):
+    def integration_link(self, obj: Mapping) -> str:
         integration = obj.folder.integration
         return format_html('<a href="{}">{}: {}</a>', reverse("provisioning:setup", args=[integration.pk]),
                            integration.client.name, integration.name)
@@ -102,17 +108,17 @@ class MappingAdmin(admin.ModelAdmin):
     def group_names(self, obj: Mapping) -> str:
         return ", ".join(g.name for g in obj.security_groups.all())
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Mapping]:
         return super().get_queryset(request).prefetch_related("security_groups")
 
     # Mappings are made and removed through User Auto-Provisioning Setup, which previews first (R15).
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Mapping | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Mapping | None = None) -> bool:
         return False
 
 
@@ -129,11 +135,11 @@ class DisabledBecauseFilter(admin.SimpleListFilter):
     title = "why disabled"
     parameter_name = "disabled_because"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [(reason, disable_reason(reason)) for reason in DisabledReason.values if reason] + [
             (STAFF, disable_reason(STAFF))]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[PortalUser]) -> QuerySet[PortalUser]:
         if self.value() == STAFF:
             return queryset.filter(disabled_by_staff=True)
         if self.value() in DisabledReason.values and self.value():
@@ -144,7 +150,8 @@ class DisabledBecauseFilter(admin.SimpleListFilter):
 class MappedClientAdmin(vault_admin.ClientAdmin):
     change_form_template = "provisioning/admin/client_change_form.html"
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
         # The Configure User Mapping button, and what is missing when it cannot work yet (R14).
         client = self.get_object(request, object_id)
         extra = {"mapping_blockers": mapping_blockers(client) if client else []}
@@ -158,7 +165,8 @@ class ProvisionedUserAdmin(vault_admin.PortalUserAdmin):
     actions = ["resend_activation"]
     change_form_template = "provisioning/admin/portaluser_change_form.html"
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
         # Where the user came from (integration, folders, last seen), Resync (R28), staff disable/enable (R8).
         user = self.get_object(request, object_id)
         extra = {"directory_origins": directory_origins(user) if user else [],
@@ -174,7 +182,7 @@ class ProvisionedUserAdmin(vault_admin.PortalUserAdmin):
         return "; ".join(reasons) or "-"
 
     @admin.action(description="Resend activation email")
-    def resend_activation(self, request, queryset):
+    def resend_activation(self, request: HttpRequest, queryset: QuerySet[PortalUser]) -> None:
         # R18: a new link replaces the old one; disabled and already active users get nothing.
         selected = list(queryset.values_list("pk", flat=True))
         queued = queue_activation_emails(selected)
@@ -185,7 +193,7 @@ class ProvisionedUserAdmin(vault_admin.PortalUserAdmin):
                 request, f"{skipped} user(s) skipped: disabled or already activated.", messages.WARNING
             )
 
-    def save_model(self, request, obj: PortalUser, form, change):
+    def save_model(self, request: HttpRequest, obj: PortalUser, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if not change:
             # R18: a user staff create gets an activation email too (the first Site Admin opens R14 this way).
