@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
@@ -18,6 +22,9 @@ from .connectors import DirectoryError
 from .forms import IntegrationForm
 from .models import AdMode, AgentUpload, Folder, Integration, IntegrationKind
 from .sources import connector_for
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 TLS_OFF_WARNING = ("Certificate verification is off: anyone on the network path can pretend to be the domain "
                    "controller and read the bind password. Turn it on and paste the CA certificate.")
@@ -42,13 +49,16 @@ def test_connection_report(integration: Integration) -> tuple[bool, str]:
 
 class FolderInline(admin.TabularInline):
     model = Folder
-    fields = ["path", "kind", "external_id", "gone", "first_seen", "last_seen"]
-    readonly_fields = fields
+    fields = readonly_fields = ("path", "kind", "external_id", "gone", "first_seen", "last_seen")
     extra = 0
     max_num = 0
     can_delete = False
     show_change_link = True
     verbose_name_plural = "Folder tree (discovered by the last complete read)"
+
+
+class _FolderCount(TypedDict):
+    _folders: int  # IntegrationAdmin.get_queryset's annotation
 
 
 @admin.register(Integration)
@@ -89,17 +99,18 @@ class IntegrationAdmin(admin.ModelAdmin):
         }),
     ]
 
-    def formfield_for_dbfield(self, db_field, request, **kwargs):
+    def formfield_for_dbfield(self, db_field: models.Field[Any, Any], request: HttpRequest,
+                              **kwargs: Any) -> forms.Field | None:
         if isinstance(db_field, models.URLField):
             kwargs.setdefault("assume_scheme", "https")
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Integration]:
 
         return super().get_queryset(request).annotate(_folders=Count("folders", filter=Q(folders__gone=False)))
 
     @admin.display(description="Folders", ordering="_folders")
-    def folder_count(self, obj: Integration) -> int:
+    def folder_count(self, obj: WithAnnotations[Integration, _FolderCount]) -> int:
         return obj._folders
 
     @admin.display(description="Mode")
@@ -151,12 +162,13 @@ class IntegrationAdmin(admin.ModelAdmin):
             return "Not known yet"
         return f"{obj.agent_last_read_seconds:.1f} s to read AD"
 
-    def render_change_form(self, request, context, *args, **kwargs):
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any,
+                           **kwargs: Any) -> HttpResponse:
         context["agent_token_grace"] = grace_text()
         return super().render_change_form(request, context, *args, **kwargs)
 
     # ---- saving, warnings -------------------------------------------------------------------------
-    def save_model(self, request, obj: Integration, form, change) -> None:
+    def save_model(self, request: HttpRequest, obj: Integration, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if obj.kind in (IntegrationKind.ACTIVE_DIRECTORY, IntegrationKind.ENTRA) and not obj.tls_verify:
             messages.warning(request, tls_off_warning(obj))
@@ -164,13 +176,13 @@ class IntegrationAdmin(admin.ModelAdmin):
     # ---- Test connection ----------------------------------------------------------------------------
     # Testing binds with the stored secret: as for the button, only staff who may change integrations.
     @admin.action(description="Test connection", permissions=["change"])
-    def test_connection(self, request: HttpRequest, queryset) -> None:
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:
         for integration in queryset:
             worked, report = test_connection_report(integration)
             level = messages.SUCCESS if worked else messages.ERROR
             self.message_user(request, f"{integration.name}: {report}", level)
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         own = [
             path("<int:pk>/test-connection/", self.admin_site.admin_view(self.test_connection_view),
                  name="directory_integration_test_connection"),
@@ -235,7 +247,7 @@ def grace_text() -> str:
     return f"{minutes:g} minute{'' if minutes == 1 else 's'}"
 
 
-def _when(moment) -> str:
+def _when(moment: datetime) -> str:
     return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
@@ -248,7 +260,7 @@ class FolderAdmin(admin.ModelAdmin):
     readonly_fields = ["integration", "kind", "external_id", "name", "parent", "path", "first_seen", "last_seen",
                        "gone", "children_list"]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # folders come from a directory read, never by hand (R19)
 
     @admin.display(description="Child folders")
@@ -260,16 +272,19 @@ class FolderAdmin(admin.ModelAdmin):
                            ((c.path, " (gone)" if c.gone else "") for c in children)))
 
 
+UPLOAD_COLUMNS = ("pk", "integration", "status", "directory_id", "folder_count", "user_count", "chunk_count",
+                  "created_at", "committed_at", "agent_version")
+
+
 @admin.register(AgentUpload)
 class AgentUploadAdmin(admin.ModelAdmin):
-    list_display = ["pk", "integration", "status", "directory_id", "folder_count", "user_count", "chunk_count",
-                    "created_at", "committed_at", "agent_version"]
+    list_display = UPLOAD_COLUMNS
     list_filter = ["status", "integration"]
-    readonly_fields = list_display[1:]
+    readonly_fields = UPLOAD_COLUMNS[1:]
     exclude = []
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: AgentUpload | None = None) -> bool:
         return False
