@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypedDict
 
+from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from directory.models import IntegrationKind
+from directory.models import Integration, IntegrationKind
+from passportal.actors import actor_of
 
 from .models import ScimEvent, ScimIntegration
 from .sync import ensure_folders
 from .tokens import grace, issue_token
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 ERRORS_SINCE = timedelta(hours=24)
 
 
-def scim_url(request: HttpRequest, integration) -> str:
+class _Activity(TypedDict):
+    """ScimIntegrationAdmin.get_queryset's annotations."""
+
+    last_request_at: datetime | None
+    error_count: int
+    user_count: int
+    group_count: int
+
+
+def scim_url(request: HttpRequest, integration: Integration) -> str:
     return request.build_absolute_uri(f"/scim/v2/{integration.pk}/")
 
 
@@ -34,7 +49,7 @@ class ScimIntegrationAdmin(admin.ModelAdmin):
               "endpoint", "token_state", "recent_requests"]
     readonly_fields = ["endpoint", "token_state", "recent_requests"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ScimIntegration]:
         since = timezone.now() - ERRORS_SINCE
         return (super().get_queryset(request).filter(kind=IntegrationKind.SCIM).select_related("client")
                 .annotate(last_request_at=Max("scim_events__at"),
@@ -44,35 +59,35 @@ class ScimIntegrationAdmin(admin.ModelAdmin):
                                            distinct=True),
                           group_count=Count("scim_groups", distinct=True)))
 
-    def save_model(self, request, obj, form, change) -> None:
+    def save_model(self, request: HttpRequest, obj: ScimIntegration, form: forms.ModelForm, change: bool) -> None:
         obj.kind = IntegrationKind.SCIM
         super().save_model(request, obj, form, change)
         ensure_folders(obj)  # "All users of this SCIM app" can be mapped before the first push
 
     @admin.display(description="Last request", ordering="last_request_at")
-    def last_request(self, obj) -> str:
+    def last_request(self, obj: WithAnnotations[ScimIntegration, _Activity]) -> datetime | str:
         return obj.last_request_at or "-"
 
     @admin.display(description="Errors (24 h)", ordering="error_count")
-    def errors_24h(self, obj) -> int:
+    def errors_24h(self, obj: WithAnnotations[ScimIntegration, _Activity]) -> int:
         return obj.error_count
 
     @admin.display(description="Users")
-    def users(self, obj) -> int:
+    def users(self, obj: WithAnnotations[ScimIntegration, _Activity]) -> int:
         return obj.user_count
 
     @admin.display(description="Groups")
-    def groups(self, obj) -> int:
+    def groups(self, obj: WithAnnotations[ScimIntegration, _Activity]) -> int:
         return obj.group_count
 
     @admin.display(description="SCIM endpoint")
-    def endpoint(self, obj) -> str:
+    def endpoint(self, obj: ScimIntegration | None) -> str:
         if obj is None or obj.pk is None:
             return "Save first: the endpoint is /scim/v2/<this integration>/"
         return f"{self._request.build_absolute_uri(f'/scim/v2/{obj.pk}/')}"
 
     @admin.display(description="Token")
-    def token_state(self, obj) -> str:
+    def token_state(self, obj: ScimIntegration | None) -> str:
         if obj is None or obj.pk is None:
             return "-"
         now = timezone.now()
@@ -86,17 +101,18 @@ class ScimIntegrationAdmin(admin.ModelAdmin):
                            "Rotate token" if live else "Create token")
 
     @admin.display(description="Recent requests")
-    def recent_requests(self, obj) -> str:
+    def recent_requests(self, obj: ScimIntegration | None) -> str:
         if obj is None or obj.pk is None:
             return "-"
         url = reverse("admin:scim_scimevent_changelist") + f"?integration__id__exact={obj.pk}"
         return format_html('<a href="{}">All SCIM requests of this integration</a>', url)
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
+    def get_form(self, request: HttpRequest, obj: ScimIntegration | None = None, change: bool = False,
+                 **kwargs: Any) -> type[forms.ModelForm]:
         self._request = request
         return super().get_form(request, obj, change, **kwargs)
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [path("<int:pk>/token/", self.admin_site.admin_view(self.token_view),
                      name="scim_scimintegration_token"), *super().get_urls()]
 
@@ -114,7 +130,7 @@ class ScimIntegrationAdmin(admin.ModelAdmin):
                 **self.admin_site.each_context(request), "title": "SCIM token", "integration": integration,
                 "rotated": rotated, "grace_minutes": int(grace().total_seconds() // 60), "opts": self.model._meta,
                 "change_url": change_url})
-        token = issue_token(integration, by=request.user)
+        token = issue_token(integration, by=actor_of(request.user))
         self.message_user(request, "SCIM token rotated." if rotated else "SCIM token created.", messages.SUCCESS)
         response = TemplateResponse(request, "admin/scim/token.html", {
             **self.admin_site.each_context(request), "title": "SCIM token", "integration": integration,
@@ -136,17 +152,17 @@ class ScimEventAdmin(admin.ModelAdmin):
     date_hierarchy = "at"
 
     @admin.display(description="Run")
-    def run_link(self, obj) -> str:
+    def run_link(self, obj: ScimEvent) -> str:
         if obj.run_id is None:
             return "-"
         return format_html('<a href="{}">Run {}</a>', reverse("admin:provisioning_syncrun_change",
                                                               args=[obj.run_id]), obj.run_id)
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: ScimEvent | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: ScimEvent | None = None) -> bool:
         return False

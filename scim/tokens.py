@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from directory.models import Integration, IntegrationKind
+from passportal.actors import Actor, stored
 from passportal.crypto import hash_token
 
 from .models import ScimToken
@@ -23,7 +24,7 @@ def grace() -> timedelta:
     return timedelta(minutes=settings.SCIM_TOKEN_GRACE_MINUTES)
 
 
-def issue_token(integration: Integration, *, by=None, grace_period: timedelta | None = None) -> str:
+def issue_token(integration: Integration, *, by: Actor = None, grace_period: timedelta | None = None) -> str:
     """A new token for the integration; tokens issued before it keep working for the grace period only.
 
     Only its digest is stored, so the caller shows the token once.
@@ -36,7 +37,7 @@ def issue_token(integration: Integration, *, by=None, grace_period: timedelta | 
     with transaction.atomic():
         integration.scim_tokens.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=until)).update(expires_at=until)
         ScimToken.objects.create(integration=integration, token_hash=hash_token(token), hint=token[:9],
-                                 created_by=by if getattr(by, "pk", None) else None)
+                                 created_by=stored(by))
     from .sync import ensure_folders
 
     ensure_folders(integration)  # the "all users" folder can be mapped before the first push
