@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
@@ -99,11 +101,12 @@ _DISABLED_LABELS = {
     DisableReason.OUT_OF_SCOPE: "Moved out of every mapped folder",
     DisableReason.LINK_OFF: "The integration's link was switched off",
 }
-DisabledReason = models.TextChoices(
+# Django's functional API takes (name, (value, label)) pairs; the stubs know only a string of names.
+DisabledReason = models.TextChoices(  # type: ignore[call-overload]
     "DisabledReason", [("NONE", ("", "-"))] + [(r.name, (r.value, _DISABLED_LABELS[r])) for r in DisableReason])
 
 
-def row_version(updated_at) -> str:
+def row_version(updated_at: datetime) -> str:
     """The version of a portal user's row as the admin form and the API's ETag carry it: its updated_at.
 
     Every write of a user (staff's saves, a run's compare-and-set updates) moves updated_at, so a page or an
@@ -144,7 +147,7 @@ class PortalUser(models.Model):
     permission_level_set_by_hand = models.BooleanField(
         default=False, help_text="Set by staff: mappings leave this level alone."
     )
-    security_groups = models.ManyToManyField(
+    security_groups: models.ManyToManyField[SecurityGroup, GroupMembership] = models.ManyToManyField(
         SecurityGroup, through="GroupMembership", related_name="members", blank=True
     )
     password = models.CharField(max_length=128, blank=True)
