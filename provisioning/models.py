@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -108,7 +110,7 @@ class SyncRun(models.Model):
         return f"Run {self.pk} of {self.integration} ({self.get_status_display()})"
 
     @property
-    def duration(self):
+    def duration(self) -> timedelta | None:
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
@@ -139,7 +141,7 @@ class DirectoryLink(models.Model):
     def __str__(self) -> str:
         return f"{self.external_id} -> {self.portal_user}"
 
-    def seen_at(self):
+    def seen_at(self) -> datetime | None:
         """When the directory last listed this identity.
 
         Runs rewrite a link only when what the directory says of it changes; one that a complete run
@@ -163,7 +165,8 @@ _ISSUE_LABELS = {
     planning_reasons.IssueReason.EMAIL_TAKEN: "Email already used by another user of the client",
     planning_reasons.IssueReason.DUPLICATE_EMAIL: "Another directory user has the same email",
 }
-IssueReason = models.TextChoices(
+# Django's functional API takes (name, (value, label)) pairs; the stubs know only a string of names.
+IssueReason = models.TextChoices(  # type: ignore[call-overload]
     "IssueReason", [(r.name, (r.value, _ISSUE_LABELS[r])) for r in planning_reasons.IssueReason])
 
 
