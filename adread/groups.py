@@ -87,7 +87,6 @@ class Memberships:
             self._held.update(again)
         # Groups are members too; a user's DN never is a group's, so their entries are never looked up.
         self._shared = {held: _joined(held, reached) for held in set(self._held.values())}
-        self._in_folder: dict[tuple[str | None, tuple[bytes, ...]], tuple[frozenset[str], Chains]] = {}
 
     def get(self, dn: str) -> tuple[frozenset[str], Chains] | None:
         """The wanted groups a member DN is in and its chains; None when it is in none of them."""
@@ -99,11 +98,8 @@ class Memberships:
         held = self._held.get(dn.encode().lower())  # dn_bytes, inline: once per user
         if held is None:
             return (frozenset((folder,)) if folder else NO_FOLDERS), ()
-        found = self._in_folder.get((folder, held))
-        if found is None:  # users of one OU held by the same groups share one answer, as they share `held`
-            groups, chains = self._shared[held]
-            found = self._in_folder[folder, held] = (groups | {folder} if folder else groups), chains
-        return found
+        groups, chains = self._shared[held]
+        return (groups | {folder} if folder else groups), chains
 
 
 def dn_bytes(dn: str) -> bytes:
