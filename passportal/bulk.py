@@ -6,7 +6,7 @@ array adaptation); at 100,000 users that is the whole budget. COPY streams plain
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from django.db import connection, models
 
@@ -21,8 +21,9 @@ def allocate_ids(model: type[models.Model], count: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """COPY rows (tuples in `columns` order, values already in database form) into the model's table."""
+def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """COPY rows (tuples in `columns` order, values already in database form) into the model's table; `rows` may be
+    a generator, so a caller streams them instead of holding them all."""
     table = connection.ops.quote_name(model._meta.db_table)
     names = ", ".join(connection.ops.quote_name(c) for c in columns)
     with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:

@@ -153,11 +153,11 @@ def _create_users(plan: Plan, client_id: int, now: datetime) -> list[int]:
             "id", "client_id", "first_name", "last_name", "email", "status", "disabled_reason", "disabled_by_staff",
             "permission_level_id", "permission_level_set_by_hand", "password", "activated_at", "created_at",
             "updated_at",
-        ], [
+        ], (  # streamed into the COPY, never held as a list (one tuple per user)
             (uid, client_id, c.first_name, c.last_name, c.email, UserStatus.PENDING, "", False, c.level_id, False,
              "", None, now, now)
             for uid, c in zip(ids, plan.creates, strict=True)
-        ])
+        ))
         return ids
     users = [
         PortalUser(client_id=client_id, first_name=c.first_name, last_name=c.last_name, email=c.email,
@@ -171,21 +171,20 @@ def _create_users(plan: Plan, client_id: int, now: datetime) -> list[int]:
 def _create_links(run: SyncRun, integration: Integration, plan: Plan, user_for_external: dict[str, int],
                   directory_id: str, now: datetime) -> None:
     seen = {s.external_id: s for s in plan.seen}
-    rows = []
-    for ext, user_id in user_for_external.items():
-        s = seen.get(ext)
-        rows.append((ext, user_id, sorted(s.folder_ids) if s else [], dict(s.state) if s else {},
-                     fingerprint(s) if s else ""))
-    if use_copy(len(rows)):
+    # A generator: each link's row is made as the COPY (or the batch) takes it, never all of them at once.
+    rows = ((ext, user_id, sorted(s.folder_ids) if s else [], dict(s.state) if s else {},
+             fingerprint(s) if s else "")
+            for ext, user_id, s in ((ext, user_id, seen.get(ext)) for ext, user_id in user_for_external.items()))
+    if use_copy(len(user_for_external)):
         from psycopg.types.json import Jsonb
 
         copy_rows(DirectoryLink, [
             "integration_id", "directory_id", "external_id", "portal_user_id", "folder_ids", "in_scope", "last_seen",
             "last_run_id", "directory_state", "state_hash", "created_at",
-        ], [
+        ], (
             (integration.pk, directory_id, ext, uid, Jsonb(folders), True, now, run.pk, Jsonb(state), digest, now)
             for ext, uid, folders, state, digest in rows
-        ])
+        ))
         return
     DirectoryLink.objects.bulk_create([
         DirectoryLink(integration=integration, directory_id=directory_id, external_id=ext, portal_user_id=uid,
@@ -199,7 +198,7 @@ def _create_memberships(for_new_users: list[tuple[int, int]], adds: list[tuple[i
     if use_copy(len(for_new_users)):
         # New users have no memberships yet, so nothing can conflict.
         copy_rows(GroupMembership, ["user_id", "group_id", "source", "created_at"],
-                  [(uid, gid, MembershipSource.MAPPING, now) for uid, gid in for_new_users])
+                  ((uid, gid, MembershipSource.MAPPING, now) for uid, gid in for_new_users))
         for_new_users = []
     GroupMembership.objects.bulk_create(
         [GroupMembership(user_id=uid, group_id=gid, source=MembershipSource.MAPPING)

@@ -77,6 +77,7 @@ def load_current(integration: Integration, *, only_external_ids: Iterable[str] |
     user_table = PortalUser._meta.db_table
     users: dict[int, UserState] = {}
     no_groups: frozenset[int] = frozenset()
+    names: dict[str, str] = {}
     # One query: each user with its mapping memberships (a row per membership, ordered by user).
     previous: tuple | None = None
     member_of: list[int] = []
@@ -88,13 +89,13 @@ def load_current(integration: Integration, *, only_external_ids: Iterable[str] |
         [MembershipSource.MAPPING, integration.client_id],
     ):
         if previous is not None and row[0] != previous[0]:
-            users[previous[0]] = _user_state(previous, member_of, no_groups)
+            users[previous[0]] = _user_state(previous, member_of, no_groups, names)
             member_of = []
         previous = row
         if row[8] is not None:
             member_of.append(row[8])
     if previous is not None:
-        users[previous[0]] = _user_state(previous, member_of, no_groups)
+        users[previous[0]] = _user_state(previous, member_of, no_groups, names)
 
     links: dict[str, LinkState] = {}
     link_rows: dict[str, tuple[int, str]] = {}
@@ -124,8 +125,10 @@ def load_current(integration: Integration, *, only_external_ids: Iterable[str] |
                   link_rows)
 
 
-def _user_state(row: tuple, member_of: list[int], no_groups: frozenset[int]) -> UserState:
+def _user_state(row: tuple, member_of: list[int], no_groups: frozenset[int], names: dict[str, str]) -> UserState:
     uid, email, first, last, reason, staff, level, by_hand, _ = row
+    # Repeated names as one string each (`names`, one per load): the driver makes a new one for every row.
+    first, last, reason = names.setdefault(first, first), names.setdefault(last, last), names.setdefault(reason, reason)
     return UserState(uid, email, first, last, reason, bool(staff), level, bool(by_hand),
                      frozenset(member_of) if member_of else no_groups)
 
