@@ -1,15 +1,17 @@
+from typing import Any
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
-def _seed_permission_levels(sender, **kwargs):
+def _seed_permission_levels(sender: AppConfig, **kwargs: Any) -> None:
     from .defaults import ensure_default_permission_levels
     from .models import PermissionLevel
 
     ensure_default_permission_levels(PermissionLevel)
 
 
-def _ensure_schedules_after_migrate(sender, using: str = "default", **kwargs) -> None:
+def _ensure_schedules_after_migrate(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
     from django.db import connections
 
     # A partial migrate (one app, or backwards) may leave django-q2's table out.

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 _PREFIX = "fernet:"
 
@@ -59,15 +61,16 @@ class Secret(str):
 class EncryptedTextField(models.TextField):
     """Stores `fernet:<token>`; Python sees the plaintext as a `Secret`. Empty stays empty."""
 
-    def from_db_value(self, value, expression, connection):
+    def from_db_value(self, value: str | None, expression: object,
+                      connection: BaseDatabaseWrapper) -> Secret | str | None:
         if value is None or value == "":
             return value
         return Secret(decrypt(value))
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> Any:
         return value
 
-    def get_prep_value(self, value):
+    def get_prep_value(self, value: Any) -> Any:
         if value is None or value == "":
             return value
         return encrypt(str(value))

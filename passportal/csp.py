@@ -8,7 +8,10 @@ this middleware for django.middleware.csp.ContentSecurityPolicyMiddleware and no
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 
 HEADER = "Content-Security-Policy"
 
@@ -20,10 +23,10 @@ def policy_header(directives: dict[str, list[str]]) -> str:
 
 
 class ContentSecurityPolicyMiddleware:
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         directives = settings.SECURE_CSP
         # A view that set its own policy keeps it; otherwise every response gets the site's.

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .models import PermissionLevel  # or the migration's historical model of it
+
 # Ranked so that R13 ("the highest-ranked of those mappings") has an obvious answer.
 DEFAULT_PERMISSION_LEVELS = [
     ("pro", "Administrator", 40, False),
@@ -15,7 +20,7 @@ DEFAULT_PERMISSION_LEVELS = [
 ]
 
 
-def ensure_default_permission_levels(permission_level_model) -> int:
+def ensure_default_permission_levels(permission_level_model: type[PermissionLevel]) -> int:
     """Seed the defaults of a kind that has no levels at all; a kind staff have set up is left alone."""
     created = 0
     for kind in ("pro", "site"):

@@ -7,11 +7,14 @@ hides every POST field whose name looks secret, on every view, and the Authoriza
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.http import HttpRequest
 from django.views.debug import SafeExceptionReporterFilter
 
 
 class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
-    def get_post_parameters(self, request):
+    def get_post_parameters(self, request: HttpRequest | None) -> Any:
         parameters = super().get_post_parameters(request)
         if request is None or not hasattr(parameters, "copy"):
             return parameters

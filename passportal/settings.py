@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +20,7 @@ env = environ.Env()
 DEBUG = env.bool("DEBUG", default=False)
 
 
-def _generated_once(name: str, make) -> str:
+def _generated_once(name: str, make: Callable[[], str]) -> str:
     """A development value kept in var/ so it survives restarts; never used with DEBUG off."""
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     path = VAR_DIR / name
@@ -29,7 +30,7 @@ def _generated_once(name: str, make) -> str:
     return path.read_text().strip()
 
 
-def _required_in_production(name: str, make) -> str:
+def _required_in_production(name: str, make: Callable[[], str]) -> str:
     value = env.str(name, default="")
     if value:
         return value

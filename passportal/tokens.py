@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -57,7 +58,7 @@ def _is_disabled(user: PortalUser) -> bool:
     return UserStatus.DISABLED in (user.status_now, user.status)
 
 
-def _activatable_users(ids: Iterable[int]):
+def _activatable_users(ids: Iterable[int]) -> QuerySet[PortalUser]:
     """Users that may still activate: not disabled (by staff or a sync) and not activated yet."""
     return PortalUser.objects.filter(
         pk__in=ids, disabled_by_staff=False, disabled_reason="", activated_at__isnull=True
