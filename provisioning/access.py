@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
 from passportal.models import Client, PortalUser, UserStatus
 
 
-def activated_site_admins(client: Client):
+def activated_site_admins(client: Client) -> QuerySet[PortalUser]:
     return PortalUser.objects.filter(
         client=client, permission_level__is_site_admin=True, activated_at__isnull=False,
     ).exclude(status=UserStatus.DISABLED)

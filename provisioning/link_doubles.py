@@ -10,19 +10,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 from django.db.models import Count
 
 
-def keeper_order(link) -> tuple:
+# The links are the data migration's historical DirectoryLink rows, which no static type names: Any.
+def keeper_order(link: Any) -> tuple[datetime, str, int]:
     return (link.created_at, link.external_id.lower(), link.pk)
 
 
-def resolve_doubles(link_model, report: Callable[[str], None]) -> int:
+def resolve_doubles(link_model: Any, report: Callable[[str], None]) -> int:
     """Delete every link but the keeper's, per portal user; returns how many links were removed."""
     doubled = (link_model.objects.values("portal_user_id").annotate(n=Count("id"))
                .filter(n__gt=1).values_list("portal_user_id", flat=True))
-    by_user: dict[int, list] = defaultdict(list)
+    by_user: dict[int, list[Any]] = defaultdict(list)
     for link in link_model.objects.filter(portal_user_id__in=list(doubled)).select_related("integration"):
         by_user[link.portal_user_id].append(link)
     removed = 0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import admin
+from django.http import HttpResponse
 from django.urls import path
 
 from .views import mapping, overview, runs, setup, users
@@ -10,7 +13,7 @@ from .views import mapping, overview, runs, setup, users
 app_name = "provisioning"
 
 
-def staff(view):
+def staff(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return admin.site.admin_view(view)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
+from django.contrib.auth.models import User
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -26,7 +27,7 @@ def moment(value: datetime | None) -> str:
     return date_format(value, "j M Y, H:i")
 
 
-def staff_name(user) -> str:
+def staff_name(user: User | None) -> str:
     """A staff member as colleagues know them: full name, else username."""
     if user is None:
         return "a staff member"

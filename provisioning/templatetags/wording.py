@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django import template
 
 from .. import wording
@@ -16,6 +18,6 @@ register.filter("counts_in_words", wording.counts_in_words)
 
 
 @register.filter
-def run_counts(counts) -> list[tuple[str, int]]:
+def run_counts(counts: Mapping[str, int] | None) -> list[tuple[str, int]]:
     """A run's recorded figures that are not zero, labelled: for loops in templates."""
     return wording.labelled_counts(counts or {}, nonzero=True)
