@@ -14,7 +14,9 @@ from scim2_models import (
     Filter,
     Group,
     Patch,
+    Required,
     ResourceType,
+    ScimObject,
     ServiceProviderConfig,
     Sort,
 )
@@ -24,7 +26,7 @@ from .resources import User, UserModel
 MAX_RESULTS = 1000  # per page of a list or filter; a larger `count` is cut to it
 
 
-def _dump(obj) -> dict:
+def _dump(obj: ScimObject) -> dict:
     return obj.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
 
 
@@ -38,7 +40,7 @@ def service_provider_config(base: str) -> dict:
         sort=Sort(supported=False),
         etag=ETag(supported=False),
         authentication_schemes=[AuthenticationScheme(
-            type="oauthbearertoken", name="Bearer token",
+            type=AuthenticationScheme.Type.oauthbearertoken, name="Bearer token",
             description="The integration's SCIM token, created on the portal (shown once): "
                         "Authorization: Bearer <token>.", primary=True)],
     )
@@ -50,13 +52,13 @@ def service_provider_config(base: str) -> dict:
 @functools.cache
 def _schemas() -> tuple[dict, ...]:
     user = User.to_schema()
-    for attribute in user.attributes:
+    for attribute in user.attributes or []:
         # R7: the portal needs an email; published as required so clients (and checkers) always send one.
         if attribute.name == "emails":
-            attribute.required = True
+            attribute.required = Required.true
             for sub in attribute.sub_attributes or []:
                 if sub.name == "value":
-                    sub.required = True
+                    sub.required = Required.true
     return tuple(_dump(s) for s in (user, EnterpriseUser.to_schema(), Group.to_schema()))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 from scim2_models import ScimFilter
-from scim2_models.path.expressions import Comparison, LogicalExpr, Not, Present, ValuePath
+from scim2_models.path.expressions import AttrPath, Comparison, FilterNode, LogicalExpr, Not, Present, ValuePath
 
 from .resources import ScimError, user_name_key
 
@@ -27,7 +27,7 @@ GROUP_COLUMNS = {
 CASE_EXACT = {"external_id"}  # RFC 7643: externalId is caseExact; userName, emails, displayName are not
 
 
-def parse(text: str):
+def parse(text: str) -> FilterNode:
     try:
         return ScimFilter(text).ast
     except Exception as exc:  # InvalidFilterException and friends
@@ -38,7 +38,7 @@ def to_q(text: str, columns: dict[str, str]) -> Q:
     return _node(parse(text), columns, prefix="")
 
 
-def _name(attr_path, prefix: str) -> str:
+def _name(attr_path: AttrPath, prefix: str) -> str:
     name = attr_path.attr if not attr_path.sub_attr else f"{attr_path.attr}.{attr_path.sub_attr}"
     return f"{prefix}.{name}" if prefix else name
 
@@ -50,7 +50,7 @@ def _column(name: str, columns: dict[str, str]) -> str:
     return column
 
 
-def _node(node, columns: dict[str, str], prefix: str) -> Q:
+def _node(node: FilterNode, columns: dict[str, str], prefix: str) -> Q:
     if isinstance(node, LogicalExpr):
         parts = [_node(t, columns, prefix) for t in node.terms]
         result = parts[0]
@@ -83,7 +83,7 @@ def _value_path(node: ValuePath, columns: dict[str, str]) -> Q:
     raise ScimError(400, f"filtering inside {node.attr_path.attr} is not supported", "invalidFilter")
 
 
-def _emails_filter(node, columns: dict[str, str]) -> Q:
+def _emails_filter(node: FilterNode, columns: dict[str, str]) -> Q:
     if isinstance(node, LogicalExpr):
         parts = [_emails_filter(t, columns) for t in node.terms]
         result = parts[0]
@@ -97,7 +97,7 @@ def _emails_filter(node, columns: dict[str, str]) -> Q:
     raise ScimError(400, "unsupported emails filter", "invalidFilter")
 
 
-def _comparison(name: str, op: str, value, columns: dict[str, str]) -> Q:
+def _comparison(name: str, op: str, value: object, columns: dict[str, str]) -> Q:
     column = _column(name, columns)
     if column == "active":
         if not isinstance(value, bool) or op not in ("eq", "ne"):

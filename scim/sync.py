@@ -128,7 +128,7 @@ def load_for(integration: Integration, ids: list[str], records: list[UserRecord]
                   {ext: (pk, digest) for pk, ext, _, digest in link_rows})
 
 
-def _seen_changed(result: Plan, loaded) -> bool:
+def _seen_changed(result: Plan, loaded: Loaded) -> bool:
     """Whether a linked identity's stored directory state would change (the link row is rewritten)."""
     from provisioning.applier import fingerprint
 

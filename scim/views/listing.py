@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from django.db.models import QuerySet
 from django.http import HttpResponse
 
 from .. import discovery, filters, resources
@@ -19,9 +23,9 @@ def list_body(resources_: list[dict], total: int, start: int) -> dict:
             "Resources": resources_}
 
 
-def paging(source) -> tuple[int, int]:
+def paging(source: Mapping[str, Any]) -> tuple[int, int]:
     def number(key: str, default: int) -> int:
-        value = source.get(key)
+        value: Any = source.get(key)  # a query string's text, or a search body's JSON value
         if value in (None, ""):
             return default
         try:
@@ -34,14 +38,14 @@ def paging(source) -> tuple[int, int]:
     return start, count
 
 
-def user_query(ctx: Ctx, text: str | None):
+def user_query(ctx: Ctx, text: str | None) -> QuerySet[ScimUser]:
     rows = ScimUser.objects.filter(integration=ctx.integration, deleted_at__isnull=True)
     if text:
         rows = rows.filter(filters.to_q(text, filters.USER_COLUMNS))
     return rows.order_by("pk")
 
 
-def group_query(ctx: Ctx, text: str | None):
+def group_query(ctx: Ctx, text: str | None) -> QuerySet[ScimGroup]:
     rows = ScimGroup.objects.filter(integration=ctx.integration)
     if text:
         rows = rows.filter(filters.to_q(text, filters.GROUP_COLUMNS)).distinct()
@@ -67,14 +71,14 @@ def members_of(groups: list[ScimGroup]) -> dict[int, list[tuple[str, str]]]:
     return out
 
 
-def user_page(ctx: Ctx, text, start: int, count: int, params) -> dict:
+def user_page(ctx: Ctx, text: str | None, start: int, count: int, params: dict | None) -> dict:
     rows = user_query(ctx, text)
     total = rows.count()
     page = list(rows[start - 1:start - 1 + count]) if count else []
     return list_body([resources.user_resource(r, ctx.base, params) for r in page], total, start)
 
 
-def group_page(ctx: Ctx, text, start: int, count: int, params) -> dict:
+def group_page(ctx: Ctx, text: str | None, start: int, count: int, params: dict | None) -> dict:
     rows = group_query(ctx, text)
     total = rows.count()
     page = list(rows[start - 1:start - 1 + count]) if count else []
@@ -96,10 +100,11 @@ def search_body(ctx: Ctx) -> tuple[str | None, int, int, dict | None]:
 def root_search(ctx: Ctx) -> HttpResponse:
     """/.search over Users then Groups; a filter naming an attribute one type lacks matches none of it."""
     text, start, count, params = search_body(ctx)
-    parts, refused = [], 0
-    for query in (user_query, group_query):
+    parts: list[QuerySet[ScimUser] | QuerySet[ScimGroup]] = []
+    refused = 0
+    for make_query in (user_query, group_query):
         try:
-            parts.append(query(ctx, text))
+            parts.append(make_query(ctx, text))
         except ScimError:
             refused += 1
             if refused == 2:
@@ -111,7 +116,7 @@ def root_search(ctx: Ctx) -> HttpResponse:
         if skip >= total:
             skip -= total
             continue
-        rows = list(query[skip:skip + room]) if room else []
+        rows: list[ScimUser | ScimGroup] = list(query[skip:skip + room]) if room else []
         skip = 0
         room -= len(rows)
         for row in rows:

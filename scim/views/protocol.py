@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from directory.models import Integration
+from provisioning.models import SyncRun
 
 from ..models import ScimEvent
 from ..resources import ScimError
@@ -44,7 +45,7 @@ class Ctx:
     def __init__(self, request: HttpRequest, integration: Integration) -> None:
         self.request, self.integration = request, integration
         self.base = request.build_absolute_uri(f"/scim/v2/{integration.pk}").rstrip("/")
-        self.event_run = None
+        self.event_run: SyncRun | None = None
         self.resource_id = ""
         self.summary = ""
 
@@ -62,8 +63,8 @@ class Ctx:
         return response_params(self.request.GET)
 
 
-def response_params(source) -> dict | None:
-    params = {}
+def response_params(source: Mapping[str, Any]) -> dict | None:
+    params: dict[str, Any] = {}
     for key in ("attributes", "excludedAttributes"):
         value = source.get(key)
         if value:
@@ -74,7 +75,7 @@ def response_params(source) -> dict | None:
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def _answer(view, ctx: Ctx, kwargs: dict) -> HttpResponse:
+def _answer(view: Callable[..., HttpResponse], ctx: Ctx, kwargs: dict[str, Any]) -> HttpResponse:
     try:
         return view(ctx, **kwargs)
     except ScimError as exc:
@@ -82,13 +83,13 @@ def _answer(view, ctx: Ctx, kwargs: dict) -> HttpResponse:
         return error(exc.status, exc.detail, exc.scim_type)
 
 
-def scim_view(methods: set[str]):
+def scim_view(methods: set[str]) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Authenticate, dispatch, turn ScimError into SCIM error bodies, record writes (R24)."""
 
-    def wrap(view: Callable[..., HttpResponse]):
+    def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @csrf_exempt
         @functools.wraps(view)
-        def inner(request: HttpRequest, integration_id: int, **kwargs) -> HttpResponse:
+        def inner(request: HttpRequest, integration_id: int, **kwargs: Any) -> HttpResponse:
             integration = authenticate(integration_id, request.headers.get("Authorization", ""))
             if integration is None:
                 return error(401, "A valid bearer token of this integration is required.",
@@ -119,7 +120,7 @@ def lock_integration(integration: Integration) -> None:
     Integration.objects.select_for_update().filter(pk=integration.pk).values_list("pk", flat=True).first()
 
 
-def run_engine(ctx: Ctx, scim_ids) -> None:
+def run_engine(ctx: Ctx, scim_ids: Collection[str]) -> None:
     pushed = push(ctx.integration, scim_ids)
     ctx.event_run = pushed.run
     if pushed.run is not None:
