@@ -58,5 +58,5 @@ def record_folders(integration: Integration, records: Sequence[FolderRecord]) ->
                                   gone=False))
     Folder.objects.bulk_update(changed, ["name", "path", "parent", "gone"], batch_size=1000)
     integration.folders.filter(external_id__in=list(seen)).update(last_seen=now)
-    gone = integration.folders.exclude(external_id__in=list(seen)).filter(gone=False).update(gone=True)
-    return FolderChanges(created=len(new), renamed_or_moved=renamed, gone=gone, back=back)
+    went = integration.folders.exclude(external_id__in=list(seen)).filter(gone=False).update(gone=True)
+    return FolderChanges(created=len(new), renamed_or_moved=renamed, gone=went, back=back)

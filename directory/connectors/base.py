@@ -27,7 +27,9 @@ __all__ = ["Connector", "DirectoryAuthError", "DirectoryError", "DirectoryUnavai
 
 
 class Connector(Protocol):
-    directory_id: str
+    @property
+    def directory_id(self) -> str:
+        """The AD domain or Entra tenant the read is of (a plain attribute or a property, both read-only here)."""
 
     def test(self) -> str:
         """A short report a person can read: server, bind, counts."""

@@ -88,7 +88,8 @@ def _entries(org: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 def demo_server() -> Server:
     """One in-memory server per process holding every sample organisation (read-only afterwards)."""
     with _lock:
-        server = Server("demo-directory.invalid", get_info=OFFLINE_AD_2012_R2)
+        # ldap3 takes its offline schemas here; types-ldap3's Literal lists only the server-read ones.
+        server = Server("demo-directory.invalid", get_info=OFFLINE_AD_2012_R2)  # type: ignore[arg-type]
         loader = Connection(server, client_strategy=MOCK_SYNC)
         for org in organisations().values():
             for dn, attributes in _entries(org):

@@ -165,7 +165,7 @@ class _TimeoutSession(requests.Session):
         self.verify = verify
         self._timeout = timeout
 
-    def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self._timeout)
         return super().request(method, url, *args, **kwargs)
 
