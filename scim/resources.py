@@ -12,6 +12,7 @@ dropped here, one attribute at a time, so the rest of the request still applies.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
@@ -38,11 +39,14 @@ class Email(CoreEmail):
 
 
 class User(CoreUser):
-    emails: list[Email] | None = None
+    # pydantic takes a field narrowed to a subclass; mypy sees a list, invariant, as another type.
+    emails: list[Email] | None = None  # type: ignore[assignment]
     Emails: ClassVar[type[ComplexAttribute]] = Email
 
 
-UserModel = User[EnterpriseUser]
+# scim2-models' __class_getitem__ makes any User subclass take an extension at run time; mypy sees ours as not
+# generic (it subclasses User without re-declaring the type variable, which that __class_getitem__ would not take).
+UserModel = User[EnterpriseUser]  # type: ignore[type-arg]
 USER_SCHEMA = str(User.__schema__)
 GROUP_SCHEMA = str(Group.__schema__)
 
@@ -95,7 +99,7 @@ def _holds(target: Any, key: Any) -> bool:
     return isinstance(target, list) and isinstance(key, int) and key < len(target)
 
 
-def _tolerant(validate, payload: dict) -> Any:
+def _tolerant(validate: Callable[[dict], Any], payload: dict) -> Any:
     """Validate; a value refused on an attribute the engine does not use is dropped and validation retried."""
     payload = copy.deepcopy(payload)
     for _ in range(20):
@@ -153,7 +157,7 @@ def user_email(user: User) -> str:
     for pick in (lambda e: e.primary, lambda e: str(e.type or "").lower() == "work", lambda e: True):
         found = next((e for e in emails if pick(e)), None)
         if found is not None:
-            return found.value.strip()
+            return (found.value or "").strip()  # never None: emails holds those with a value
     return ""
 
 
@@ -161,6 +165,7 @@ def user_columns(user: User) -> dict[str, Any]:
     data = user.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, scim_policy=POLICY)
     for key in ("id", "meta"):
         data.pop(key, None)
+    assert user.user_name is not None, "check_user refuses a user without a userName"
     return {
         "user_name": user.user_name.strip(), "user_name_key": user_name_key(user.user_name),
         "external_id": user.external_id or "",
@@ -175,7 +180,7 @@ def user_name_key(value: str) -> str:
     return value.strip().casefold()
 
 
-def _meta(kind: str, row, base: str) -> dict:
+def _meta(kind: str, row: ScimUser | ScimGroup, base: str) -> dict:
     return {"resourceType": kind, "created": row.created_at.isoformat(), "lastModified": row.updated_at.isoformat(),
             "location": f"{base}/{kind}s/{row.scim_id}", "version": f'W/"{row.version}"'}
 
@@ -185,7 +190,8 @@ def user_model(row: ScimUser, base: str) -> User:
                                     scim_policy=POLICY)
 
 
-def project(model_cls, resource: dict, params: dict | None) -> dict:
+# A resource class (UserModel, Group): scim2-models parametrises its messages with it at run time, so Any.
+def project(model_cls: Any, resource: dict, params: dict | None) -> dict:
     """Apply `attributes` / `excludedAttributes` (RFC 7644 3.9) through scim2-models."""
     if not params:
         return resource
@@ -210,10 +216,10 @@ def patched_user(row: ScimUser, body: Any, base: str) -> User:
     return user
 
 
-def _patch(model_cls, obj, body: Any) -> None:
+def _patch(model_cls: Any, obj: Any, body: Any) -> None:
     if not isinstance(body, dict) or not isinstance(body.get("Operations", body.get("operations")), list):
         raise ScimError(400, "a PATCH body carries an Operations list", "invalidSyntax")
-    operations = body.get("Operations", body.get("operations"))
+    operations = body.get("Operations", body.get("operations")) or []  # a list, checked above
     for index, operation in enumerate(operations):
         one = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [operation]}
         try:
@@ -274,6 +280,12 @@ def check_group(group: Group) -> None:
         raise ScimError(400, "displayName is required", "invalidValue")
     if len(group.display_name) > MAX_TEXT or len(group.external_id or "") > MAX_TEXT:
         raise ScimError(400, f"displayName and externalId take at most {MAX_TEXT} characters", "invalidValue")
+
+
+def group_name(group: Group) -> str:
+    """A checked group's displayName, without its surrounding spaces."""
+    assert group.display_name is not None, "check_group refuses a group without a displayName"
+    return group.display_name.strip()
 
 
 def member_dicts(rows: list[tuple[str, str]], base: str) -> list[dict]:

@@ -72,7 +72,7 @@ def _create_group(ctx: Ctx) -> HttpResponse:
     with transaction.atomic():
         lock_integration(ctx.integration)
         row = ScimGroup.objects.create(integration=ctx.integration, scim_id=str(uuid.uuid4()),
-                                       display_name=parsed.display_name.strip(),
+                                       display_name=resources.group_name(parsed),
                                        external_id=parsed.external_id or "")
         changed = _set_members(ctx, row, resources.group_members(parsed))
         ensure_folders(ctx.integration)
@@ -109,8 +109,8 @@ def group(ctx: Ctx, scim_id: str) -> HttpResponse:
         else:
             parsed = resources.patched_group(row, members_now, body, ctx.base)
             wanted = resources.group_members(parsed)
-        renamed = (parsed.display_name.strip(), parsed.external_id or "") != (row.display_name, row.external_id)
-        row.display_name, row.external_id = parsed.display_name.strip(), parsed.external_id or ""
+        renamed = (resources.group_name(parsed), parsed.external_id or "") != (row.display_name, row.external_id)
+        row.display_name, row.external_id = resources.group_name(parsed), parsed.external_id or ""
         row.version += 1
         row.save()
         changed = _set_members(ctx, row, wanted)
