@@ -261,8 +261,9 @@ def _record_links_seen(run: SyncRun, integration: Integration, plan: Plan, loade
 def _record_issues(run: SyncRun, integration: Integration, plan: Plan, now: datetime) -> None:
     """R7: open each issue once (and tell the bell once); close the ones whose cause is gone."""
     if plan.issues_open:
-        folder_pks = dict(integration.folders.values_list("external_id", "pk"))
-        folder_paths = dict(integration.folders.values_list("external_id", "path"))
+        # An issue's folder_id may be None (no folder), which finds nothing.
+        folder_pks: dict[str | None, int] = dict(integration.folders.values_list("external_id", "pk"))
+        folder_paths: dict[str | None, str] = dict(integration.folders.values_list("external_id", "path"))
         CreationIssue.objects.bulk_create([
             CreationIssue(
                 integration=integration, external_id=i.external_id, reason=i.reason, user_name=i.user_name[:500],

@@ -12,6 +12,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
 
@@ -49,7 +50,7 @@ def _groups_mapped(integration: Integration) -> bool:
     return Mapping.objects.filter(folder__integration=integration, folder__kind__in=NAMED_GROUP_KINDS).exists()
 
 
-def _folder_set(value: object) -> frozenset[str]:
+def _folder_set(value: str | Iterable[str]) -> frozenset[str]:
     # The driver hands JSON over as text on SQLite and as a list on PostgreSQL.
     return frozenset(json.loads(value) if isinstance(value, str) else value)
 
@@ -164,7 +165,8 @@ def inputs_digest(integration: Integration) -> str:
     through = q(Mapping.security_groups.through._meta.db_table)
     client_id, pk = integration.client_id, integration.pk
     versions = connection.vendor == "postgresql"  # row versions (xmin) on PostgreSQL, the rows' text elsewhere
-    parts = [  # (alias digested by version or None, columns, FROM ... WHERE ..., ORDER BY, params): names from models
+    # (alias digested by version or None, columns, FROM ... WHERE ..., ORDER BY, params): names from models
+    parts: list[tuple[str | None, str, str, str, list[Any]]] = [
         ("u", "u.id, u.email, u.first_name, u.last_name, u.disabled_reason, u.disabled_by_staff, "
          "u.permission_level_id, u.permission_level_set_by_hand", f"{user} u WHERE u.client_id = %s", "u.id",
          [client_id]),
