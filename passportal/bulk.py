@@ -7,6 +7,7 @@ array adaptation); at 100,000 users that is the whole budget. COPY streams plain
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.db import connection, models
 
@@ -31,6 +32,14 @@ def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[
             copy.write_row(row)
 
 
+def _column(model: type[models.Model], name: str) -> tuple[models.Field[Any, Any], str]:
+    """A field of the model and its column (get_field also finds reverse relations, which have none)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or field.column is None:
+        raise TypeError(f"{model.__name__}.{name} is not a column of its table")
+    return field, field.column
+
+
 def use_copy(count: int) -> bool:
     return connection.vendor == "postgresql" and count >= COPY_FROM
 
@@ -48,9 +57,9 @@ def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
         for pk, *values in rows:
             obj = model(pk=pk)
             for name, value in zip(fields, values, strict=True):
-                setattr(obj, model._meta.get_field(name).attname, value)
+                setattr(obj, _column(model, name)[0].attname, value)
             objs.append(obj)
-        model.objects.bulk_update(objs, list(fields), batch_size=1000)
+        model._default_manager.bulk_update(objs, list(fields), batch_size=1000)
         return
     # The same temporary table and UPDATE ... FROM as a compare-and-set, with nothing to compare.
     update_rows_where_unchanged(model, (), rows, also_set=fields)
@@ -71,24 +80,25 @@ def update_rows_where_unchanged(
         return set()
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    pk = model._meta.pk
-    guarded_fields = [model._meta.get_field(name) for name in guarded]
-    set_fields = [model._meta.get_field(name) for name in also_set]
+    pk, pk_column = _column(model, model._meta.pk.name)
+    guarded_fields = [_column(model, name) for name in guarded]
+    set_fields = [_column(model, name) for name in also_set]
 
-    def column_type(field) -> str:
-        return field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
+    def column_type(field: models.Field[Any, Any]) -> str | None:
+        # Every Field has rel_db_type (Django defines it on Field); the stubs put it on ForeignKey only.
+        return field.rel_db_type(connection) if field.is_relation else field.db_type(connection)  # type: ignore[attr-defined]
 
-    temp_columns = [("pk", pk), *((f"new_{f.column}", f) for f in guarded_fields),
-                    *((f"old_{f.column}", f) for f in guarded_fields), *((f"set_{f.column}", f) for f in set_fields)]
+    temp_columns = [("pk", pk), *((f"new_{c}", f) for f, c in guarded_fields),
+                    *((f"old_{c}", f) for f, c in guarded_fields), *((f"set_{c}", f) for f, c in set_fields)]
     definitions = ", ".join(f"{quote(name)} {column_type(field)}" for name, field in temp_columns)
     same = "IS NOT DISTINCT FROM" if connection.vendor == "postgresql" else "IS"
-    assignments = ", ".join([*(f"{quote(f.column)} = v.{quote('new_' + f.column)}" for f in guarded_fields),
-                             *(f"{quote(f.column)} = v.{quote('set_' + f.column)}" for f in set_fields)])
-    conditions = " AND ".join([f"{table}.{quote(pk.column)} = v.pk",
-                               *(f"{table}.{quote(f.column)} {same} v.{quote('old_' + f.column)}"
-                                 for f in guarded_fields), *([where] if where else [])])
+    assignments = ", ".join([*(f"{quote(c)} = v.{quote('new_' + c)}" for _, c in guarded_fields),
+                             *(f"{quote(c)} = v.{quote('set_' + c)}" for _, c in set_fields)])
+    conditions = " AND ".join([f"{table}.{quote(pk_column)} = v.pk",
+                               *(f"{table}.{quote(c)} {same} v.{quote('old_' + c)}"
+                                 for _, c in guarded_fields), *([where] if where else [])])
     # Table and column names come from model metadata and `where` from our own code, never from input.
-    update = f"UPDATE {table} SET {assignments} FROM cas_rows v WHERE {conditions} RETURNING {table}.{quote(pk.column)}"  # noqa: S608
+    update = f"UPDATE {table} SET {assignments} FROM cas_rows v WHERE {conditions} RETURNING {table}.{quote(pk_column)}"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS cas_rows")
         cursor.execute(f"CREATE TEMPORARY TABLE cas_rows ({definitions})")
