@@ -31,8 +31,11 @@ from typing import Any
 from ldap3 import BASE, Connection
 
 from . import groups
-from .ldap import USER_FILTER, LdapConnector, _Entry, _guids, dn_key, domain_root
+from .build import user_record
+from .dn import dn_key, domain_root, guids_in
+from .ldap import LdapConnector
 from .records import DirectoryUnavailable, Snapshot, UserRecord, canonical_guid
+from .search import USER_FILTER, Entry
 
 # The user attributes the planner reads (names, email, enabled, and what it keeps of a user for people to
 # read): a change read asks for these only. The DN comes with every entry.
@@ -88,8 +91,8 @@ def read_changes(connector: LdapConnector, folder_ids: Collection[str], since: R
     `known_folder_ids` are the OUs and groups the caller knows, so one that left the base DN is noticed.
     """
     wanted = frozenset(canonical_guid(f) for f in folder_ids)
-    known_users = None if known_user_ids is None else _guids(known_user_ids)
-    known_folders = _guids(known_folder_ids)
+    known_users = None if known_user_ids is None else guids_in(known_user_ids)
+    known_folders = guids_in(known_folder_ids)
 
     def read(conn: Connection) -> ChangesRead:
         mark = dc_mark(conn)
@@ -167,7 +170,7 @@ def _changes(connector: LdapConnector, conn: Connection, usn: int, wanted: froze
             # The groups did not change (else this would be a full read), but who is in them is theirs to say.
             joined = groups.memberships_for(connector._read_groups(conn), wanted)
         for entry, inside in entries:
-            record = connector._user_record(entry, tree.ids_by_dn, joined)
+            record = user_record(entry, tree.ids_by_dn, joined)
             if record is not None and _concerns(record, inside, wanted, known_users):
                 users.append(record)
     removed = set()
@@ -181,7 +184,7 @@ def _changes(connector: LdapConnector, conn: Connection, usn: int, wanted: froze
                     folders_complete=False)
 
 
-def _linked(entry: _Entry, known: frozenset[str] | None) -> bool:
+def _linked(entry: Entry, known: frozenset[str] | None) -> bool:
     guid = entry.raw("objectGUID")
     return known is None or (guid is not None and canonical_guid(guid) in known)
 

@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from adread.dn import dn_key
 from adread.incremental import ChangesRead, ReadMark, read_changes
-from adread.ldap import LdapConnector, dn_key
+from adread.ldap import LdapConnector
 from adread.records import Snapshot
 
 from .portal import PortalClient, PortalDown, PortalRefused, linked_user_ids

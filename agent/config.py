@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from adread.ldap import LdapSettings
+from adread.connection import LdapSettings
 
 DEFAULT_INTERVAL_HOURS = 6.0
 DEFAULT_POLL_SECONDS = 60.0

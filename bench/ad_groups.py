@@ -78,16 +78,17 @@ class MembershipProbe:
         """(owner, name, original, timed) for each step of the read that is watched."""
         from adread import groups as adgroups
         from adread import ldap as adldap
+        from adread.connection import search_count
 
         probe, seen, clock = self.figures, self.seen, time.perf_counter
         read_groups, read_everything = adldap.LdapConnector._read_groups, adldap.LdapConnector.read_everything
         walk, join = adgroups.Memberships.__init__, adgroups.Memberships.of
 
         def timed_read_groups(connector, conn):
-            before, start = adldap._search_count(conn), clock()
+            before, start = search_count(conn), clock()
             graph = read_groups(connector, conn)
             probe["group_read_seconds"] += clock() - start
-            probe["group_searches"] += adldap._search_count(conn) - before
+            probe["group_searches"] += search_count(conn) - before
             probe["group_reads"] += 1
             seen["bench_groups"] = sum(1 for f in graph.folders if f.name.startswith(GROUP_PREFIX))
             seen["member_values"] = sum(len(graph.members[key]) for key in graph.members
@@ -108,12 +109,12 @@ class MembershipProbe:
             return found
 
         def timed_everything(connector, conn, *args, **kwargs):
-            before, start = adldap._search_count(conn), clock()
+            before, start = search_count(conn), clock()
             try:
                 snapshot = read_everything(connector, conn, *args, **kwargs)
             finally:
                 probe["read_seconds"] += clock() - start
-                probe["read_searches"] += adldap._search_count(conn) - before
+                probe["read_searches"] += search_count(conn) - before
                 probe["reads"] += 1
             seen["users"] = len(snapshot.users)
             seen["memberships"] = sum(len(u.chains) for u in snapshot.users)

@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from adread.ldap import domain_of
+from adread.dn import domain_of
 from passportal.crypto import EncryptedTextField, hash_token
 from passportal.models import Client
 

@@ -13,8 +13,9 @@ from types import SimpleNamespace
 import pytest
 from ldap3.core.exceptions import LDAPException
 
+from adread.connection import LdapSettings
 from adread.incremental import CHANGE_ATTRIBUTES, ReadMark, read_changes
-from adread.ldap import LdapConnector, LdapSettings
+from adread.ldap import LdapConnector
 
 pytestmark = pytest.mark.samba
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import adread.connection
 import adread.ldap
 import adread.records
 from agent import AGENT_VERSION
@@ -52,7 +53,7 @@ def test_r17_the_agent_runs_in_an_environment_of_its_own_requirements_and_import
 def test_r17_the_portal_and_the_agent_read_ad_with_one_module():
     # The portal's connector is the agent's, not a copy: the same objects, the same errors.
     assert portal_ldap.LdapConnector is adread.ldap.LdapConnector
-    assert portal_ldap.LdapSettings is adread.ldap.LdapSettings
+    assert portal_ldap.LdapSettings is adread.connection.LdapSettings
     assert portal_base.DirectoryError is adread.records.DirectoryError
     assert portal_base.Snapshot is adread.records.Snapshot
     # And that module imports only the standard library and ldap3 (checked in its source, not only at run time).

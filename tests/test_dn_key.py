@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from ldap3.core.exceptions import LDAPInvalidDnError
 from ldap3.utils.dn import parse_dn
 
-from adread.ldap import dn_key
+from adread.dn import dn_key
 
 
 def parsed_key(dn: str) -> str:

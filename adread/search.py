@@ -1,0 +1,68 @@
+"""What the reader asks AD for, and how: the filters and attributes of its searches, and the paged search itself.
+
+Every search is paged (Windows AD stops an unpaged search at 1,000 entries; Samba does not, so tests could not
+catch a forgotten page), and every connection is made with raise_exceptions=True (adread.connection): without it
+ldap3's paged-search generator ends quietly on an error and a partial read would look complete (R21).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ldap3 import SUBTREE, Connection
+
+USER_FILTER = "(&(objectCategory=person)(objectClass=user))"
+OU_FILTER = "(objectClass=organizationalUnit)"
+USER_ATTRIBUTES = (
+    "objectGUID", "givenName", "sn", "mail", "userPrincipalName", "sAMAccountName",
+    "userAccountControl", "displayName", "distinguishedName", "whenChanged", "uSNChanged",
+)
+OU_ATTRIBUTES = ("objectGUID", "distinguishedName")
+# The show-deleted control: a search that carries it also returns tombstones (deleted objects, isDeleted=TRUE).
+# Not critical: a server that ignores it simply returns no tombstones, and "not found" also means deleted.
+SHOW_DELETED_OID = "1.2.840.113556.1.4.417"
+GUIDS_PER_LOOKUP = 100  # objectGUIDs ORed into one search (about 6 KB of filter, far below AD's limits)
+
+Controls = list[tuple[str, bool, None]]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry a search returned: its DN and its attributes' values as the server sent them."""
+
+    dn: str
+    attributes: dict[str, list[bytes]]
+
+    def text(self, name: str) -> str:
+        values = self.attributes.get(name) or []
+        return values[0].decode("utf-8", errors="replace") if values else ""
+
+    def raw(self, name: str) -> bytes | None:
+        values = self.attributes.get(name) or []
+        return values[0] if values else None
+
+
+def paged(conn: Connection, base: str, search_filter: str, attributes: Sequence[str], page_size: int,
+          scope: str = SUBTREE, controls: Controls | None = None) -> Iterator[Entry]:
+    """Every entry matching the filter, page by page. Referrals are skipped; errors raise."""
+    pages = conn.extend.standard.paged_search(
+        base, search_filter, scope, attributes=list(attributes),
+        paged_size=page_size, generator=True, controls=controls,
+    )
+    for item in pages:
+        if item.get("type") != "searchResEntry":
+            continue
+        raw: dict[str, Any] = item.get("raw_attributes") or {}
+        yield Entry(dn=item["dn"], attributes={k: list(v) for k, v in raw.items()})
+
+
+def show_deleted(in_memory: bool) -> Controls | None:
+    """The show-deleted control, or none for ldap3's in-memory server (the demo directory), which cannot decode
+    controls and has no tombstones anyway."""
+    return None if in_memory else [(SHOW_DELETED_OID, False, None)]
+
+
+__all__ = ["GUIDS_PER_LOOKUP", "OU_ATTRIBUTES", "OU_FILTER", "SHOW_DELETED_OID", "USER_ATTRIBUTES", "USER_FILTER",
+           "Entry", "paged", "show_deleted"]
