@@ -50,8 +50,8 @@ class SetupForm(forms.Form):
         level_field.widget.choices = [("", level_field.empty_label)] + [
             (level.pk, str(level)) for level in PermissionLevel.objects.filter(user_kind=client.user_kind)
         ]
-        cast(forms.ModelMultipleChoiceField, self.fields["security_groups"]).queryset = SecurityGroup.objects.filter(
-            client=client)
+        self.groups = SecurityGroup.objects.filter(client=client)  # the client's groups, offered here
+        cast(forms.ModelMultipleChoiceField, self.fields["security_groups"]).queryset = self.groups
 
     def clean_permission_level(self) -> PermissionLevel:
         level = self.cleaned_data["permission_level"]

@@ -10,6 +10,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from directory.models import AgentRequest, Integration
+from passportal.actors import actor_of
 
 from .. import agent_requests, sync
 from ..agent_runs import last_upload
@@ -25,7 +26,10 @@ def _folders_key(integration: Integration) -> str:
 
 def last_upload_age(integration: Integration) -> str:
     upload = last_upload(integration)
-    return agent_requests.ago(upload.committed_at) if upload else ""
+    if upload is None:
+        return ""
+    assert upload.committed_at is not None, "the last upload is a committed one"
+    return agent_requests.ago(upload.committed_at)
 
 
 def waiting_context(integration: Integration, run: SyncRun, asking: agent_requests.Progress, fallback_url: str
@@ -40,7 +44,7 @@ def waiting_context(integration: Integration, run: SyncRun, asking: agent_reques
 
 def preview_from_last_upload(run: SyncRun, request: HttpRequest) -> SyncRun:
     """The explicit fallback: the same preview planned against the agent's last upload (which says its age)."""
-    return sync.preview(run.integration, mappings=agent_requests.mappings_of(run), started_by=request.user,
+    return sync.preview(run.integration, mappings=agent_requests.mappings_of(run), started_by=actor_of(request.user),
                         trigger=run.trigger).run
 
 
@@ -55,7 +59,8 @@ def link_on_preview(request: HttpRequest, integration: Integration) -> SyncRun |
     run = SyncRun.objects.filter(pk=run_id, integration=integration, dry_run=True,
                                  trigger=SyncTrigger.LINK).first() if run_id.isdigit() else None
     if run is None:
-        run = agent_requests.start_preview(integration, SyncTrigger.LINK, link_on=True, started_by=request.user)
+        run = agent_requests.start_preview(integration, SyncTrigger.LINK, link_on=True,
+                                           started_by=actor_of(request.user))
         return redirect(f"{here}?enabled=1&preview={run.pk}")
     asking = agent_requests.settle(run)
     if run.status == SyncStatus.SUCCEEDED:
@@ -69,7 +74,7 @@ def link_on_preview(request: HttpRequest, integration: Integration) -> SyncRun |
 def link_on_from_last_upload(request: HttpRequest, integration: Integration) -> HttpResponse:
     """The explicit fallback when the agent did not answer: the link-on preview from its last upload (which says
     its age); Yes still waits for the agent's fresh read."""
-    run = sync.preview_link(integration, True, started_by=request.user).run
+    run = sync.preview_link(integration, True, started_by=actor_of(request.user)).run
     return redirect(f"{reverse('provisioning:link', args=[integration.pk])}?enabled=1&preview={run.pk}")
 
 

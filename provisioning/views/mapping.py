@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib import messages
 from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from directory.connectors import DirectoryError
 from directory.models import EntraRole, Integration, IntegrationKind
+from passportal.actors import actor_of
 from passportal.models import Client
 
 from .. import actions, agent_requests, runs, sync
@@ -21,6 +25,13 @@ from ..wording import ENTRA_APP_PERMISSIONS, labelled_counts
 from . import agent_reads
 from .common import integration_or_refusal, page, refused, require_perms
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _MappedCount(TypedDict):
+    mapped_count: int  # user_mapping's annotation
+
 
 @dataclass
 class IntegrationRow:
@@ -29,7 +40,7 @@ class IntegrationRow:
     last_run: SyncRun | None
 
 
-def _rows(integrations) -> list[IntegrationRow]:
+def _rows(integrations: Iterable[WithAnnotations[Integration, _MappedCount]]) -> list[IntegrationRow]:
     rows = []
     for integration in integrations:
         last = integration.runs.filter(dry_run=False).select_related("held_decided_by").first()
@@ -38,7 +49,7 @@ def _rows(integrations) -> list[IntegrationRow]:
 
 
 @require_perms("provisioning.view_mapping")
-def user_mapping(request, client_id: int):
+def user_mapping(request: HttpRequest, client_id: int) -> HttpResponse:
     client = get_object_or_404(Client, pk=client_id)
     if (refusal := refused(request, client)) is not None:
         return refusal
@@ -56,7 +67,7 @@ def user_mapping(request, client_id: int):
 
 
 @require_perms("directory.change_integration")
-def link(request, pk: int):
+def link(request: HttpRequest, pk: int) -> HttpResponse:
     """Switch an integration's link; the confirmation says how many users switching it off disables (R10)."""
     integration, refusal = integration_or_refusal(request, pk)
     if refusal is not None:
@@ -70,7 +81,7 @@ def link(request, pk: int):
         return agent_reads.link_on_from_last_upload(request, integration)
     from_agent = turn_on and agent_requests.needs_agent(integration, link_on=True)
     if request.method == "POST":
-        run = actions.set_link(integration, turn_on, by=request.user)
+        run = actions.set_link(integration, turn_on, by=actor_of(request.user))
         state = "on" if turn_on else "off"
         messages.success(request, f"The link of {integration.name} is {state}.")
         return redirect("provisioning:run", pk=run.pk)
@@ -84,7 +95,7 @@ def link(request, pk: int):
         preview = asked
     else:
         try:
-            preview = sync.preview_link(integration, turn_on, started_by=request.user).run
+            preview = sync.preview_link(integration, turn_on, started_by=actor_of(request.user)).run
         except DirectoryError as exc:
             unreadable = str(exc)
     counts = labelled_counts(preview.counts, preview=True, nonzero=True) if preview else []
@@ -96,18 +107,18 @@ def link(request, pk: int):
 
 @require_POST
 @require_perms("provisioning.add_syncrun")
-def force_resync(request, pk: int):
+def force_resync(request: HttpRequest, pk: int) -> HttpResponse:
     """R17: a full sync now; the nightly schedule is left as it was."""
     integration, refusal = integration_or_refusal(request, pk)
     if refusal is not None:
         return refusal
-    run = runs.request_sync(integration, SyncTrigger.FORCE, full=True, started_by=request.user)
+    run = runs.request_sync(integration, SyncTrigger.FORCE, full=True, started_by=actor_of(request.user))
     messages.success(request, f"Force Re-sync of {integration.name} started.")
     return redirect("provisioning:run", pk=run.pk)
 
 
 @require_perms("directory.add_integration")
-def add_domain(request, client_id: int):
+def add_domain(request: HttpRequest, client_id: int) -> HttpResponse:
     client = get_object_or_404(Client, pk=client_id)
     if (refusal := refused(request, client)) is not None:
         return refusal

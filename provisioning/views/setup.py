@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
@@ -12,6 +13,7 @@ from directory.connectors import DirectoryError
 from directory.folders import record_folders
 from directory.models import Folder, Integration
 from directory.sources import connector_for
+from passportal.actors import actor_of
 from passportal.models import PermissionLevel, SecurityGroup
 
 from .. import actions, agent_requests, runs, sync
@@ -43,7 +45,7 @@ def _rule(folder: Folder, level: PermissionLevel, group_ids: frozenset[int]) -> 
 
 
 @require_perms("provisioning.view_mapping", "provisioning.add_mapping", "provisioning.change_mapping")
-def setup(request, pk: int):
+def setup(request: HttpRequest, pk: int) -> HttpResponse:
     integration, refusal = integration_or_refusal(request, pk)
     if refusal is not None:
         return refusal
@@ -87,21 +89,21 @@ def setup(request, pk: int):
                 asking=asking, refresh_seconds=agent_reads.REFRESH_SECONDS if asking and not asking.done else None,
                 integration=integration, client=integration.client, form=form,
                 rows=folder_rows(integration, counts), counts=counts, selected=selected, max_folders=100,
-                has_groups=form.fields["security_groups"].queryset.exists())
+                has_groups=form.groups.exists())
 
 
-def _preview(request, integration: Integration, rules: dict, proposal: dict):
+def _preview(request: HttpRequest, integration: Integration, rules: dict, proposal: dict) -> HttpResponse | None:
     """Dry-run the proposal (R15); remember it in the session until Yes or Cancel. None if the read failed.
 
     An agent integration's preview waits for the agent's fresh read: the confirmation page waits with it.
     """
     if agent_requests.needs_agent(integration):
         waiting = agent_requests.start_preview(integration, SyncTrigger.APPLY, mappings=rules,
-                                               started_by=request.user)
+                                               started_by=actor_of(request.user))
         request.session[_session_key(waiting.pk)] = proposal
         return redirect("provisioning:confirm", pk=integration.pk, run_id=waiting.pk)
     try:
-        preview = sync.preview(integration, mappings=rules, started_by=request.user)
+        preview = sync.preview(integration, mappings=rules, started_by=actor_of(request.user))
     except DirectoryError as exc:
         messages.error(request, f"The directory could not be read: {exc}")
         return None
@@ -110,7 +112,7 @@ def _preview(request, integration: Integration, rules: dict, proposal: dict):
 
 
 @require_perms("provisioning.view_mapping", "provisioning.delete_mapping")
-def remove_mapping(request, pk: int, folder_id: int):
+def remove_mapping(request: HttpRequest, pk: int, folder_id: int) -> HttpResponse:
     """Remove a folder's mapping: the same preview first, showing who will be disabled (R9, R15)."""
     integration, refusal = integration_or_refusal(request, pk)
     if refusal is not None:
@@ -124,7 +126,7 @@ def remove_mapping(request, pk: int, folder_id: int):
 
 
 @require_perms("provisioning.view_mapping", "provisioning.add_mapping", "provisioning.change_mapping")
-def confirm(request, pk: int, run_id: int):
+def confirm(request: HttpRequest, pk: int, run_id: int) -> HttpResponse:
     integration, refusal = integration_or_refusal(request, pk)
     if refusal is not None:
         return refusal
@@ -146,8 +148,8 @@ def confirm(request, pk: int, run_id: int):
         if proposal["remove"] and not request.user.has_perm("provisioning.delete_mapping"):
             messages.error(request, "You may not remove mappings: nothing was changed.")
             return redirect("provisioning:setup", pk=integration.pk)
-        actions.save_proposal(integration, proposal, by=request.user)
-        run = runs.request_sync(integration, SyncTrigger.APPLY, full=True, started_by=request.user)
+        actions.save_proposal(integration, proposal, by=actor_of(request.user))
+        run = runs.request_sync(integration, SyncTrigger.APPLY, full=True, started_by=actor_of(request.user))
         messages.success(request, "Mappings saved; the sync has started.")
         return redirect("provisioning:run", pk=run.pk)
 
@@ -170,7 +172,8 @@ def _proposal_context(proposal: dict) -> dict:
     return {"proposal": proposal, "folders": folders, "level": level, "groups": groups}
 
 
-def _waiting_for_agent(request, integration: Integration, preview_run: SyncRun, key: str, proposal: dict):
+def _waiting_for_agent(request: HttpRequest, integration: Integration, preview_run: SyncRun, key: str,
+                       proposal: dict) -> HttpResponse | None:
     """The confirmation while the agent reads AD for it, or when it did not: never a Yes to a preview not shown.
     None once the preview is there (a GET shows it)."""
     if request.method == "POST" and "last_upload" in request.POST and preview_run.status == SyncStatus.FAILED:
