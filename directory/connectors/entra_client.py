@@ -173,7 +173,7 @@ class _TimeoutSession(requests.Session):
 class GraphStatus(Exception):
     """A Graph answer the caller decides about (404, 410, other 4xx)."""
 
-    def __init__(self, url: str, status: int, code: str, headers: Mapping[str, str]):
+    def __init__(self, url: str, status: int, code: str, headers: Mapping[str, str]) -> None:
         super().__init__(f"{status} {code}")
         self.url, self.status, self.code, self.headers = url, status, code, headers
 
