@@ -230,9 +230,9 @@ def push_snapshot(client: PortalClient, snapshot: Snapshot, chunk_size: int, rea
             client.post(f"uploads/{upload_id}/gone/", body)
         counts["gone_count"] = len(gone)
     elif find_deleted is not None:
-        gone = _name_deleted(client, upload_id, find_deleted, max_records, max_bytes)
-        if gone is not None:
-            counts["gone_count"] = gone
+        named = _name_deleted(client, upload_id, find_deleted, max_records, max_bytes)
+        if named is not None:
+            counts["gone_count"] = named
     return client.post(f"uploads/{upload_id}/commit/", counts)
 
 

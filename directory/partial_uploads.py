@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from adread.batches import chunks
 
@@ -46,7 +46,7 @@ def read_from(integration: Integration) -> dict[str, Any]:
     """What the portal wants the agent to read now: {"read_from": "full" or a mark, "why", "folders_digest"}."""
     for _, answer in agent_read_from.send(sender=Integration, integration=integration):
         if answer:
-            return dict(answer)
+            return dict(cast(Mapping[str, Any], answer))
     return {"read_from": "full", "why": "", "folders_digest": ""}
 
 

@@ -95,7 +95,8 @@ class StartUploadSerializer(AgentHealthSerializer):
         help_text="The request (from a poll's `requests`) this upload answers: a preview or a folder read. It is "
                   "committed as an answer, never as the integration's last read, and starts no run.")
     # What the agent read (an older agent sends none of these: its upload is a full read).
-    partial = serializers.BooleanField(
+    # DRF's metaclass takes declared fields off the class, so this never shadows Serializer.partial at run time.
+    partial = serializers.BooleanField(  # type: ignore[assignment]
         required=False, default=False,
         help_text="Only the changes since the poll's `read_from` mark: the users with news, the linked users AD "
                   "deleted (uploads/<id>/gone/), no folders. Refused (409) when the portal no longer hands that mark "

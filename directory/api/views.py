@@ -223,7 +223,7 @@ class LinkedView(AgentView):
             ids = [canonical_guid(value) for value in data["user_ids"]]
         except ValueError:
             raise ValidationError({"user_ids": "must be objectGUIDs"}) from None
-        return Response({"user_ids": partial_uploads.linked_user_ids(request.auth, ids)})
+        return Response({"user_ids": partial_uploads.linked_user_ids(cast(Integration, request.auth), ids)})
 
 
 class FailureView(AgentView):
