@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .connectors.base import FolderRecord
@@ -34,7 +35,7 @@ def ask(integration: Integration, kind: str) -> AgentRequest:
     return AgentRequest.objects.create(integration=integration, kind=kind)
 
 
-def waiting(integration: Integration):
+def waiting(integration: Integration) -> QuerySet[AgentRequest]:
     """The integration's requests still waiting for an answer, oldest first. Older than AGENT_REQUEST_TIMEOUT_MINUTES
     they are left out: the page that asked has said "agent not responding" by then, and a late read helps nobody."""
     since = timezone.now() - timedelta(minutes=settings.AGENT_REQUEST_TIMEOUT_MINUTES)
@@ -69,6 +70,7 @@ def answer(upload: AgentUpload, folders: Sequence[FolderRecord]) -> FolderChange
     """Commit an upload that answers its request (inside the commit's transaction): a preview is kept to be planned
     against and never applied; a folder read updates the folder tree (R19). Neither starts a run."""
     now = timezone.now()
+    assert upload.request_id is not None, "only an upload that names its request answers one"
     request = to_answer(upload.integration, upload.request_id)
     upload.status, upload.committed_at = UploadStatus.ANSWERED, now
     upload.save(update_fields=["status", "committed_at"])

@@ -32,7 +32,7 @@ class EntraRole(models.TextChoices):
 
 
 # One choice per Microsoft cloud (directory/clouds.py holds their values), and Custom.
-EntraCloud = models.TextChoices(
+EntraCloud = models.TextChoices(  # type: ignore[call-overload]  # the stubs know only the class form
     "EntraCloud",
     [(cloud.key.upper(), (cloud.key, cloud.label)) for cloud in CLOUDS.values()]
     + [("CUSTOM", (CUSTOM, "Custom: a proxy or private endpoint (login host, Graph URL and token scope typed below)"))],

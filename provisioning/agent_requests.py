@@ -23,6 +23,7 @@ from directory import agent_requests
 from directory.connectors import DirectoryError
 from directory.models import AgentRequest, AgentRequestKind, AgentUpload, Integration
 from directory.uploads import UploadConnector
+from passportal.actors import Actor
 
 from .agent_runs import WAITING_FOR_AGENT, is_agent
 from .models import SyncRun, SyncStatus
@@ -111,6 +112,7 @@ def _words(state: str, request: AgentRequest, now: datetime) -> str:
         minutes = settings.AGENT_PREVIEW_TIMEOUT_MINUTES if unseen else settings.AGENT_REQUEST_TIMEOUT_MINUTES
         return (f"The on-prem agent is not responding: it did not {'pick up' if unseen else 'answer'} the request "
                 f"to read {what} within {_within(minutes)}. Check that the agent runs and can reach the portal.")
+    assert request.answered_at is not None, "an answered request has its answer's time"
     return f"The on-prem agent read {what} {ago(request.answered_at, now)} ago."
 
 
@@ -123,7 +125,7 @@ def connector_for_answer(request: AgentRequest, upload: AgentUpload) -> UploadCo
 
 
 def start_preview(integration: Integration, trigger: str, *, mappings: dict[str, MappingRule] | None = None,
-                  link_on: bool = False, started_by=None) -> SyncRun:
+                  link_on: bool = False, started_by: Actor = None) -> SyncRun:
     """A dry run waiting for the agent's fresh read: the request goes out with the agent's next poll.
 
     The run keeps what it will plan with (`mappings`, or the stored ones when None; the link switched on), so
@@ -153,7 +155,7 @@ def settle(run: SyncRun) -> Progress:
     else:
         current = progress(request)
     now = timezone.now()
-    if current.state == ANSWERED:
+    if request is not None and current.state == ANSWERED:
         if SyncRun.objects.filter(pk=run.pk, status=SyncStatus.QUEUED).update(
                 status=SyncStatus.RUNNING, started_at=now, phase="planning") == 1:
             _plan(run, request, current.upload)

@@ -22,6 +22,7 @@ from django.utils.timesince import timesince
 from directory.models import AdMode, AgentUpload, Integration, IntegrationKind, UploadStatus
 from notifications.models import Notification, NotificationKind
 from notifications.services import notify, resolve
+from passportal.actors import Actor
 
 from .models import SyncRun, SyncStatus, SyncTrigger
 
@@ -30,6 +31,12 @@ WAITING_FOR_AGENT = "waiting for the on-prem agent"  # the phase of a run the ag
 # confirmation showed a read the agent made for it, and the run must see AD at least as fresh, or it would apply
 # less than it showed (a link switched off reads nothing and runs at once: actions.set_link).
 FRESH_READ_TRIGGERS = frozenset({SyncTrigger.FORCE, SyncTrigger.USER, SyncTrigger.APPLY, SyncTrigger.LINK})
+
+
+def read_at(upload: AgentUpload) -> datetime:
+    """When a committed upload was read: a committed upload always carries its commit time."""
+    assert upload.committed_at is not None, "a committed upload has its commit time"
+    return upload.committed_at
 
 
 def _ago(then: datetime, now: datetime | None = None) -> str:
@@ -59,15 +66,15 @@ def source_of_last_upload(integration: Integration) -> str:
     upload = last_upload(integration)
     if upload is None:
         return "The on-prem agent has not sent a complete read yet."
-    return (f"This shows the on-prem agent's last upload, read {_ago(upload.committed_at)} ago "
-            f"({upload.committed_at:%Y-%m-%d %H:%M %Z}), not Active Directory as it is now; a Force Re-sync "
+    return (f"This shows the on-prem agent's last upload, read {_ago(read_at(upload))} ago "
+            f"({read_at(upload):%Y-%m-%d %H:%M %Z}), not Active Directory as it is now; a Force Re-sync "
             "asks the agent to read it again.")
 
 
 def source_of_user_resync(integration: Integration) -> str:
     """What a single user's resync of an agent integration read, and what happens next, in words."""
     upload = last_upload(integration)
-    read = f"read {_ago(upload.committed_at)} ago" if upload else "none yet"
+    read = f"read {_ago(read_at(upload))} ago" if upload else "none yet"
     return (f"Applied from the on-prem agent's last upload ({read}), not from Active Directory as it is now. "
             "The agent has been asked to read Active Directory again: the run that follows its upload applies "
             "any change since.")
@@ -76,7 +83,7 @@ def source_of_user_resync(integration: Integration) -> str:
 # ---------------------------------------------------------------- asking the agent for a fresh read
 
 
-def ask_agent(integration: Integration, trigger: str, *, full: bool = True, started_by=None) -> SyncRun:
+def ask_agent(integration: Integration, trigger: str, *, full: bool = True, started_by: Actor = None) -> SyncRun:
     """A run that waits for the agent's fresh read (the one waiting already, if there is one; R23)."""
     for _ in range(3):
         waiting = SyncRun.objects.filter(integration=integration, status=SyncStatus.QUEUED, dry_run=False).first()
@@ -175,7 +182,7 @@ def _notify_quiet(now: datetime) -> int:
     raised = 0
     for integration in agents:
         upload = last_upload(integration)
-        since = upload.committed_at if upload else integration.created_at
+        since = read_at(upload) if upload else integration.created_at
         if since >= limit:
             continue
         topic = quiet_topic(integration.pk)
