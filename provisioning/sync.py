@@ -210,11 +210,13 @@ def _read_digest(integration: Integration) -> str | None:
     if not isinstance(connector_for(integration), UploadConnector):
         return None
     upload = (integration.agent_uploads.filter(status=UploadStatus.COMMITTED).order_by("-committed_at", "-pk")
-              .values_list("pk", "directory_id", "records_digest").first())
+              .values_list("pk", "directory_id", "records_digest", "partial").first())
     if upload is None:
         return None
-    pk, directory_id, stored = upload
-    return stored or records_digest(pk, directory_id)  # committed before digests were stored: computed now
+    pk, directory_id, stored, partial = upload
+    digest = stored or records_digest(pk, directory_id)  # committed before digests were stored: computed now
+    # The same records read in full or as changes only are not the same read: a full one sweeps whom it lacks.
+    return f"{digest}:{'changes' if partial else 'full'}"
 
 
 def _finish_if_unchanged(run: SyncRun, integration: Integration, read_digest: str) -> bool:

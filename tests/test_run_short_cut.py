@@ -15,6 +15,7 @@ import uuid
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from directory import uploads
 from directory.models import AdMode, Folder, Integration, IntegrationKind
@@ -341,3 +342,23 @@ def test_r21_a_run_the_short_cut_finishes_says_and_keeps_the_agents_read_as_a_fu
     kept = AdReadMark.objects.get(integration=steady)
     assert (kept.host, kept.invocation_id, kept.usn, kept.kept_by_id) == (
         "dc1.corp.test", mark["invocation_id"], 5000, short.pk)
+
+
+def test_r9_a_full_upload_holding_what_a_partial_one_held_is_planned_in_full(steady):
+    """A partial upload (only the changes) planned nothing; a full upload with the very same records comes next:
+    a full read sweeps whom it lacks (R9), so it is not the same read and the run plans it."""
+    from directory.models import AgentUpload, AgentUploadRecord
+    from directory.upload_digest import records_digest
+
+    last = AgentUpload.objects.get(integration=steady, status="committed")
+    full_digest = sync._read_digest(steady)
+    partial = AgentUpload.objects.create(integration=steady, directory_id=last.directory_id, status="committed",
+                                         partial=True, committed_at=last.committed_at + timezone.timedelta(seconds=1),
+                                         user_count=last.user_count)
+    AgentUploadRecord.objects.bulk_create([AgentUploadRecord(upload=partial, kind=r.kind, external_id=r.external_id,
+                                                             data=r.data) for r in last.records.order_by("pk")])
+    AgentUpload.objects.filter(pk=partial.pk).update(records_digest=records_digest(partial.pk, partial.directory_id))
+    assert AgentUpload.objects.get(pk=partial.pk).records_digest == last.records_digest, "the very same records"
+
+    assert sync._read_digest(steady) != full_digest
+    assert sync._read_digest(steady).endswith(":changes") and full_digest.endswith(":full")
