@@ -35,12 +35,10 @@ from .build import user_record
 from .dn import dn_key, domain_root, guids_in
 from .ldap import LdapConnector
 from .records import DirectoryUnavailable, Snapshot, UserRecord, canonical_guid
-from .search import USER_FILTER, Entry
+from .search import USER_ATTRIBUTES, USER_FILTER, Entry
 
-# The user attributes the planner reads (names, email, enabled, and what it keeps of a user for people to
-# read): a change read asks for these only. The DN comes with every entry.
-CHANGE_ATTRIBUTES = ("objectGUID", "givenName", "sn", "mail", "userAccountControl", "displayName",
-                     "userPrincipalName")
+# A change read asks for what a full read asks for: the attributes a user's record is built of.
+CHANGE_ATTRIBUTES = USER_ATTRIBUTES
 _STRUCTURE_FILTER = "(|(objectClass=organizationalUnit)(objectClass=group))"
 
 

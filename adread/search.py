@@ -15,11 +15,14 @@ from ldap3 import SUBTREE, Connection
 
 USER_FILTER = "(&(objectCategory=person)(objectClass=user))"
 OU_FILTER = "(objectClass=organizationalUnit)"
+# What a user's record is built of (adread.build.user_record) and nothing more: the id (R3), names (R6), email (R7),
+# enabled (R8), and the display name and UPN kept for people to read. The DN comes with every entry unasked, so
+# distinguishedName is not asked for; nor are sAMAccountName, whenChanged and uSNChanged, which nothing reads
+# (bench/ad_attributes.py measures what each would cost: README, Performance).
 USER_ATTRIBUTES = (
-    "objectGUID", "givenName", "sn", "mail", "userPrincipalName", "sAMAccountName",
-    "userAccountControl", "displayName", "distinguishedName", "whenChanged", "uSNChanged",
+    "objectGUID", "givenName", "sn", "mail", "userAccountControl", "displayName", "userPrincipalName",
 )
-OU_ATTRIBUTES = ("objectGUID", "distinguishedName")
+OU_ATTRIBUTES = ("objectGUID",)  # an OU's name and place come from its DN
 # The show-deleted control: a search that carries it also returns tombstones (deleted objects, isDeleted=TRUE).
 # Not critical: a server that ignores it simply returns no tombstones, and "not found" also means deleted.
 SHOW_DELETED_OID = "1.2.840.113556.1.4.417"

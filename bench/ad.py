@@ -422,10 +422,12 @@ def case_floor(params: dict) -> dict:
 
 
 if __name__ == "__main__":
+    from bench.ad_attributes import case_attributes, case_attributes_floor  # issue 19: the query's weight
     from bench.ad_changes import case_changes_1pct, case_changes_none  # issue 19: runs that read what changed
     from bench.ad_groups import case_groups, case_groups_floor  # issue 16: the group read
 
     dispatch({"changes_none": case_changes_none, "changes_1pct": case_changes_1pct,
               "seed": case_seed, "initial": case_initial, "after_initial": case_after_initial,
               "nochange": case_nochange, "floor": case_floor, "groups": case_groups,
-              "groups_floor": case_groups_floor})
+              "groups_floor": case_groups_floor, "attributes": case_attributes,
+              "attributes_floor": case_attributes_floor})

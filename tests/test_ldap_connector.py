@@ -69,6 +69,32 @@ def test_r6_user_attributes_are_read_and_the_folder_is_the_parent_ou(samba_dc, s
     assert snapshot.complete and not snapshot.incremental
 
 
+
+def test_r3_r6_the_user_query_asks_for_nothing_a_record_is_not_built_of(samba_dc, samba_ou):
+    """Every attribute the reader asks for changes the user's record when it is missing (the DN comes unasked), and
+    an attribute it no longer asks for (sAMAccountName, distinguishedName, whenChanged, uSNChanged) is read by
+    nothing: a record built with them is the record built without them."""
+    from adread.build import user_record
+    from adread.search import USER_ATTRIBUTES, USER_FILTER, Entry
+
+    sam = samba_dc.unique_sam("lean")
+    samba_dc.add_user(samba_ou, sam, "Lea", "Nash", "lea.nash@corp.example.test", enabled=False,
+                      display_name="Nash, Lea")
+    reader = connector(samba_dc, samba_ou)
+    extra = ("sAMAccountName", "distinguishedName", "whenChanged", "uSNChanged")
+    [entry] = reader._with_connection(lambda conn: list(reader._search(
+        conn, f"(&{USER_FILTER}(sAMAccountName={sam}))", USER_ATTRIBUTES + extra)))
+    assert set(extra) <= set(entry.attributes), "the DC sends the attributes that are no longer asked for"
+    ou_ids = {}
+    asked = Entry(entry.dn, {k: v for k, v in entry.attributes.items() if k not in extra})
+    record = user_record(asked, ou_ids)
+    assert record is not None and not record.enabled and record.dn == entry.dn
+    assert user_record(entry, ou_ids) == record
+    for name in USER_ATTRIBUTES:
+        without = Entry(entry.dn, {k: v for k, v in asked.attributes.items() if k != name})
+        assert user_record(without, ou_ids) != record, f"{name} is asked for and read by nothing"
+
+
 def test_r8_disabled_through_user_account_control_and_enabled_again(samba_dc, samba_ou):
     on = samba_dc.add_user(samba_ou, samba_dc.unique_sam("on"), "On", "User", "on@corp.example.test")
     off = samba_dc.add_user(samba_ou, samba_dc.unique_sam("off"), "Off", "User", "off@corp.example.test",
