@@ -8,21 +8,28 @@ from hypothesis import strategies as st
 from ldap3.core.exceptions import LDAPInvalidDnError
 from ldap3.utils.dn import parse_dn
 
-from adread.dn import dn_key
+from adread.dn import dn_key, parent_key
 
 
 def parsed_key(dn: str) -> str:
     return ",".join(f"{attr.strip()}={value.strip()}" for attr, value, _ in parse_dn(dn)).lower()
 
 
+def parsed_parent_key(dn: str) -> str:
+    return ",".join(f"{attr.strip()}={value.strip()}" for attr, value, _ in parse_dn(dn)[1:]).lower()
+
+
 def assert_same(dn: str) -> None:
     try:
-        expected = parsed_key(dn)
+        expected, parent = parsed_key(dn), parsed_parent_key(dn)
     except LDAPInvalidDnError:
         with pytest.raises(LDAPInvalidDnError):
             dn_key(dn)
+        with pytest.raises(LDAPInvalidDnError):
+            parent_key(dn)  # a user is placed in its parent OU by this key (R9)
         return
     assert dn_key(dn) == expected, dn
+    assert parent_key(dn) == parent, dn
 
 
 @pytest.mark.parametrize("dn", [
