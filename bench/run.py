@@ -113,35 +113,43 @@ def main() -> None:
             done = run_case(group, prepare["case"], **prepare.get("params", {}))
             print(f"{group}: prepared in {done['seconds']:.0f} s (not timed)", file=sys.stderr, flush=True)
         for spec in specs:
-            samples, floor = [], []
-            # Interleaved, so a case and its floor see the same load on the machine.
-            for _ in range(args.repeat):
-                samples.append(run_case(group, spec["case"], **spec.get("params", {})))
-                if spec.get("floor"):
-                    floor.append(run_case(group, spec["floor"], **spec.get("params", {})))
-            row = {
-                "case": spec["label"],
-                "seconds": median_of(samples, "seconds"),
-                "statements": median_of(samples, "statements"),
-                "copies": median_of(samples, "copies"),
-                "peak_mb": median_of(samples, "peak_mb"),
-                "floor": spec.get("floor_label", ""),
-                "floor_seconds": median_of(floor, "seconds") if floor else None,
-                "target": spec.get("target", ""),
-                "samples": [round(s["seconds"], 3) for s in samples],
-                "floor_samples": [round(s["seconds"], 3) for s in floor],
-            }
-            # What a case reports beside its figure (the groups case: the whole run, the read, searches).
-            for key in DETAILS:
-                if any(key in s for s in samples):
-                    row[key] = median_of(samples, key)
-            if any("graph_requests" in f for f in floor):  # the Graph requests the floor made, beside the case's
-                row["floor_graph_requests"] = median_of(floor, "graph_requests")
-            row["ratio"] = (row["seconds"] / row["floor_seconds"]) if row["floor_seconds"] else None
-            row["verdict"] = verdict(row, samples, spec.get("goal", {}))
-            rows.append(row)
-            print(json.dumps(row), file=sys.stderr, flush=True)
+            rows.append(measure(group, spec, args.repeat))
 
+    print_table(rows)
+
+
+def measure(group: str, spec: dict, repeat: int) -> dict:
+    """One case's samples and its floor's, interleaved so both see the same load on the machine."""
+    samples, floor = [], []
+    for _ in range(repeat):
+        samples.append(run_case(group, spec["case"], **spec.get("params", {})))
+        if spec.get("floor"):
+            floor.append(run_case(group, spec["floor"], **spec.get("params", {})))
+    row = {
+        "case": spec["label"],
+        "seconds": median_of(samples, "seconds"),
+        "statements": median_of(samples, "statements"),
+        "copies": median_of(samples, "copies"),
+        "peak_mb": median_of(samples, "peak_mb"),
+        "floor": spec.get("floor_label", ""),
+        "floor_seconds": median_of(floor, "seconds") if floor else None,
+        "target": spec.get("target", ""),
+        "samples": [round(s["seconds"], 3) for s in samples],
+        "floor_samples": [round(s["seconds"], 3) for s in floor],
+    }
+    # What a case reports beside its figure (the groups case: the whole run, the read, searches).
+    for key in DETAILS:
+        if any(key in s for s in samples):
+            row[key] = median_of(samples, key)
+    if any("graph_requests" in f for f in floor):  # the Graph requests the floor made, beside the case's
+        row["floor_graph_requests"] = median_of(floor, "graph_requests")
+    row["ratio"] = (row["seconds"] / row["floor_seconds"]) if row["floor_seconds"] else None
+    row["verdict"] = verdict(row, samples, spec.get("goal", {}))
+    print(json.dumps(row), file=sys.stderr, flush=True)
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
     print()
     print(f"{'case':62} {'median':>9} {'stmts':>7} {'peak':>7}  {'floor':38} {'floor t':>9} {'ratio':>6}  "
           "target: verdict")

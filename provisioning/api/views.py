@@ -82,12 +82,8 @@ class IntegrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
     @extend_schema(request=s.EnabledSerializer, responses={200: s.SyncRunSerializer})
     @action(detail=True, methods=["post"])
     def link(self, request: Request, pk: str | None = None) -> Response:
-        """Switch the link on or off: off disables every user that came from it at once; on starts a sync.
-
-        For an on-prem agent integration that sync waits (status `queued`) for the agent's fresh read of Active
-        Directory; follow the returned run until it finishes. It fails as "agent not responding" if the agent does
-        not answer within AGENT_REQUEST_TIMEOUT_MINUTES.
-        """
+        """Switch the link on or off: off disables every user that came from it at once; on starts a sync (for an
+        on-prem agent, a `queued` run waiting for its fresh read: "agent not responding" after the request timeout)."""
         serializer = s.EnabledSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         run = actions.set_link(self.get_object(), serializer.validated_data["enabled"], by=actor_of(request.user))
