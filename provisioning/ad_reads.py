@@ -86,20 +86,33 @@ def read(integration: Integration, connector: LdapConnector, mapped: Collection[
     return AdRead(read=result, folders_digest=digest, started_at=now, searches=connector.last_read.search_requests)
 
 
-def record(run: SyncRun, ad_read: AdRead) -> None:
-    """Say on the run which read it made; keep the read's mark when the run succeeded (R21)."""
-    run.refresh_from_db(fields=["status", "changes"])
-    SyncRun.objects.filter(pk=run.pk).update(changes={**run.changes, "read": {
-        "changes_only": ad_read.read.changes_only, "words": ad_read.words, "searches": ad_read.searches}})
-    if run.status != SyncStatus.SUCCEEDED:
+def said(ad_read: AdRead) -> dict:
+    """Which read a run made, as its page says it (the run's `changes["read"]`)."""
+    return {"changes_only": ad_read.read.changes_only, "words": ad_read.words, "searches": ad_read.searches}
+
+
+def record(run: SyncRun, ad_read: AdRead, *, finished_as: str | None = None) -> None:
+    """Say on the run which read it made; keep the read's mark when the run succeeded (R21).
+
+    `finished_as`: the status the run was finished with, its changes already saying the read (`said`, written
+    with the run's result: one statement fewer each); None reads the run back and adds the read to its changes.
+    """
+    status = finished_as
+    if status is None:
+        run.refresh_from_db(fields=["status", "changes"])
+        SyncRun.objects.filter(pk=run.pk).update(changes={**run.changes, "read": said(ad_read)})
+        status = run.status
+    if status != SyncStatus.SUCCEEDED:
         return  # failed, or disables held for staff: the next run reads these changes again
     mark = ad_read.read.mark
     if mark is None:  # an agent that keeps no mark read everything: a mark kept before would be stale
         AdReadMark.objects.filter(integration_id=run.integration_id).delete()
         return
-    previous = AdReadMark.objects.filter(integration_id=run.integration_id).values_list("full_read_at", flat=True)
-    full_read_at = previous.first() if ad_read.read.changes_only else ad_read.started_at
-    AdReadMark.objects.update_or_create(integration_id=run.integration_id, defaults={
-        "host": mark.host, "invocation_id": mark.invocation_id, "usn": mark.usn,
-        "folders_digest": ad_read.folders_digest, "full_read_at": full_read_at or ad_read.started_at,
-        "kept_by": run})
+    # One statement (INSERT ... ON CONFLICT DO UPDATE): a read of changes only keeps the last full read's time,
+    # by leaving that column out of the update; a first mark starts the count from this read.
+    keep = ["host", "invocation_id", "usn", "folders_digest", "kept_by", "updated_at"]
+    AdReadMark.objects.bulk_create(
+        [AdReadMark(integration_id=run.integration_id, host=mark.host, invocation_id=mark.invocation_id, usn=mark.usn,
+                    folders_digest=ad_read.folders_digest, full_read_at=ad_read.started_at, kept_by=run)],
+        update_conflicts=True, unique_fields=["integration"],
+        update_fields=keep if ad_read.read.changes_only else [*keep, "full_read_at"])

@@ -30,6 +30,7 @@ from .applier import apply_plan
 from .client_lock import client_apply_lock, client_state_version
 from .models import DirectoryLink, SyncRun, SyncStatus, SyncTrigger
 from .planner import Current, MappingRule, Plan, Threshold, plan
+from .planning.reasons import IssueReason
 from .runs import STEPS, Recorder, RunBusy, claim, enqueue_run, request_sync, retry_once
 from .state import Loaded, inputs_digest, load_current, load_mappings
 
@@ -112,57 +113,76 @@ def _execute(run: SyncRun) -> None:
     Recorder(run).progress("reading the directory", 0, STEPS)
     read_digest = _read_digest(integration)
     if read_digest is not None and _finish_if_unchanged(run, integration, read_digest):
-        ad_read = agent_marks.latest_read(integration)  # the upload's read: said, and its mark kept, as in full
-        if ad_read is not None:
-            ad_reads.record(run, ad_read)
         return
     try:
         snapshot, _connector, ad_read = _read(integration, full=run.full)
     except DirectoryError as exc:
         Recorder(run).fail(str(exc), permanent=exc.permanent)  # an AD read's mark stays as it was (R21)
         return
-    _plan_and_apply(run, snapshot, read_digest=read_digest)
+    finished_as = _plan_and_apply(run, snapshot, read_digest=read_digest, ad_read=ad_read)
     if ad_read is not None:
-        ad_reads.record(run, ad_read)  # says which read it was; keeps its mark if the run succeeded
+        ad_reads.record(run, ad_read, finished_as=finished_as)  # keeps its mark if the run succeeded
     if snapshot.delta_state is not None:
         Integration.objects.filter(pk=integration.pk).update(delta_state=dict(snapshot.delta_state))
 
 
-def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None = None) -> None:
+def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None = None,
+                    ad_read: ad_reads.AdRead | None = None) -> str | None:
+    """Plan and apply; returns the status the run finished with, its changes saying `ad_read` (None: it failed)."""
     integration = run.integration
+    said = {"read": ad_reads.said(ad_read)} if ad_read is not None else {}
     if snapshot.incremental and not (snapshot.users or snapshot.removed_user_ids or snapshot.notes):
         # A partial read with no news: the planner would plan nothing for it (it plans only whom a partial read
         # mentions), so the portal's state is not even loaded. What a run with nothing changed costs is the read.
-        apply_and_record(run, integration, Plan(), Loaded(Current(users={}, links={}), {}), snapshot.directory_id)
+        status = apply_and_record(run, integration, Plan(), Loaded(Current(users={}, links={}), {}),
+                                  snapshot.directory_id, said=said)
         resolve([topics.sync_failed(integration.pk)])
-        return
+        return status
     if snapshot.folders_complete and snapshot.complete:
         record_folders(integration, snapshot.folders)
     recorder = Recorder(run)
     recorder.progress("planning", 1, STEPS)
     with _one_view_of_the_tables():
-        version = client_state_version(integration.client_id)
         loaded = load_current(integration)
         rules = load_mappings(integration)
         result = plan(snapshot, rules, loaded.current, link_enabled=True, threshold=_threshold(integration))
-        # Only a plan that changes nothing is remembered (the same read and the same state plan it again: the
-        # short cut), and its digest describes exactly the state planned from: read in the same view.
-        unchanged = read_digest is not None and result.is_empty and not result.notes and not result.held_disables
-        inputs = inputs_digest(integration) if unchanged else None
+        # A run the next one may stand for is remembered with the state it leaves (the short cut); its check
+        # that nobody wrote while it planned is then the inputs digest, a stronger one than the version.
+        remember = read_digest is not None and replans_to_nothing(snapshot, result)
+        planned_from = inputs_digest(integration) if remember else client_state_version(integration.client_id)
     recorder.progress("applying the changes", 2, STEPS)
     with client_apply_lock(integration.client_id):
-        if client_state_version(integration.client_id) != version:
+        if (inputs_digest(integration) if remember else client_state_version(integration.client_id)) != planned_from:
             # Another run of this client (or staff) wrote while this one planned: plan again, under the lock.
             loaded = load_current(integration)
             result = plan(snapshot, rules, loaded.current, link_enabled=True, threshold=_threshold(integration))
-            unchanged = False  # planned from a state the digest does not describe: not remembered
+            remember = False  # planned from a state no digest taken here describes: not remembered
         if result.failure:
             recorder.fail(result.failure)  # G4: a mapped group the read did not see changes nobody
-            return
-        apply_and_record(run, integration, result, loaded, snapshot.directory_id,
-               digests={"read": read_digest, "inputs": inputs} if unchanged else None)
+            return None
+        status = apply_and_record(run, integration, result, loaded, snapshot.directory_id, said=said,
+                                  digests={"read": read_digest, "inputs": planned_from} if remember else None)
     if snapshot.complete:
         resolve([topics.sync_failed(integration.pk)])  # the directory was read again: earlier failures are settled
+    return status
+
+
+# Creation issues a plan of the same read opens again, word for word, whatever else the portal holds: they depend on
+# the directory's record alone. An email taken or shared depends on who holds it, which the run itself may change.
+_ISSUES_OF_THE_RECORD = frozenset({IssueReason.NO_EMAIL, IssueReason.INVALID_EMAIL})
+
+
+def replans_to_nothing(snapshot: Snapshot, result: Plan) -> bool:
+    """Whether the state this plan leaves, planned again from the same read, plans nothing (a pure decision).
+
+    The planner converges in one run for a complete full read: what it creates, updates, grants and disables is
+    what the next plan finds in step. Not so for a read of changes only or of part of the directory (R9: only a
+    full read sweeps), a plan that failed, held disables (R22: held again, for staff), noted doubles in the read,
+    or creation issues that depend on who holds an email (which this run's own writes may change).
+    """
+    return (not snapshot.incremental and snapshot.complete and snapshot.folders_complete and not result.failure
+            and not result.held_disables and not result.notes
+            and all(issue.reason in _ISSUES_OF_THE_RECORD for issue in result.issues_open))
 
 
 def sync_snapshot(integration: Integration, snapshot: Snapshot, trigger: str, *,
@@ -238,9 +258,13 @@ def _finish_if_unchanged(run: SyncRun, integration: Integration, read_digest: st
     now = timezone.now()
     # What record_folders does with the same folder list over the same tree: only "last seen" moves.
     integration.folders.filter(gone=False).update(last_seen=now)
+    ad_read = agent_marks.latest_read(integration)  # the upload's read: said, and its mark kept, as in full
     empty = Plan()
-    Recorder(run).finish(counts=empty.counts,
-                         changes={**describe(empty, Loaded(Current(users={}, links={}), {})), "digests": remembered})
+    Recorder(run).finish(counts=empty.counts, changes={
+        **describe(empty, Loaded(Current(users={}, links={}), {})), "digests": remembered,
+        **({"read": ad_reads.said(ad_read)} if ad_read is not None else {})})
+    if ad_read is not None:
+        ad_reads.record(run, ad_read, finished_as=SyncStatus.SUCCEEDED)
     resolve([topics.sync_failed(integration.pk)])  # the directory was read again: earlier failures are settled
     return True
 
@@ -287,18 +311,27 @@ def _threshold(integration: Integration) -> Threshold:
 
 
 def apply_and_record(run: SyncRun, integration: Integration, result: Plan, loaded: Loaded, directory_id: str, *,
-                     digests: dict | None = None) -> None:
-    """Write the plan and end the run with what it did: the one way a run's result is recorded."""
+                     digests: dict | None = None, said: dict | None = None) -> str:
+    """Write the plan and end the run with what it did: the one way a run's result is recorded.
+
+    `digests` (the read's and the inputs' the plan was made from, checked unchanged under the client's lock): the
+    next run with the same read may finish at once (the short cut). A plan that changed nothing leaves the state
+    it was made from; one that changed something leaves that state and its own writes, digested here, in the
+    apply's transaction, after them. Not when the applier left users as staff set them meanwhile: their links
+    are written to be planned again. `said`: more of the run's changes (which read it made). Returns the status.
+    """
     applied = apply_plan(run, integration, result, loaded, directory_id=directory_id)
-    changes = describe(result, loaded)
-    if digests is not None and not any(applied.counts.values()):
-        changes["digests"] = digests  # this run changed nothing: the next one may finish at once (short cut)
+    changes = {**describe(result, loaded), **(said or {})}
+    if digests is not None and not applied.counts.get("left_as_staff_set"):
+        changes["digests"] = digests if result.is_empty else {**digests, "inputs": inputs_digest(integration)}
+    held = bool(result.held_disables)
     Recorder(run).finish(
-        held=bool(result.held_disables), counts=applied.counts, changes=changes,
+        held=held, counts=applied.counts, changes=changes,
         held_disables=[{"user_id": d.user_id, "external_id": d.external_id, "reason": d.reason,
                         **({"detail": d.detail} if d.detail else {})} for d in result.held_disables],
         error=("Disables held: " + result.hold_reason) if result.held_disables else "",
     )
+    return SyncStatus.HELD if held else SyncStatus.SUCCEEDED
 
 
 def describe(result: Plan, loaded: Loaded) -> dict:

@@ -72,11 +72,19 @@ def steady(client_org):
         mapping.security_groups.add(group)
     first, _ = run(integration)
     assert first.counts["created"] == 3 and first.counts["issues_opened"] == 1
+    # A setting the planner reads, which changes nothing here: the next run plans in full, and plans nothing.
+    Integration.objects.filter(pk=integration.pk).update(disable_threshold_percent=40)
     push(integration)
     second, read = run(integration)
     assert read and not any(second.counts.values())
     assert second.changes["digests"]["read"] and second.changes["digests"]["inputs"]
     return integration
+
+
+def plans_nothing(integration: Integration) -> bool:
+    """What a full plan of the latest upload from the portal's state now would change: a dry run (R15)."""
+    integration.refresh_from_db()
+    return not any(sync.preview(integration).plan.counts.values())
 
 
 def test_an_unchanged_push_finishes_without_reading_and_records_what_a_full_run_records(steady):
@@ -98,14 +106,96 @@ def test_an_unchanged_push_finishes_without_reading_and_records_what_a_full_run_
     assert not read and not any(again.counts.values())
 
 
-def test_a_run_that_changed_something_is_never_a_short_cut_for_the_next(steady):
-    push(steady, [*PEOPLE[:3], person(5)])
-    created, read = run(steady)
-    assert read and created.counts["created"] == 1 and "digests" not in created.changes
-    push(steady, [*PEOPLE[:3], person(5)])
+def _created(integration):
+    return [*PEOPLE, person(5)]
+
+
+def _renamed(integration):
+    return [person(1, first_name="Renamed", display_name="Renamed Lee"), *PEOPLE[1:]]
+
+
+def _disabled_in_the_directory(integration):
+    return [person(1, enabled=False), *PEOPLE[1:]]
+
+
+def _gone_from_the_directory(integration):
+    return PEOPLE[1:]
+
+
+def _moved_to_an_ou_with_another_group(integration):
+    group = SecurityGroup.objects.create(client=integration.client, name="IT team")
+    Mapping.objects.get(folder__external_id=IT).security_groups.set([group])  # planned in full: the mapping changed
+    Mapping.objects.get(folder__external_id=IT).save()
+    return [person(1, IT), *PEOPLE[1:]]
+
+
+def _enabled_again(integration):
+    push(integration, [person(1, enabled=False), *PEOPLE[1:]])
+    disabled, _ = run(integration)
+    assert disabled.counts["disabled"] == 1
+    return PEOPLE
+
+
+def _email_given(integration):
+    return [*PEOPLE[:3], person(4)]  # the creation issue closes: user 4 is created
+
+
+CHANGING = [_created, _renamed, _disabled_in_the_directory, _gone_from_the_directory,
+            _moved_to_an_ou_with_another_group, _enabled_again, _email_given]
+
+
+@pytest.mark.parametrize("change", CHANGING, ids=[c.__name__.strip("_") for c in CHANGING])
+def test_r6_the_first_unchanged_push_after_a_changing_run_takes_the_short_cut_and_a_full_plan_agrees(steady, change):
+    """The run that changed things remembers the state it left (digested after its writes, in their transaction):
+    the agent's next push of the same directory finishes without reading, and planning it in full changes nothing."""
+    people = change(steady)
+    push(steady, people)
+    changed, read = run(steady)
+    assert read and any(changed.counts.values()) and changed.status == "succeeded"
+    assert changed.changes["digests"]["inputs"] == inputs_digest(steady), "the state as the run left it"
+
+    push(steady, people)
     after, read = run(steady)
-    assert read, "the run after a change plans in full (its plan is empty), only the one after it may be short"
-    assert "digests" in after.changes
+
+    assert not read and not any(after.counts.values()), "the short cut"
+    assert plans_nothing(steady), "a full plan of the same upload changes nothing either"
+
+
+def test_r4_a_run_that_opened_an_issue_over_a_shared_email_is_not_remembered(steady):
+    """Who holds an email is what the run itself changes: such an issue is planned again, never skipped."""
+    people = [*PEOPLE, person(6, email="user1@corp.test")]
+    push(steady, people)
+    shared, read = run(steady)
+    assert read and shared.counts["issues_opened"] == 1 and "digests" not in shared.changes
+    push(steady, people)
+    again, read = run(steady)
+    assert read, "planned in full"
+    assert not any(again.counts.values()) and plans_nothing(steady)
+
+
+def test_r7_a_staff_edit_while_a_changing_run_plans_is_planned_again_and_not_remembered(steady):
+    """Staff rename a user between the run's plan and its apply: the inputs digest under the client's lock differs
+    from the one planned from, so the run plans again (the rename is put back, R6) and is not remembered: it
+    planned from a state no digest it took describes. The next push plans in full."""
+    push(steady, _renamed(steady))
+    applying = []
+
+    def staff_edit_when_the_run_applies(execute, sql, params, many, context):
+        if not applying and sql.startswith('UPDATE "provisioning_syncrun" SET "phase"') and \
+                "applying the changes" in (params or ()):
+            applying.append(True)
+            PortalUser.objects.filter(email="user2@corp.test").update(first_name="Staff")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(staff_edit_when_the_run_applies):
+        changed, read = run(steady)
+    # Planned again under the client's lock from the state with the edit: the directory's name is back (R6).
+    assert applying and read and changed.counts["updated"] == 2 and "digests" not in changed.changes
+    assert PortalUser.objects.get(email="user2@corp.test").first_name == "First2"
+    push(steady, _renamed(steady))
+    again, read = run(steady)
+    assert read, "not remembered: planned in full"
+    assert not any(again.counts.values()) and plans_nothing(steady)
 
 
 def _staff_rename(integration):
@@ -216,7 +306,7 @@ def test_an_unchanged_push_after_a_held_run_is_planned_again(steady):
     Integration.objects.filter(pk=steady.pk).update(disable_threshold_percent=1, disable_threshold_minimum=1)
     push(steady, PEOPLE[2:])  # two of three provisioned users gone: over the threshold, held
     held, read = run(steady)
-    assert read and held.status == "held"
+    assert read and held.status == "held" and "digests" not in held.changes
     push(steady, PEOPLE[2:])
     again, read = run(steady)
     assert read and again.status == "held", "held disables are held again, never skipped"
