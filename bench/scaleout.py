@@ -45,6 +45,7 @@ def setup() -> list:
     from bench.e2e import make_client, map_folders
     from directory import uploads
     from directory.models import Integration
+    from provisioning import agent_uploads
     from provisioning.models import SyncRun
 
     integrations = []
@@ -63,7 +64,7 @@ def setup() -> list:
                  for n in range(USERS_EACH)]
         for start in range(0, USERS_EACH, CHUNK):
             uploads.add_users(upload, users[start:start + CHUNK])
-        uploads.commit_upload(upload, folder_count=OUS_EACH, user_count=USERS_EACH)
+        agent_uploads.commit_upload(upload, folder_count=OUS_EACH, user_count=USERS_EACH)
         map_folders(integration, [ou["id"] for ou in ous])
         integrations.append(integration)
     # A commit starts its integration's run (R17): drop those, the measured runs are requested below.

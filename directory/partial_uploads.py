@@ -5,6 +5,8 @@ the changes since it with adread.incremental, as direct mode does, and uploads o
 linked users AD deleted (as `gone`), and the new mark. The portal plans such an upload as a partial snapshot. An
 upload whose mark is not the one the portal would hand out now is refused at its start (409): the portal forgets its
 mark, so the agent's next read is a full one. An upload that says nothing of a mark (an older agent) is a full read.
+The mark and the linked users are the engine's: provisioning's agent API (provisioning/agent_uploads.py) hands them
+to the functions here, which never ask for them.
 
 The latest full upload stays the integration's picture of AD, for what reads one user or the folders of the last
 upload (a user's resync, a preview from the last upload): a partial upload's users and deletions are written into it
@@ -15,20 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from adread.batches import chunks
 
 from .connectors.base import Snapshot
 from .models import AgentUpload, AgentUploadRecord, Folder, Integration, UploadRecordKind, UploadStatus
-from .signals import agent_expected_users, agent_mark_refused, agent_read_from
 
 MARK_KEYS = ("host", "invocation_id", "usn")
 WHY_LENGTH = 300
-
-
-class MarkRefused(Exception):
-    """A partial upload from a mark the portal does not hand out now: the agent reads everything instead."""
 
 
 @dataclass(frozen=True)
@@ -42,24 +39,18 @@ class ReadTold:
     why: str = ""
 
 
-def read_from(integration: Integration) -> dict[str, Any]:
-    """What the portal wants the agent to read now: {"read_from": "full" or a mark, "why", "folders_digest"}."""
-    for _, answer in agent_read_from.send(sender=Integration, integration=integration):
-        if answer:
-            return dict(cast(Mapping[str, Any], answer))
-    return {"read_from": "full", "why": "", "folders_digest": ""}
+# What the portal wants read when nobody says otherwise: everything.
+FULL_READ: Mapping[str, Any] = {"read_from": "full", "why": "", "folders_digest": ""}
 
 
-def check(integration: Integration, told: ReadTold) -> None:
-    """Refuse a partial upload the portal cannot plan from its mark (MarkRefused); the portal then forgets its mark."""
+def refusal(told: ReadTold, wanted: Mapping[str, Any]) -> str:
+    """Why a partial upload cannot be planned from the mark the portal would hand out now (`wanted`, what a poll
+    says: agent_marks.read_from), in words for the agent's log; "" when it can, or when the upload is a full read."""
     if not told.partial:
-        return
-    wanted = read_from(integration)
+        return ""
     problem = _mismatch(told, wanted)
-    if problem:
-        agent_mark_refused.send(sender=Integration, integration=integration)
-        raise MarkRefused(f"This upload holds only the changes since a mark the portal does not hand out now "
-                          f"({problem}): read everything and upload it.")
+    return (f"This upload holds only the changes since a mark the portal does not hand out now ({problem}): "
+            "read everything and upload it.") if problem else ""
 
 
 def _mismatch(told: ReadTold, wanted: Mapping[str, Any]) -> str:
@@ -121,10 +112,8 @@ def partial_snapshot(upload: AgentUpload, users: tuple, gone: frozenset[str], re
                     read_folder_ids=read_ids, removed_user_ids=gone, folders_complete=False)
 
 
-def linked_user_ids(integration: Integration, ids: Collection[str]) -> list[str]:
-    """Which of `ids` (users the agent saw change outside its base DN, or deleted in AD) the portal links, sorted:
-    the agent uploads only those of the users it has no business sending otherwise."""
-    linked: set[str] = set()
-    for _, answer in agent_expected_users.send(sender=Integration, integration=integration):
-        linked.update(answer or ())
-    return sorted(set(ids) & linked)
+def linked_user_ids(ids: Collection[str], linked: Collection[str]) -> list[str]:
+    """Which of `ids` (users the agent saw change outside its base DN, or deleted in AD) are among `linked` (the
+    integration's linked users), sorted: the agent uploads only those of the users it has no business sending
+    otherwise."""
+    return sorted(set(ids) & set(linked))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +25,6 @@ from . import agent_requests, partial_uploads
 from .connectors.base import DirectoryUnavailable, FolderRecord, Snapshot, UserRecord, canonical_guid, full_snapshot
 from .folders import FolderChanges, record_folders
 from .models import AgentRequest, AgentUpload, AgentUploadRecord, Integration, UploadRecordKind, UploadStatus
-from .signals import agent_expected_users, agent_upload_committed
 from .upload_digest import records_digest
 
 MAX_RECORDS_PER_CHUNK = 2000
@@ -56,6 +55,11 @@ class UploadRejected(Exception):
 
 class UploadClosed(UploadRejected):
     """The upload was already committed, aborted or expired."""
+
+
+class MarkRefused(UploadClosed):
+    """A partial upload from a mark the portal does not hand out now: the agent reads everything instead (and the
+    engine forgets the mark, so the next poll says so)."""
 
 
 class UploadTooLarge(UploadRejected):
@@ -212,12 +216,14 @@ def _chains(value: Any, index: int, folder_ids: frozenset[str]) -> list[list[str
 
 def start_upload(integration: Integration, *, directory_id: str, agent_version: str, host: str = "",
                  last_read_seconds: float | None = None, request_id: int | None = None,
-                 told: partial_uploads.ReadTold | None = None) -> AgentUpload:
+                 told: partial_uploads.ReadTold | None = None,
+                 wanted: Mapping[str, Any] = partial_uploads.FULL_READ) -> AgentUpload:
     """Open a new upload; an older one of the same job still open is aborted (the agent started over).
 
     With `request_id` the upload answers that request of the portal (a preview or a folder read): it is committed
     as answered, never as the integration's last read. `told` says what the agent read (only the changes since the
-    portal's mark, or everything: directory/partial_uploads.py). The agent's health is kept on the integration.
+    portal's mark, or everything: directory/partial_uploads.py), `wanted` what the portal would have it read now
+    (a partial upload from another mark is refused: MarkRefused). The agent's health is kept on the integration.
     """
     told = told or partial_uploads.ReadTold()
     directory_id = (directory_id or "").strip().lower()
@@ -229,10 +235,9 @@ def start_upload(integration: Integration, *, directory_id: str, agent_version: 
     if told.partial and request_id is not None:
         raise UploadRejected("an upload answering a request holds a full read, never only the changes",
                              field="partial")
-    try:
-        partial_uploads.check(integration, told)
-    except partial_uploads.MarkRefused as exc:
-        raise UploadClosed(str(exc)) from None
+    refused = partial_uploads.refusal(told, wanted)
+    if refused:
+        raise MarkRefused(refused)
     with transaction.atomic():
         request = _request(integration, request_id) if request_id is not None else None
         stale = list(integration.agent_uploads.filter(status=UploadStatus.OPEN, request=request)
@@ -335,17 +340,16 @@ def add_users(upload: AgentUpload, records: Any) -> AgentUpload:
     return upload
 
 
-def _missing(upload: AgentUpload) -> list[str]:
-    """The integration's linked users this upload does not hold, sorted: the ones the agent may name as deleted."""
-    expected: set[str] = set()
-    for _, ids in agent_expected_users.send(sender=Integration, integration=upload.integration):
-        expected.update(ids or ())
+def _missing(upload: AgentUpload, linked: Collection[str]) -> list[str]:
+    """The integration's linked users (`linked`, the engine's) this upload does not hold, sorted: the ones the agent
+    may name as deleted."""
+    expected = set(linked)
     held = set(upload.records.filter(kind=UploadRecordKind.USER).values_list("external_id", flat=True))
     return sorted(expected - held)
 
 
-def missing_user_ids(upload: AgentUpload, *, after: str = "", limit: int = MAX_RECORDS_PER_CHUNK
-                     ) -> tuple[list[str], bool]:
+def missing_user_ids(upload: AgentUpload, linked: Collection[str], *, after: str = "",
+                     limit: int = MAX_RECORDS_PER_CHUNK) -> tuple[list[str], bool]:
     """One page (`limit` ids, at most a chunk) of the linked users this upload does not hold, after `after`;
     and whether more.
 
@@ -353,7 +357,7 @@ def missing_user_ids(upload: AgentUpload, *, after: str = "", limit: int = MAX_R
     It looks them up in AD and names the deleted ones (`add_gone`), so they are disabled as deleted (R8).
     """
     _still_open(upload)
-    missing = [guid for guid in _missing(upload) if guid > after]
+    missing = [guid for guid in _missing(upload, linked) if guid > after]
     limit = min(limit, MAX_RECORDS_PER_CHUNK)
     return missing[:limit], len(missing) > limit
 
@@ -379,9 +383,9 @@ def validate_gone(records: Any, missing: set[str]) -> list[dict]:
     return clean
 
 
-def add_gone(upload: AgentUpload, records: Any) -> AgentUpload:
+def add_gone(upload: AgentUpload, records: Any, linked: Collection[str]) -> AgentUpload:
     """Store linked users the agent found deleted in AD; each must be one the upload lacks (missing_user_ids)."""
-    clean = validate_gone(records, set(_missing(upload)))
+    clean = validate_gone(records, set(_missing(upload, linked)))
     with transaction.atomic():
         upload = _open_upload(upload)
         _refuse_duplicates(upload, UploadRecordKind.GONE, clean)
@@ -417,7 +421,8 @@ def commit_upload(upload: AgentUpload, *, folder_count: Any, user_count: Any, go
     """Make the upload the integration's current snapshot, if the agent's counts match what arrived.
 
     `gone_count` (the deleted users the agent named) is checked when the agent sends it; older agents do not.
-    Then record the folder tree (R19), drop older uploads, and tell the engine (a signal it listens to).
+    Then record the folder tree (R19) and drop older uploads; the engine's agent API starts the run that applies it
+    (provisioning/agent_uploads.py).
     """
     counts = [("folder_count", folder_count), ("user_count", user_count)]
     for name, value in [*counts, *([("gone_count", gone_count)] if gone_count is not None else [])]:
@@ -456,7 +461,6 @@ def commit_upload(upload: AgentUpload, *, folder_count: Any, user_count: Any, go
         changes = agent_requests.NO_FOLDER_CHANGES if upload.partial else record_folders(
             integration, list(_folder_records(upload)))
     integration.touch_agent(upload.agent_version)
-    agent_upload_committed.send(sender=Integration, integration=integration, upload=upload)
     return CommitResult(upload=upload, folders=changes, gone=received)
 
 

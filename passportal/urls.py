@@ -11,7 +11,7 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("favicon.ico"), permanent=False)),
     path("admin/provisioning/flow/", include("provisioning.urls")),
     path("admin/", admin.site.urls),
-    path("api/agent/", include("directory.api.urls")),
+    path("api/agent/", include("provisioning.agent_api_urls")),
     path("api/", include("provisioning.api.urls")),
     # SCIM 2.0 (Entra ID's and Okta's provisioning push into one integration, bearer token): scim/urls.py.
     path("scim/v2/<int:integration_id>/", include("scim.urls")),

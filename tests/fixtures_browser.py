@@ -20,7 +20,7 @@ from django.utils import timezone
 from directory import uploads
 from directory.models import Integration
 from passportal.models import Client, PermissionLevel, PortalUser
-from provisioning import sync
+from provisioning import agent_uploads, sync
 from provisioning.models import SyncRun, SyncStatus
 
 STAFF_PASSWORD = "Staff-Passw0rd-for-tests"
@@ -73,7 +73,7 @@ def push_directory(integration: Integration, folders: list[dict], users: list[di
     uploads.add_folders(upload, folders)
     if users:
         uploads.add_users(upload, users)
-    uploads.commit_upload(upload, folder_count=len(folders), user_count=len(users))
+    agent_uploads.commit_upload(upload, folder_count=len(folders), user_count=len(users))
     queued = SyncRun.objects.filter(integration=integration, status=SyncStatus.QUEUED, dry_run=False).first()
     return sync.execute_run(queued.pk) if queued else None
 
@@ -174,7 +174,7 @@ def answer_as_the_agent() -> None:
             wanted = users if asked.kind == AgentRequestKind.PREVIEW else []
             if wanted:
                 uploads.add_users(answer, wanted)
-            uploads.commit_upload(answer, folder_count=len(folders), user_count=len(wanted))
+            agent_uploads.commit_upload(answer, folder_count=len(folders), user_count=len(wanted))
         if agent_is_asked(integration):
             push_directory(integration, folders, users)
 

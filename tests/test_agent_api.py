@@ -11,9 +11,9 @@ from rest_framework.test import APIClient
 
 from directory.connectors.base import DirectoryUnavailable
 from directory.models import AdMode, AgentUpload, Integration, IntegrationKind, UploadStatus
-from directory.signals import agent_upload_committed
 from directory.sources import connector_for
 from directory.uploads import MAX_RECORDS_PER_CHUNK, UploadConnector
+from provisioning.models import SyncRun, SyncTrigger
 
 pytestmark = pytest.mark.django_db
 
@@ -69,18 +69,13 @@ def test_a_committed_upload_fills_the_folder_tree_and_is_what_the_connector_read
     sales = folder("Sales", parent_id=corp["id"])
     ann = user(sales["id"], "Ann")
     bob = user(sales["id"], "Bob", email="", enabled=False)
-    received = []
 
-    def listener(sender, integration, upload, **kwargs):
-        received.append((sender, integration.pk, upload.pk))
+    upload_id = Agent(token).push([corp, sales], [ann, bob])
 
-    agent_upload_committed.connect(listener)
-    try:
-        upload_id = Agent(token).push([corp, sales], [ann, bob])
-    finally:
-        agent_upload_committed.disconnect(listener)
-
-    assert received == [(Integration, integration.pk, upload_id)]
+    # The commit started the run that applies this upload (R17): one run, the agent's.
+    runs = SyncRun.objects.filter(integration=integration)
+    assert [run.trigger for run in runs] == [SyncTrigger.AGENT]
+    assert AgentUpload.objects.get(pk=upload_id).status == UploadStatus.COMMITTED
     tree = {f.name: f for f in integration.folders.all()}
     assert set(tree) == {"Corp", "Sales"} and tree["Sales"].parent == tree["Corp"]
     integration.refresh_from_db()

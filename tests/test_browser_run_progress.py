@@ -27,7 +27,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from directory import uploads
 from directory.models import Folder
 from passportal.models import Client, PermissionLevel, PortalUser
-from provisioning import sync
+from provisioning import agent_uploads, sync
 from provisioning.models import Mapping, SyncRun, SyncStatus
 from tests.fixtures_browser import STAFF_PASSWORD, agent_integration, ou, person, staff_user
 
@@ -58,7 +58,7 @@ def push_big_upload(integration, folder: dict, count: int) -> SyncRun:
     users = [person(n, folder) for n in range(1, count + 1)]
     for start in range(0, count, 1000):
         uploads.add_users(upload, users[start:start + 1000])
-    uploads.commit_upload(upload, folder_count=1, user_count=count)
+    agent_uploads.commit_upload(upload, folder_count=1, user_count=count)
     return SyncRun.objects.get(integration=integration, status=SyncStatus.QUEUED, dry_run=False)
 
 

@@ -7,7 +7,7 @@ import pytest
 from directory import uploads
 from directory.models import Folder
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
-from provisioning import actions, sync
+from provisioning import actions, agent_uploads, sync
 from provisioning.models import Mapping, SyncTrigger
 from provisioning.state import load_mappings
 from tests.fixtures_browser import agent_integration, ou, person, push_directory
@@ -39,7 +39,7 @@ def test_r15_the_apply_preview_counts_the_groups_new_users_get(integration):
     upload = uploads.start_upload(integration, directory_id="corp.test", agent_version="3.2.1")
     uploads.add_folders(upload, [SALES])
     uploads.add_users(upload, directory())
-    uploads.commit_upload(upload, folder_count=1, user_count=9)  # the directory now holds 9 users
+    agent_uploads.commit_upload(upload, folder_count=1, user_count=9)  # the directory now holds 9 users
 
     preview = sync.preview(integration)
     run = sync.run_sync(integration, SyncTrigger.FORCE)

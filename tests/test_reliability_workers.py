@@ -20,7 +20,7 @@ from directory import uploads
 from directory.models import AdMode, Integration, IntegrationKind
 from notifications.models import Notification, OutboxEmail
 from passportal.models import PortalUser
-from provisioning import tasks
+from provisioning import agent_uploads, tasks
 from provisioning.models import Mapping, SyncRun, SyncStatus
 from provisioning.runs import request_sync
 from tests.engine_helpers import site_level
@@ -41,7 +41,7 @@ def agent_directory(client, users: int, *, mapped: bool = True) -> Integration:
                "last_name": "Worker", "email": f"user{n}@corp.test"} for n in range(users)]
     for start in range(0, users, uploads.MAX_RECORDS_PER_CHUNK):
         uploads.add_users(upload, people[start:start + uploads.MAX_RECORDS_PER_CHUNK])
-    uploads.commit_upload(upload, folder_count=1, user_count=users)  # queues a run (R17): the agent pushed
+    agent_uploads.commit_upload(upload, folder_count=1, user_count=users)  # queues a run (R17): the agent pushed
     if mapped:
         Mapping.objects.create(folder=integration.folders.get(), permission_level=site_level())
     return integration

@@ -20,7 +20,7 @@ from django.utils import timezone
 from directory import uploads
 from directory.models import AdMode, Folder, Integration, IntegrationKind
 from passportal.models import GroupMembership, MembershipSource, PermissionLevel, PortalUser, SecurityGroup
-from provisioning import actions, sync
+from provisioning import actions, agent_uploads, sync
 from provisioning.models import CreationIssue, DirectoryLink, Mapping, SyncRun
 from provisioning.state import inputs_digest, load_current
 from tests.engine_helpers import site_level
@@ -46,7 +46,7 @@ def push(integration: Integration, people=None, folders=None) -> None:
     people = PEOPLE if people is None else people
     if people:
         uploads.add_users(upload, people)
-    uploads.commit_upload(upload, folder_count=len(folders or FOLDERS), user_count=len(people))
+    agent_uploads.commit_upload(upload, folder_count=len(folders or FOLDERS), user_count=len(people))
 
 
 def run(integration: Integration) -> tuple[SyncRun, bool]:
@@ -423,7 +423,7 @@ def test_r21_a_run_the_short_cut_finishes_says_and_keeps_the_agents_read_as_a_fu
                                   told=ReadTold(mark=mark, why="asked for a full read"))
     uploads.add_folders(upload, FOLDERS)
     uploads.add_users(upload, PEOPLE)
-    uploads.commit_upload(upload, folder_count=len(FOLDERS), user_count=len(PEOPLE))
+    agent_uploads.commit_upload(upload, folder_count=len(FOLDERS), user_count=len(PEOPLE))
 
     short, read = run(steady)
 

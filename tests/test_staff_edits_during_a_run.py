@@ -14,7 +14,7 @@ from directory import uploads
 from directory.models import Folder
 from directory.sources import connector_for
 from passportal.models import PermissionLevel, PortalUser
-from provisioning import sync
+from provisioning import agent_uploads, sync
 from provisioning.applier import apply_plan
 from provisioning.models import DirectoryLink, Mapping, SyncRun, SyncStatus, SyncTrigger
 from provisioning.planner import plan
@@ -87,7 +87,7 @@ def test_r6_a_name_staff_corrected_during_the_run_stays_and_the_directorys_other
     uploads.add_folders(upload, [SALES])
     uploads.add_users(upload, [person(1, SALES, first="First1", last="Archer-Lee"), person(2, SALES, first="Bo"),
                                person(3, SALES)])
-    uploads.commit_upload(upload, folder_count=1, user_count=3)
+    agent_uploads.commit_upload(upload, folder_count=1, user_count=3)
     SyncRun.objects.filter(integration=corp, status=SyncStatus.QUEUED).delete()  # this test runs it by hand
     run, result, loaded = planned_run(corp)
 

@@ -1,13 +1,18 @@
+"""The on-prem agent's API under /api/agent/: the chunk endpoints only store (directory.api.views), the others need
+the engine (agent_api). One namespace, so the URLs and the schema stay the agent's."""
+
 from django.urls import path
 
-from . import views
+from directory.api import views as chunks
+
+from . import agent_api as views
 
 app_name = "agent-api"
 
 urlpatterns = [
     path("uploads/", views.StartUploadView.as_view(), name="upload-start"),
-    path("uploads/<int:upload_id>/folders/", views.FolderChunkView.as_view(), name="upload-folders"),
-    path("uploads/<int:upload_id>/users/", views.UserChunkView.as_view(), name="upload-users"),
+    path("uploads/<int:upload_id>/folders/", chunks.FolderChunkView.as_view(), name="upload-folders"),
+    path("uploads/<int:upload_id>/users/", chunks.UserChunkView.as_view(), name="upload-users"),
     path("uploads/<int:upload_id>/missing/", views.MissingView.as_view(), name="upload-missing"),
     path("uploads/<int:upload_id>/gone/", views.GoneView.as_view(), name="upload-gone"),
     path("uploads/<int:upload_id>/commit/", views.CommitView.as_view(), name="upload-commit"),
