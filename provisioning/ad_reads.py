@@ -91,11 +91,12 @@ def said(ad_read: AdRead) -> dict:
     return {"changes_only": ad_read.read.changes_only, "words": ad_read.words, "searches": ad_read.searches}
 
 
-def record(run: SyncRun, ad_read: AdRead, *, finished_as: str | None = None) -> None:
+def record(run: SyncRun, ad_read: AdRead, *, finished_as: str | None = None, mark_kept: bool = True) -> None:
     """Say on the run which read it made; keep the read's mark when the run succeeded (R21).
 
     `finished_as`: the status the run was finished with, its changes already saying the read (`said`, written
     with the run's result: one statement fewer each); None reads the run back and adds the read to its changes.
+    `mark_kept` False: the caller knows no mark is kept (nothing to drop).
     """
     status = finished_as
     if status is None:
@@ -106,7 +107,8 @@ def record(run: SyncRun, ad_read: AdRead, *, finished_as: str | None = None) -> 
         return  # failed, or disables held for staff: the next run reads these changes again
     mark = ad_read.read.mark
     if mark is None:  # an agent that keeps no mark read everything: a mark kept before would be stale
-        AdReadMark.objects.filter(integration_id=run.integration_id).delete()
+        if mark_kept:
+            AdReadMark.objects.filter(integration_id=run.integration_id).delete()
         return
     # One statement (INSERT ... ON CONFLICT DO UPDATE): a read of changes only keeps the last full read's time,
     # by leaving that column out of the update; a first mark starts the count from this read.

@@ -14,8 +14,10 @@ no mark is kept.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from adread.incremental import ChangesRead, ReadMark
@@ -59,6 +61,33 @@ def agent_read(integration: Integration, connector: UploadConnector,
     """The latest upload as the run plans it (partial or full) and the read it was, to say and to keep its mark."""
     snapshot, upload = connector.read_latest(mapped)
     return snapshot, _read_of(upload, snapshot, mapped)
+
+
+@dataclass(frozen=True)
+class LatestUpload:
+    """What a run knows of the latest committed upload before reading it (one query)."""
+
+    read_digest: str  # what the read would return: its records' digest, and whether it was a full read
+    mark_kept: bool  # whether the portal keeps a mark for the agent now
+
+
+def latest_upload(integration: Integration) -> LatestUpload | None:
+    """The latest committed upload's digest (its records, in order, and its domain: computed once at its commit)
+    and whether a mark is kept; None when the integration is not read from uploads (it must be read) or has none."""
+    from directory.sources import connector_for
+    from directory.upload_digest import records_digest
+
+    if not reads_uploads(connector_for(integration)):
+        return None
+    upload = (integration.agent_uploads.filter(status=UploadStatus.COMMITTED).order_by("-committed_at", "-pk")
+              .values_list("pk", "directory_id", "records_digest", "partial",
+                           Exists(AdReadMark.objects.filter(integration_id=OuterRef("integration_id")))).first())
+    if upload is None:
+        return None
+    pk, directory_id, stored, partial, mark_kept = upload
+    digest = stored or records_digest(pk, directory_id)  # committed before digests were stored: computed now
+    # The same records read in full or as changes only are not the same read: a full one sweeps whom it lacks.
+    return LatestUpload(f"{digest}:{'changes' if partial else 'full'}", mark_kept)
 
 
 def latest_read(integration: Integration) -> ad_reads.AdRead | None:

@@ -16,11 +16,13 @@ from typing import Any
 
 from django.db import connection
 
+from directory.connectors.base import Snapshot
 from directory.models import Integration
 from passportal.models import GroupMembership, MembershipSource, PortalUser
 
 from .models import CreationIssue, DirectoryLink, Mapping
-from .planner import NAMED_GROUP_KINDS, Current, LinkState, MappingRule, UserState
+from .planner import NAMED_GROUP_KINDS, Current, LinkState, MappingRule, Plan, UserState
+from .planning.reasons import IssueReason
 from .wording import via_chains
 
 # ---------------------------------------------------------------- loading plain state
@@ -212,6 +214,24 @@ def _part_digest(alias: str | None, cols: str, where: str, order: str) -> str:
                 f"FROM {where})")
     # JSON arrays: unambiguous rows whatever the names hold (a "|" in a name cannot shift a field).
     return f"(SELECT md5(coalesce(string_agg(json_build_array({cols})::text, ',' ORDER BY {order}), '')) FROM {where})"  # noqa: S608
+
+
+# Creation issues a plan of the same read opens again, word for word, whatever else the portal holds: they depend on
+# the directory's record alone. An email taken or shared depends on who holds it, which the run itself may change.
+_ISSUES_OF_THE_RECORD = frozenset({IssueReason.NO_EMAIL, IssueReason.INVALID_EMAIL})
+
+
+def replans_to_nothing(snapshot: Snapshot, result: Plan) -> bool:
+    """Whether the state this plan leaves, planned again from the same read, plans nothing (a pure decision).
+
+    The planner converges in one run for a complete full read: what it creates, updates, grants and disables is
+    what the next plan finds in step. Not so for a read of changes only or of part of the directory (R9: only a
+    full read sweeps), a plan that failed, held disables (R22: held again, for staff), noted doubles in the read,
+    or creation issues that depend on who holds an email (which this run's own writes may change).
+    """
+    return (not snapshot.incremental and snapshot.complete and snapshot.folders_complete and not result.failure
+            and not result.held_disables and not result.notes
+            and all(issue.reason in _ISSUES_OF_THE_RECORD for issue in result.issues_open))
 
 
 _CODE_VERSION: list[str] = []

@@ -30,9 +30,8 @@ from .applier import apply_plan
 from .client_lock import client_apply_lock, client_state_version
 from .models import DirectoryLink, SyncRun, SyncStatus, SyncTrigger
 from .planner import Current, MappingRule, Plan, Threshold, plan
-from .planning.reasons import IssueReason
 from .runs import STEPS, Recorder, RunBusy, claim, enqueue_run, request_sync, retry_once
-from .state import Loaded, inputs_digest, load_current, load_mappings
+from .state import Loaded, inputs_digest, load_current, load_mappings, replans_to_nothing
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +110,8 @@ def _execute(run: SyncRun) -> None:
         return
 
     Recorder(run).progress("reading the directory", 0, STEPS)
-    read_digest = _read_digest(integration)
+    upload = agent_marks.latest_upload(integration)
+    read_digest = upload.read_digest if upload is not None else None
     if read_digest is not None and _finish_if_unchanged(run, integration, read_digest):
         return
     try:
@@ -121,7 +121,8 @@ def _execute(run: SyncRun) -> None:
         return
     finished_as = _plan_and_apply(run, snapshot, read_digest=read_digest, ad_read=ad_read)
     if ad_read is not None:
-        ad_reads.record(run, ad_read, finished_as=finished_as)  # keeps its mark if the run succeeded
+        # Keeps its mark if the run succeeded; no mark to drop is known from the upload's query.
+        ad_reads.record(run, ad_read, finished_as=finished_as, mark_kept=upload is None or upload.mark_kept)
     if snapshot.delta_state is not None:
         Integration.objects.filter(pk=integration.pk).update(delta_state=dict(snapshot.delta_state))
 
@@ -167,24 +168,6 @@ def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None
     return status
 
 
-# Creation issues a plan of the same read opens again, word for word, whatever else the portal holds: they depend on
-# the directory's record alone. An email taken or shared depends on who holds it, which the run itself may change.
-_ISSUES_OF_THE_RECORD = frozenset({IssueReason.NO_EMAIL, IssueReason.INVALID_EMAIL})
-
-
-def replans_to_nothing(snapshot: Snapshot, result: Plan) -> bool:
-    """Whether the state this plan leaves, planned again from the same read, plans nothing (a pure decision).
-
-    The planner converges in one run for a complete full read: what it creates, updates, grants and disables is
-    what the next plan finds in step. Not so for a read of changes only or of part of the directory (R9: only a
-    full read sweeps), a plan that failed, held disables (R22: held again, for staff), noted doubles in the read,
-    or creation issues that depend on who holds an email (which this run's own writes may change).
-    """
-    return (not snapshot.incremental and snapshot.complete and snapshot.folders_complete and not result.failure
-            and not result.held_disables and not result.notes
-            and all(issue.reason in _ISSUES_OF_THE_RECORD for issue in result.issues_open))
-
-
 def sync_snapshot(integration: Integration, snapshot: Snapshot, trigger: str, *,
                   started_by: Actor = None) -> SyncRun:
     """Plan and apply a snapshot already in hand, as one recorded run, claimed as every run is (R23)."""
@@ -217,26 +200,6 @@ def _one_view_of_the_tables() -> Iterator[None]:
 
 
 # ---------------------------------------------------------------- the short cut of a run that changes nothing
-
-
-def _read_digest(integration: Integration) -> str | None:
-    """A digest of what the read would return, when it is known without reading: an on-prem agent's latest
-    committed upload (its records, in order, and its domain), computed once at its commit. None for the other
-    sources (they must be read)."""
-    from directory.models import UploadStatus
-    from directory.upload_digest import records_digest
-    from directory.uploads import UploadConnector
-
-    if not isinstance(connector_for(integration), UploadConnector):
-        return None
-    upload = (integration.agent_uploads.filter(status=UploadStatus.COMMITTED).order_by("-committed_at", "-pk")
-              .values_list("pk", "directory_id", "records_digest", "partial").first())
-    if upload is None:
-        return None
-    pk, directory_id, stored, partial = upload
-    digest = stored or records_digest(pk, directory_id)  # committed before digests were stored: computed now
-    # The same records read in full or as changes only are not the same read: a full one sweeps whom it lacks.
-    return f"{digest}:{'changes' if partial else 'full'}"
 
 
 def _finish_if_unchanged(run: SyncRun, integration: Integration, read_digest: str) -> bool:
@@ -392,7 +355,9 @@ def _grant_names(result: Plan) -> tuple[dict[int, str], Callable[[Iterable[int]]
     group_ids = {g for c in result.creates for g in c.group_ids}
     group_ids |= {g for _, g in result.group_adds} | {g for _, g in result.group_removes}
     groups = dict(SecurityGroup.objects.filter(pk__in=group_ids).values_list("pk", "name")) if group_ids else {}
-    levels = dict(PermissionLevel.objects.values_list("pk", "name"))
+    # Levels only when the plan names one (a creation's, or a level changed): a rename needs no query.
+    named = bool(result.creates) or any("permission_level_id" in u.changes for u in result.updates)
+    levels = dict(PermissionLevel.objects.values_list("pk", "name")) if named else {}
 
     def group_names(ids: Iterable[int]) -> list[str]:
         return sorted((groups.get(g, str(g)) for g in ids), key=str.lower)
