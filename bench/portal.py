@@ -118,14 +118,14 @@ def expected(params: dict, case: str) -> dict:
 
 def push(integration, users: list[dict], folder_records: list[dict]) -> None:
     """Upload through the real service, in the API's largest chunks, and commit (as the agent does)."""
-    from directory import uploads
+    from directory import upload_chunks, upload_records, upload_start
     from provisioning import agent_uploads
 
-    upload = uploads.start_upload(integration, directory_id=DOMAIN, agent_version="bench")
-    for start in range(0, len(folder_records), uploads.MAX_RECORDS_PER_CHUNK):
-        upload = uploads.add_folders(upload, folder_records[start:start + uploads.MAX_RECORDS_PER_CHUNK])
-    for start in range(0, len(users), uploads.MAX_RECORDS_PER_CHUNK):
-        upload = uploads.add_users(upload, users[start:start + uploads.MAX_RECORDS_PER_CHUNK])
+    upload = upload_start.start_upload(integration, directory_id=DOMAIN, agent_version="bench")
+    for start in range(0, len(folder_records), upload_records.MAX_RECORDS_PER_CHUNK):
+        upload = upload_chunks.add_folders(upload, folder_records[start:start + upload_records.MAX_RECORDS_PER_CHUNK])
+    for start in range(0, len(users), upload_records.MAX_RECORDS_PER_CHUNK):
+        upload = upload_chunks.add_users(upload, users[start:start + upload_records.MAX_RECORDS_PER_CHUNK])
     agent_uploads.commit_upload(upload, folder_count=len(folder_records), user_count=len(users))
     forget_queued_runs()
 

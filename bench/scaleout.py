@@ -1,6 +1,6 @@
 """Scale-out: 20 agent integrations of 5,000 users each, synced by real `manage.py qcluster` processes.
 
-Each integration gets a committed agent upload through the real upload service (directory/uploads.py)
+Each integration gets a committed agent upload through the real upload service (directory/upload_*.py)
 and its 50 OUs mapped. Then the qcluster processes are started (Q_WORKERS=1 each, ORM broker on the
 bench database, tasks never inline) and the clock runs from enqueueing the 20 runs
 (`request_sync(..., "command")`, which enqueues `execute_run_task` on commit) until all 20 SyncRuns
@@ -43,7 +43,7 @@ def setup() -> list:
     call_command("createcachetable")  # the clusters report their state through the database cache
 
     from bench.e2e import make_client, map_folders
-    from directory import uploads
+    from directory import upload_chunks, upload_start
     from directory.models import Integration
     from provisioning import agent_uploads
     from provisioning.models import SyncRun
@@ -54,16 +54,16 @@ def setup() -> list:
             client=make_client(f"Bench Client {i:02d}"), name=f"Bench agent {i:02d}", kind="ad", ad_mode="agent",
             disable_threshold_percent=100)
         domain = f"corp{i:02d}.example.test"
-        upload = uploads.start_upload(integration, directory_id=domain, agent_version="bench")
+        upload = upload_start.start_upload(integration, directory_id=domain, agent_version="bench")
         ous = [{"id": guid(i, 1_000_000 + f), "name": f"OU {f}", "path": f"Corp/OU {f}", "parent_id": None}
                for f in range(OUS_EACH)]
-        uploads.add_folders(upload, ous)
+        upload_chunks.add_folders(upload, ous)
         users = [{"id": guid(i, n + 1), "first_name": f"First{n}", "last_name": f"Last{n}",
                   "email": f"user{n}@{domain}", "enabled": True, "folder_ids": [ous[n % OUS_EACH]["id"]],
                   "display_name": f"First{n} Last{n}", "upn": f"user{n}@{domain}", "dn": ""}
                  for n in range(USERS_EACH)]
         for start in range(0, USERS_EACH, CHUNK):
-            uploads.add_users(upload, users[start:start + CHUNK])
+            upload_chunks.add_users(upload, users[start:start + CHUNK])
         agent_uploads.commit_upload(upload, folder_count=OUS_EACH, user_count=USERS_EACH)
         map_folders(integration, [ou["id"] for ou in ous])
         integrations.append(integration)

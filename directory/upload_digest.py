@@ -1,6 +1,6 @@
 """The digest of an agent upload's records: what a run compares instead of reading them (the run short cut).
 
-Computed once, when the upload is committed (`uploads.commit_upload` stores it on the upload): chunks are refused
+Computed once, when the upload is committed (`upload_commit.commit_upload` stores it on the upload): chunks are refused
 once it is committed, and the one later write into a committed upload's records is a partial upload's changes
 written into the full one it changes (`partial_uploads.write_into_picture`), which is then no longer the latest
 committed upload: the run compares the digest of the latest only (`sync._read_digest`), so the stored digest is

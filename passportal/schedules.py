@@ -42,7 +42,7 @@ SCHEDULES: dict[str, PortalSchedule] = {schedule.key: schedule for schedule in [
                    "provisioning.tasks.check_agents_task", every_minutes=5),
     # Open agent uploads idle past AGENT_UPLOAD_EXPIRE_MINUTES lose their records within 15 minutes more.
     PortalSchedule("upload_expiry", "directory: expire idle agent uploads every 15 minutes",
-                   "directory.uploads.expire_uploads", every_minutes=15),
+                   "directory.upload_limits.expire_uploads", every_minutes=15),
     # A safety net behind the sender task queued with each batch of emails.
     PortalSchedule("outbox", "Send outbox emails", "notifications.tasks.send_outbox", every_minutes=1),
 ]}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from directory import partial_uploads, uploads
+from directory import partial_uploads, upload_chunks, upload_commit, upload_records, upload_start
 from directory.models import AgentUpload, Integration, UploadStatus
 
 from . import agent_marks, agent_runs
@@ -25,38 +25,39 @@ def linked_ids(integration: Integration) -> list[str]:
 def start_upload(integration: Integration, *, directory_id: str, agent_version: str, host: str = "",
                  last_read_seconds: float | None = None, request_id: int | None = None,
                  told: partial_uploads.ReadTold | None = None) -> AgentUpload:
-    """Open an upload (uploads.start_upload); a partial one is checked against the mark the portal would hand out
+    """Open an upload (upload_start.start_upload); a partial one is checked against the mark the portal would hand out
     now, and one from another mark makes the portal forget its mark, so the agent's next read is a full one."""
     told = told or partial_uploads.ReadTold()
     wanted = agent_marks.read_from(integration) if told.partial else partial_uploads.FULL_READ
     try:
-        return uploads.start_upload(integration, directory_id=directory_id, agent_version=agent_version, host=host,
-                                    last_read_seconds=last_read_seconds, request_id=request_id, told=told,
-                                    wanted=wanted)
-    except uploads.MarkRefused:
+        return upload_start.start_upload(integration, directory_id=directory_id, agent_version=agent_version,
+                                         host=host, last_read_seconds=last_read_seconds, request_id=request_id,
+                                         told=told, wanted=wanted)
+    except upload_records.MarkRefused:
         agent_marks.forget(integration)
         raise
 
 
 def commit_upload(upload: AgentUpload, *, folder_count: Any, user_count: Any,
-                  gone_count: Any = None) -> uploads.CommitResult:
-    """Commit the upload (uploads.commit_upload); a read committed as the integration's (not an answer to a
+                  gone_count: Any = None) -> upload_commit.CommitResult:
+    """Commit the upload (upload_commit.commit_upload); a read committed as the integration's (not an answer to a
     request) starts the run that applies it: the one waiting for the agent, or a new one (R17)."""
-    result = uploads.commit_upload(upload, folder_count=folder_count, user_count=user_count, gone_count=gone_count)
+    result = upload_commit.commit_upload(upload, folder_count=folder_count, user_count=user_count,
+                                         gone_count=gone_count)
     if result.upload.status == UploadStatus.COMMITTED:
         agent_runs.upload_arrived(result.upload.integration)
     return result
 
 
-def missing_user_ids(upload: AgentUpload, *, after: str = "", limit: int = uploads.MAX_RECORDS_PER_CHUNK
+def missing_user_ids(upload: AgentUpload, *, after: str = "", limit: int = upload_records.MAX_RECORDS_PER_CHUNK
                      ) -> tuple[list[str], bool]:
-    """One page of the linked users this upload lacks, and whether more (uploads.missing_user_ids)."""
-    return uploads.missing_user_ids(upload, linked_ids(upload.integration), after=after, limit=limit)
+    """One page of the linked users this upload lacks, and whether more (upload_chunks.missing_user_ids)."""
+    return upload_chunks.missing_user_ids(upload, linked_ids(upload.integration), after=after, limit=limit)
 
 
 def add_gone(upload: AgentUpload, records: Any) -> AgentUpload:
-    """Store the linked users the agent found deleted in AD (uploads.add_gone)."""
-    return uploads.add_gone(upload, records, linked_ids(upload.integration))
+    """Store the linked users the agent found deleted in AD (upload_chunks.add_gone)."""
+    return upload_chunks.add_gone(upload, records, linked_ids(upload.integration))
 
 
 def linked_user_ids(integration: Integration, ids: list[str]) -> list[str]:

@@ -1,6 +1,6 @@
 """Staff UI and API test helpers, and one headless chromium per test session for the browser tests.
 
-Directories for view and API tests come through the real on-prem agent push path (directory/uploads.py):
+Directories for view and API tests come through the real on-prem agent push path (directory/upload_*.py):
 folders and users are pushed, committed, and read back by the UploadConnector, as in production.
 Browser tests use the real Samba AD DC (tests/fixtures_samba.py).
 """
@@ -17,7 +17,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
-from directory import uploads
+from directory import upload_chunks, upload_start
 from directory.models import Integration
 from passportal.models import Client, PermissionLevel, PortalUser
 from provisioning import agent_uploads, sync
@@ -69,10 +69,10 @@ def person(n: int, folder: dict, *, first: str = "", last: str = "", email: str 
 
 def push_directory(integration: Integration, folders: list[dict], users: list[dict]) -> SyncRun | None:
     """What the on-prem agent does: push a snapshot in chunks and commit it; then run the sync it starts."""
-    upload = uploads.start_upload(integration, directory_id="corp.test", agent_version="3.2.1")
-    uploads.add_folders(upload, folders)
+    upload = upload_start.start_upload(integration, directory_id="corp.test", agent_version="3.2.1")
+    upload_chunks.add_folders(upload, folders)
     if users:
-        uploads.add_users(upload, users)
+        upload_chunks.add_users(upload, users)
     agent_uploads.commit_upload(upload, folder_count=len(folders), user_count=len(users))
     queued = SyncRun.objects.filter(integration=integration, status=SyncStatus.QUEUED, dry_run=False).first()
     return sync.execute_run(queued.pk) if queued else None
@@ -167,13 +167,13 @@ def answer_as_the_agent() -> None:
         folders = list(last.records.filter(kind=UploadRecordKind.FOLDER).order_by("pk").values_list("data", flat=True))
         users = list(last.records.filter(kind=UploadRecordKind.USER).order_by("pk").values_list("data", flat=True))
         for asked in agent_requests.waiting(integration):
-            answer = uploads.start_upload(integration, directory_id=last.directory_id, agent_version="3.2.1",
-                                          request_id=asked.pk)
+            answer = upload_start.start_upload(integration, directory_id=last.directory_id, agent_version="3.2.1",
+                                               request_id=asked.pk)
             if folders:
-                uploads.add_folders(answer, folders)
+                upload_chunks.add_folders(answer, folders)
             wanted = users if asked.kind == AgentRequestKind.PREVIEW else []
             if wanted:
-                uploads.add_users(answer, wanted)
+                upload_chunks.add_users(answer, wanted)
             agent_uploads.commit_upload(answer, folder_count=len(folders), user_count=len(wanted))
         if agent_is_asked(integration):
             push_directory(integration, folders, users)

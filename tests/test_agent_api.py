@@ -12,7 +12,8 @@ from rest_framework.test import APIClient
 from directory.connectors.base import DirectoryUnavailable
 from directory.models import AdMode, AgentUpload, Integration, IntegrationKind, UploadStatus
 from directory.sources import connector_for
-from directory.uploads import MAX_RECORDS_PER_CHUNK, UploadConnector
+from directory.upload_records import MAX_RECORDS_PER_CHUNK
+from directory.uploads import UploadConnector
 from provisioning.models import SyncRun, SyncTrigger
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from directory import uploads
+from directory import upload_chunks, upload_records, upload_start
 from directory.models import Folder
 from passportal.models import PortalUser
 from provisioning.models import DirectoryLink, Mapping, SyncRun
@@ -74,48 +74,48 @@ def test_g6_g5_agent_mode_scopes_by_a_nested_group_and_the_pages_say_through_whi
 
 
 def test_g1_an_upload_keeps_a_folder_kind_and_refuses_an_unknown_one():
-    assert [f["kind"] for f in uploads.validate_folders([STAFF, SALES])] == ["ou", "gr"]
-    with pytest.raises(uploads.UploadRejected) as refused:
-        uploads.validate_folders([{**SALES, "kind": "distribution"}])
+    assert [f["kind"] for f in upload_records.validate_folders([STAFF, SALES])] == ["ou", "gr"]
+    with pytest.raises(upload_records.UploadRejected) as refused:
+        upload_records.validate_folders([{**SALES, "kind": "distribution"}])
     assert refused.value.field == "kind" and refused.value.index == 0
-    with pytest.raises(uploads.UploadRejected) as refused:
-        uploads.validate_folders([{**SALES, "parent_id": STAFF["id"]}])
+    with pytest.raises(upload_records.UploadRejected) as refused:
+        upload_records.validate_folders([{**SALES, "parent_id": STAFF["id"]}])
     assert refused.value.field == "parent_id"
 
 
 def test_g5_an_upload_keeps_chains_and_refuses_bad_ones():
     ann = people()[0]
-    assert uploads.validate_users([ann])[0]["chains"] == [[SALES_ID, "Sales-Team", "EMEA"], [EMEA_ID, "EMEA"]]
+    assert upload_records.validate_users([ann])[0]["chains"] == [[SALES_ID, "Sales-Team", "EMEA"], [EMEA_ID, "EMEA"]]
     for chains in ([[guid(99_999), "Other"]],  # a group the user is not in
                    [[SALES_ID]],  # no names
                    [[SALES_ID, "Sales-Team"], [SALES_ID, "Sales-Team"]],  # twice
                    [[SALES_ID, 7]],  # not text
                    "Sales-Team"):
-        with pytest.raises(uploads.UploadRejected) as refused:
-            uploads.validate_users([{**ann, "chains": chains}])
+        with pytest.raises(upload_records.UploadRejected) as refused:
+            upload_records.validate_users([{**ann, "chains": chains}])
         assert refused.value.field == "chains", chains
 
 
 def test_g2_a_user_in_as_many_groups_as_an_ad_token_holds_is_accepted_one_more_is_refused():
-    groups = [str(uuid.UUID(int=n)) for n in range(1, uploads.MAX_GROUPS_PER_USER + 2)]
+    groups = [str(uuid.UUID(int=n)) for n in range(1, upload_records.MAX_GROUPS_PER_USER + 2)]
     at_limit = {**people()[2], "folder_ids": [STAFF["id"], *groups[:-1]]}
-    assert len(uploads.validate_users([at_limit])[0]["folder_ids"]) == uploads.MAX_FOLDERS_PER_USER
-    with pytest.raises(uploads.UploadRejected) as refused:
-        uploads.validate_users([{**at_limit, "folder_ids": [STAFF["id"], *groups]}])
+    assert len(upload_records.validate_users([at_limit])[0]["folder_ids"]) == upload_records.MAX_FOLDERS_PER_USER
+    with pytest.raises(upload_records.UploadRejected) as refused:
+        upload_records.validate_users([{**at_limit, "folder_ids": [STAFF["id"], *groups]}])
     assert refused.value.field == "folder_ids"
-    chain = [SALES_ID, *(f"G{n}" for n in range(uploads.MAX_CHAIN_LENGTH))]
+    chain = [SALES_ID, *(f"G{n}" for n in range(upload_records.MAX_CHAIN_LENGTH))]
     deep = {**people()[1], "chains": [chain]}
-    assert uploads.validate_users([deep])[0]["chains"] == [chain]
-    with pytest.raises(uploads.UploadRejected):
-        uploads.validate_users([{**deep, "chains": [[*chain, "one more"]]}])
+    assert upload_records.validate_users([deep])[0]["chains"] == [chain]
+    with pytest.raises(upload_records.UploadRejected):
+        upload_records.validate_users([{**deep, "chains": [[*chain, "one more"]]}])
 
 
 @pytest.mark.django_db
 def test_g2_a_user_pushed_in_two_ous_is_refused(vault):
     other = ou(2, "Other")
     integration = agent_integration(vault, [STAFF, other, SALES], [])
-    upload = uploads.start_upload(integration, directory_id="corp.test", agent_version="3.2.1")
-    uploads.add_folders(upload, [STAFF, other, SALES])
-    with pytest.raises(uploads.UploadRejected, match="more than one OU"):
-        uploads.add_users(upload, [{**people()[2], "folder_ids": [STAFF["id"], other["id"]]}])
-    uploads.add_users(upload, [{**people()[2], "folder_ids": [STAFF["id"], SALES_ID]}])
+    upload = upload_start.start_upload(integration, directory_id="corp.test", agent_version="3.2.1")
+    upload_chunks.add_folders(upload, [STAFF, other, SALES])
+    with pytest.raises(upload_records.UploadRejected, match="more than one OU"):
+        upload_chunks.add_users(upload, [{**people()[2], "folder_ids": [STAFF["id"], other["id"]]}])
+    upload_chunks.add_users(upload, [{**people()[2], "folder_ids": [STAFF["id"], SALES_ID]}])

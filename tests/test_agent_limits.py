@@ -233,7 +233,7 @@ def test_r26_an_open_upload_idle_past_AGENT_UPLOAD_EXPIRE_MINUTES_expires_and_it
 def test_r26_the_upload_expiry_runs_every_15_minutes_from_one_schedule_created_idempotently(db):
     schedule = Schedule.objects.get(name=SCHEDULES["upload_expiry"].name)  # created by migrate
     assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
-        "directory.uploads.expire_uploads", Schedule.MINUTES, 15, -1)
+        "directory.upload_limits.expire_uploads", Schedule.MINUTES, 15, -1)
     ensure_schedules()
     ensure_schedules()
     assert Schedule.objects.filter(name=SCHEDULES["upload_expiry"].name).count() == 1

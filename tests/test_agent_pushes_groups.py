@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from adread.records import UserRecord
 from agent.portal import MAX_CHAIN_NAMES, user_payload
-from directory import uploads
+from directory import upload_records
 from passportal.models import PortalUser
 from provisioning import sync
 from provisioning.models import SyncRun, SyncStatus
@@ -97,6 +97,6 @@ def test_g5_the_agent_shortens_a_chain_deeper_than_the_portal_takes_keeping_both
 
     chain = payload["chains"][0]
     assert len(chain) == MAX_CHAIN_NAMES + 1 and chain[1] == "G0" and chain[-1] == names[-1]
-    assert uploads.validate_users([payload])[0]["chains"] == [chain]  # the portal takes it
+    assert upload_records.validate_users([payload])[0]["chains"] == [chain]  # the portal takes it
     assert "chains" not in user_payload(UserRecord(id=user.id, first_name="", last_name="", email="", enabled=True,
                                                    folder_ids=frozenset()))

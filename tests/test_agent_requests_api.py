@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from directory import agent_requests
 from directory.models import AgentRequest, AgentUpload, UploadStatus
-from directory.uploads import UploadConnector, expire_uploads
+from directory.upload_limits import expire_uploads
+from directory.uploads import UploadConnector
 from provisioning import agent_requests as asked
 from provisioning.models import SyncRun
 from tests.test_agent_api import Agent, agent_integration, folder, user

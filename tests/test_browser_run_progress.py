@@ -24,7 +24,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from directory import uploads
+from directory import upload_chunks, upload_start
 from directory.models import Folder
 from passportal.models import Client, PermissionLevel, PortalUser
 from provisioning import agent_uploads, sync
@@ -53,11 +53,11 @@ class PauseAtEachStep(logging.Handler):
 
 def push_big_upload(integration, folder: dict, count: int) -> SyncRun:
     """What the on-prem agent does for a large OU: chunks of users, then commit, which queues the sync."""
-    upload = uploads.start_upload(integration, directory_id="corp.test", agent_version="3.2.1")
-    uploads.add_folders(upload, [folder])
+    upload = upload_start.start_upload(integration, directory_id="corp.test", agent_version="3.2.1")
+    upload_chunks.add_folders(upload, [folder])
     users = [person(n, folder) for n in range(1, count + 1)]
     for start in range(0, count, 1000):
-        uploads.add_users(upload, users[start:start + 1000])
+        upload_chunks.add_users(upload, users[start:start + 1000])
     agent_uploads.commit_upload(upload, folder_count=1, user_count=count)
     return SyncRun.objects.get(integration=integration, status=SyncStatus.QUEUED, dry_run=False)
 

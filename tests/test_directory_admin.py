@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from directory.folders import record_folders
 from directory.models import AdMode, Folder, Integration, IntegrationKind, hash_token
-from directory.uploads import start_upload
+from directory.upload_start import start_upload
 from tests.fixtures_browser import STAFF_PASSWORD, staff_user
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from directory import uploads
+from directory import upload_chunks, upload_start
 from directory.models import Folder
 from passportal.models import PermissionLevel, PortalUser, SecurityGroup
 from provisioning import actions, agent_uploads, sync
@@ -36,9 +36,9 @@ def directory(*, disabled: tuple[int, ...] = ()) -> list[dict]:
 
 
 def test_r15_the_apply_preview_counts_the_groups_new_users_get(integration):
-    upload = uploads.start_upload(integration, directory_id="corp.test", agent_version="3.2.1")
-    uploads.add_folders(upload, [SALES])
-    uploads.add_users(upload, directory())
+    upload = upload_start.start_upload(integration, directory_id="corp.test", agent_version="3.2.1")
+    upload_chunks.add_folders(upload, [SALES])
+    upload_chunks.add_users(upload, directory())
     agent_uploads.commit_upload(upload, folder_count=1, user_count=9)  # the directory now holds 9 users
 
     preview = sync.preview(integration)

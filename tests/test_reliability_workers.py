@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.db.models import Count
 
-from directory import uploads
+from directory import upload_chunks, upload_records, upload_start
 from directory.models import AdMode, Integration, IntegrationKind
 from notifications.models import Notification, OutboxEmail
 from passportal.models import PortalUser
@@ -34,13 +34,13 @@ def agent_directory(client, users: int, *, mapped: bool = True) -> Integration:
     """An agent integration whose committed upload holds one OU with `users` users (fast: no AD needed)."""
     integration = Integration.objects.create(client=client, name="Corp AD", kind=IntegrationKind.ACTIVE_DIRECTORY,
                                              ad_mode=AdMode.AGENT)
-    upload = uploads.start_upload(integration, directory_id="corp.test", agent_version="test")
+    upload = upload_start.start_upload(integration, directory_id="corp.test", agent_version="test")
     ou = {"id": str(uuid.UUID(int=10_000)), "name": "Staff", "path": "Corp/Staff", "parent_id": None}
-    uploads.add_folders(upload, [ou])
+    upload_chunks.add_folders(upload, [ou])
     people = [{"id": str(uuid.UUID(int=n + 1)), "enabled": True, "folder_ids": [ou["id"]], "first_name": f"U{n}",
                "last_name": "Worker", "email": f"user{n}@corp.test"} for n in range(users)]
-    for start in range(0, users, uploads.MAX_RECORDS_PER_CHUNK):
-        uploads.add_users(upload, people[start:start + uploads.MAX_RECORDS_PER_CHUNK])
+    for start in range(0, users, upload_records.MAX_RECORDS_PER_CHUNK):
+        upload_chunks.add_users(upload, people[start:start + upload_records.MAX_RECORDS_PER_CHUNK])
     agent_uploads.commit_upload(upload, folder_count=1, user_count=users)  # queues a run (R17): the agent pushed
     if mapped:
         Mapping.objects.create(folder=integration.folders.get(), permission_level=site_level())

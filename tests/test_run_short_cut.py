@@ -17,7 +17,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from directory import uploads
+from directory import upload_chunks, upload_start
 from directory.models import AdMode, Folder, Integration, IntegrationKind
 from passportal.models import GroupMembership, MembershipSource, PermissionLevel, PortalUser, SecurityGroup
 from provisioning import actions, agent_uploads, sync
@@ -41,11 +41,11 @@ PEOPLE = [person(1), person(2), person(3, IT), person(4, email="")]  # the last 
 
 
 def push(integration: Integration, people=None, folders=None) -> None:
-    upload = uploads.start_upload(integration, directory_id="corp.test", agent_version="test")
-    uploads.add_folders(upload, folders or FOLDERS)
+    upload = upload_start.start_upload(integration, directory_id="corp.test", agent_version="test")
+    upload_chunks.add_folders(upload, folders or FOLDERS)
     people = PEOPLE if people is None else people
     if people:
-        uploads.add_users(upload, people)
+        upload_chunks.add_users(upload, people)
     agent_uploads.commit_upload(upload, folder_count=len(folders or FOLDERS), user_count=len(people))
 
 
@@ -419,10 +419,10 @@ def test_r21_a_run_the_short_cut_finishes_says_and_keeps_the_agents_read_as_a_fu
     from provisioning.models import AdReadMark
 
     mark = {"host": "dc1.corp.test", "invocation_id": str(uuid.UUID(int=77)), "usn": 5000}
-    upload = uploads.start_upload(steady, directory_id="corp.test", agent_version="test",
-                                  told=ReadTold(mark=mark, why="asked for a full read"))
-    uploads.add_folders(upload, FOLDERS)
-    uploads.add_users(upload, PEOPLE)
+    upload = upload_start.start_upload(steady, directory_id="corp.test", agent_version="test",
+                                       told=ReadTold(mark=mark, why="asked for a full read"))
+    upload_chunks.add_folders(upload, FOLDERS)
+    upload_chunks.add_users(upload, PEOPLE)
     agent_uploads.commit_upload(upload, folder_count=len(FOLDERS), user_count=len(PEOPLE))
 
     short, read = run(steady)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from directory import uploads
+from directory import upload_chunks, upload_start
 from directory.models import Folder
 from directory.sources import connector_for
 from passportal.models import PermissionLevel, PortalUser
@@ -83,10 +83,10 @@ def test_r11_a_level_staff_set_while_the_run_planned_is_kept_and_counted(corp):
 def test_r6_a_name_staff_corrected_during_the_run_stays_and_the_directorys_other_change_lands(corp):
 
 
-    upload = uploads.start_upload(corp, directory_id="corp.test", agent_version="3.2.1")
-    uploads.add_folders(upload, [SALES])
-    uploads.add_users(upload, [person(1, SALES, first="First1", last="Archer-Lee"), person(2, SALES, first="Bo"),
-                               person(3, SALES)])
+    upload = upload_start.start_upload(corp, directory_id="corp.test", agent_version="3.2.1")
+    upload_chunks.add_folders(upload, [SALES])
+    upload_chunks.add_users(upload, [person(1, SALES, first="First1", last="Archer-Lee"),
+                                     person(2, SALES, first="Bo"), person(3, SALES)])
     agent_uploads.commit_upload(upload, folder_count=1, user_count=3)
     SyncRun.objects.filter(integration=corp, status=SyncStatus.QUEUED).delete()  # this test runs it by hand
     run, result, loaded = planned_run(corp)

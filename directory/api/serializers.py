@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from directory.models import AgentUpload
-from directory.uploads import MAX_RECORDS_PER_CHUNK
+from directory.upload_records import MAX_RECORDS_PER_CHUNK
 
 
 class ChunkSerializer(serializers.Serializer):

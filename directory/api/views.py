@@ -17,7 +17,7 @@ from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from adread.incremental import ReadMark
-from directory import partial_uploads, uploads
+from directory import partial_uploads, upload_chunks, upload_records
 from directory.models import AdMode, AgentUpload, Integration, IntegrationKind
 
 from . import busy, limits
@@ -32,8 +32,8 @@ def _over_limit(message: str, *, status_code: int, limit: str, maximum: int,
     return Response({"detail": message, "limit": limit, "maximum": maximum}, status=status_code, headers=headers)
 
 
-def _rejected(exc: uploads.UploadRejected) -> Response:
-    if isinstance(exc, uploads.UploadTooLarge):
+def _rejected(exc: upload_records.UploadRejected) -> Response:
+    if isinstance(exc, upload_records.UploadTooLarge):
         return _over_limit(str(exc), status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, limit=exc.limit,
                            maximum=exc.maximum)
     body: dict[str, str | int] = {"detail": str(exc)}
@@ -41,7 +41,7 @@ def _rejected(exc: uploads.UploadRejected) -> Response:
         body["record"] = exc.index
     if exc.field is not None:
         body["field"] = exc.field
-    code = status.HTTP_409_CONFLICT if isinstance(exc, uploads.UploadClosed) else status.HTTP_400_BAD_REQUEST
+    code = status.HTTP_409_CONFLICT if isinstance(exc, upload_records.UploadClosed) else status.HTTP_400_BAD_REQUEST
     return Response(body, status=code)
 
 
@@ -79,7 +79,7 @@ class AgentView(APIView):
         return serializer.validated_data
 
     def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, uploads.UploadRejected):
+        if isinstance(exc, upload_records.UploadRejected):
             return _rejected(exc)
         if isinstance(exc, limits.LimitExceeded):
             return _over_limit(str(exc), status_code=exc.status_code, limit=exc.limit, maximum=exc.maximum,
@@ -124,7 +124,7 @@ class FolderChunkView(AgentView):
                    summary="Add up to 2,000 folders (OUs); send every folder before the users")
     def post(self, request: Request, upload_id: int) -> Response:
         data = self.body(request, ChunkSerializer)
-        upload = uploads.add_folders(self.upload(request, upload_id), data["records"])
+        upload = upload_chunks.add_folders(self.upload(request, upload_id), data["records"])
         return Response(UploadSerializer(upload).data)
 
 
@@ -133,5 +133,5 @@ class UserChunkView(AgentView):
                    summary="Add up to 2,000 users; their folder_ids must be folders of this upload")
     def post(self, request: Request, upload_id: int) -> Response:
         data = self.body(request, ChunkSerializer)
-        upload = uploads.add_users(self.upload(request, upload_id), data["records"])
+        upload = upload_chunks.add_users(self.upload(request, upload_id), data["records"])
         return Response(UploadSerializer(upload).data)
