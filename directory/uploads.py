@@ -15,7 +15,7 @@ from collections.abc import Collection
 
 from . import partial_uploads
 from .connectors.base import DirectoryUnavailable, FolderRecord, Snapshot, UserRecord, canonical_guid, full_snapshot
-from .models import AgentUpload, Integration, UploadRecordKind
+from .models import AgentUpload, Integration, UploadRecordKind, UploadStatus
 
 # The connector reads records through these (upload_reads, shared with the commit).
 from .upload_reads import folder_records as _folder_records
@@ -82,6 +82,17 @@ class UploadConnector:
         snapshot = full_snapshot(upload.directory_id, folders, users, read_ids)
         gone = _gone_ids(upload)
         return dataclasses.replace(snapshot, removed_user_ids=gone) if gone else snapshot
+
+    def read_latest(self, folder_ids: Collection[str]) -> tuple[Snapshot, AgentUpload]:
+        """What the latest committed upload read, for the run it starts, and that upload: a partial one as a partial
+        snapshot (every user it holds: one moved out of the mapped folders goes out of scope), else read_snapshot's."""
+        newest = (self.integration.agent_uploads.filter(status=UploadStatus.COMMITTED)
+                  .order_by("-committed_at", "-pk").first())
+        if newest is None or not newest.partial or self.upload is not None:
+            return self.read_snapshot(folder_ids), self._latest()
+        read_ids = frozenset(canonical_guid(f) for f in folder_ids)
+        users = tuple(self._users(newest, ()))
+        return partial_uploads.partial_snapshot(newest, users, _gone_ids(newest), read_ids), newest
 
     @staticmethod
     def _users(upload: AgentUpload, folder_ids: Collection[str]) -> list[UserRecord]:
