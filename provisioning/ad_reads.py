@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeGuard
 
 from django.conf import settings
 from django.utils import timezone
@@ -46,7 +47,7 @@ class AdRead:
         return f"{words}, by the on-prem agent" if self.by_agent else words
 
 
-def reads_changes(connector: object) -> bool:
+def reads_changes(connector: object) -> TypeGuard[LdapConnector]:
     """The portal's own LDAP reads (the on-prem agent's reads keep theirs through provisioning.agent_marks)."""
     return isinstance(connector, LdapConnector) and connector.tracks_changes
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -32,7 +32,7 @@ from .models import AdReadMark, SyncRun, SyncStatus
 OLD_AGENT = "the on-prem agent read everything (it does not read changes only)"
 
 
-def reads_uploads(connector: object) -> bool:
+def reads_uploads(connector: object) -> TypeGuard[UploadConnector]:
     return isinstance(connector, UploadConnector)
 
 

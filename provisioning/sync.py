@@ -12,12 +12,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from directory.connectors import DirectoryError, DirectoryUnavailable
-from directory.connectors.base import Connector, Snapshot
+from directory.connectors.base import Connector, FindsDeletedUsers, Snapshot
 from directory.folders import record_folders
 from directory.models import Integration
 from directory.sources import connector_for
@@ -258,10 +259,14 @@ def read_snapshot(connector: Connector, integration: Integration, folder_ids: li
 
     Only such connectors (AD) get the ids: the portal keeps the links, the connector never reads models.
     """
-    if incremental or not getattr(connector, "finds_deleted_users", False):
-        return connector.read_snapshot(folder_ids, incremental=incremental)
-    known = list(DirectoryLink.objects.filter(integration=integration).values_list("external_id", flat=True))
-    return connector.read_snapshot(folder_ids, incremental=False, known_user_ids=known)
+    if not incremental and finds_deleted_users(connector):
+        known = list(DirectoryLink.objects.filter(integration=integration).values_list("external_id", flat=True))
+        return connector.read_snapshot(folder_ids, incremental=False, known_user_ids=known)
+    return connector.read_snapshot(folder_ids, incremental=incremental)
+
+
+def finds_deleted_users(connector: Connector) -> TypeGuard[FindsDeletedUsers]:
+    return bool(getattr(connector, "finds_deleted_users", False))
 
 
 def _empty_snapshot(integration: Integration) -> Snapshot:
@@ -311,10 +316,12 @@ def describe(result: Plan, loaded: Loaded) -> dict:
 
     def value(field: str, raw: object) -> str:
         # Levels by name, as they were named at the time of the run; other fields as they are.
-        return level_name.get(raw, str(raw)) if field == "permission_level_id" and raw is not None else str(raw or "")
+        if field == "permission_level_id" and isinstance(raw, int):
+            return level_name.get(raw, str(raw))
+        return str(raw or "")
 
     return {
-        "create": [{"user": f"{c.first_name} {c.last_name} <{c.email}>", "level": level_name.get(c.level_id, ""),
+        "create": [{"user": f"{c.first_name} {c.last_name} <{c.email}>", "level": level_name.get(c.level_id or 0, ""),
                     "groups": group_names(c.group_ids), **({"via": list(c.via)} if c.via else {})}
                    for c in result.creates[:cut]],
         "adopt": [who(a.user_id) for a in result.adoptions[:cut]],
@@ -387,7 +394,7 @@ class Preview:
 
 def preview(
     integration: Integration, *, mappings: Mapping[str, MappingRule] | None = None, started_by: Actor = None,
-    trigger: str = SyncTrigger.APPLY, connector=None, run: SyncRun | None = None,
+    trigger: str = SyncTrigger.APPLY, connector: Connector | None = None, run: SyncRun | None = None,
 ) -> Preview:
     """A dry run against the directory as it is now, by the same planner: writes only its own record.
 
