@@ -181,8 +181,6 @@ class PortalUser(models.Model):
 
     def clean(self) -> None:
         # Every ModelForm of a portal user (the admin's) refuses a level of the wrong kind, on the level's field.
-        from .levels import validate_level_for_client  # levels imports this module
-
         if self.client_id is not None:
             try:
                 validate_level_for_client(self.permission_level, self.client)
@@ -299,3 +297,25 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count} refused since {self.window_started_at:%Y-%m-%d %H:%M}"
+
+
+# ---------------------------------------------------------------- which levels a portal user may have
+# Pro-User levels in the Company Vault, Site-User levels elsewhere: the one home of this rule, so the admin, the
+# mapping form and the API refuse the same thing in the same words.
+
+WRONG_KIND = "wrong_user_kind"
+
+
+def wrong_kind_message(level: PermissionLevel | None, client: Client | None) -> str | None:
+    """What is wrong with giving `level` to a user of `client`, or None when it fits (or nothing is chosen yet)."""
+    if level is None or client is None or level.user_kind == client.user_kind:
+        return None
+    has = UserKind(client.user_kind).label
+    return (f"{level.name} is a {UserKind(level.user_kind).label} level, but the users of {client.name} are "
+            f"{has}s: choose a {has} level.")
+
+
+def validate_level_for_client(level: PermissionLevel | None, client: Client | None) -> None:
+    """Raise a ValidationError (code "wrong_user_kind") when `level` is of the wrong kind for `client`'s users."""
+    if (message := wrong_kind_message(level, client)) is not None:
+        raise ValidationError(message, code=WRONG_KIND)

@@ -37,7 +37,7 @@ SCHEDULES: dict[str, PortalSchedule] = {schedule.key: schedule for schedule in [
                    "'entra', False", every_minutes=5),
     PortalSchedule("entra_nightly", "provisioning: Entra ID full every night at 02:00", SYNC_TASK,
                    "'entra', True, 'nightly'", daily_at=time(2, 0)),
-    # On-prem agents are not read by the portal: it checks that they answer and push (provisioning/agent_runs.py).
+    # On-prem agents are not read by the portal: it checks that they answer and push (provisioning/agent_outcomes.py).
     PortalSchedule("agent_check", "provisioning: on-prem agents that do not answer or push, every 5 minutes",
                    "provisioning.tasks.check_agents_task", every_minutes=5),
     # Open agent uploads idle past AGENT_UPLOAD_EXPIRE_MINUTES lose their records within 15 minutes more.

@@ -34,7 +34,7 @@ from directory.api.views import AgentView, told_of
 from directory.connectors.base import canonical_guid
 from directory.models import Integration
 
-from . import agent_marks, agent_runs, agent_uploads
+from . import agent_marks, agent_outcomes, agent_runs, agent_uploads
 
 
 class StartUploadView(AgentView):
@@ -123,5 +123,5 @@ class FailureView(AgentView):
                 return Response({"detail": f"request {data['request_id']} is not waiting for an answer"},
                                 status=status.HTTP_409_CONFLICT)
             return Response({"run_id": None}, status=status.HTTP_201_CREATED)
-        run = agent_runs.read_failed(integration, data["message"], permanent=data["permanent"], host=data["host"])
+        run = agent_outcomes.read_failed(integration, data["message"], permanent=data["permanent"], host=data["host"])
         return Response({"run_id": run.pk}, status=status.HTTP_201_CREATED)

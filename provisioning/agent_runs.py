@@ -11,7 +11,6 @@ settled by the next upload.
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -21,7 +20,7 @@ from django.utils.timesince import timesince
 
 from directory.models import AdMode, AgentUpload, Integration, IntegrationKind, UploadStatus
 from notifications.models import Notification, NotificationKind
-from notifications.services import notify, resolve
+from notifications.services import notify
 from passportal.actors import Actor
 
 from .models import SyncRun, SyncStatus, SyncTrigger
@@ -106,74 +105,10 @@ def agent_is_asked(integration: Integration) -> bool:
                                   phase=WAITING_FOR_AGENT).exists()
 
 
-def upload_arrived(integration: Integration) -> SyncRun:
-    """A committed upload: the run that waited for it (or a new one) applies it now."""
-    from .runs import enqueue_run, request_sync
-
-    resolve([quiet_topic(integration.pk)])
-    run = request_sync(integration, SyncTrigger.AGENT, full=True, enqueue=False)
-    if run.phase == WAITING_FOR_AGENT:
-        SyncRun.objects.filter(pk=run.pk).update(phase="")
-    # Delivered even when it folded into a waiting run: executing is idempotent, a spare delivery harmless.
-    transaction.on_commit(functools.partial(enqueue_run, run.pk))
-    return run
+# ---------------------------------------------------------------- an agent gone quiet
 
 
-def read_failed(integration: Integration, message: str, *, permanent: bool, host: str = "") -> SyncRun:
-    """The agent could not read AD: a failed run (the one that waited for it, if any) and the bell's notification.
-
-    Nobody's enabled state changes (R21): nothing is planned from a read that did not complete.
-    """
-    from .runs import Recorder
-
-    where = f" on {host}" if host else ""
-    text = f"The on-prem agent{where} could not read Active Directory: {message}"
-    now = timezone.now()
-    waiting = SyncRun.objects.filter(integration=integration, status=SyncStatus.QUEUED, dry_run=False,
-                                     phase=WAITING_FOR_AGENT).first()
-    if waiting is not None:
-        SyncRun.objects.filter(pk=waiting.pk).update(started_at=now)
-        run = waiting
-    else:
-        # A run of its own, recorded as it ends: a failed read takes no slot another run might be waiting for.
-        run = SyncRun.objects.create(integration=integration, trigger=SyncTrigger.AGENT, status=SyncStatus.FAILED,
-                                     started_at=now, finished_at=now)
-    run.integration = integration
-    Recorder(run).fail(text, permanent=permanent)
-    run.refresh_from_db()
-    return run
-
-
-# ---------------------------------------------------------------- the scheduled check
-
-
-def check_agents(now: datetime | None = None) -> dict[str, int]:
-    """Fail fresh-read requests no agent answered in time; raise or settle the "not heard from" notifications."""
-    now = now or timezone.now()
-    return {"not_answered": _fail_unanswered(now), "quiet": _notify_quiet(now)}
-
-
-def _fail_unanswered(now: datetime) -> int:
-    from .runs import Recorder
-
-    timeout = timedelta(minutes=settings.AGENT_REQUEST_TIMEOUT_MINUTES)
-    stale = SyncRun.objects.select_related("integration__client").filter(
-        status=SyncStatus.QUEUED, dry_run=False, phase=WAITING_FOR_AGENT, requested_at__lt=now - timeout)
-    count = 0
-    for run in stale:
-        # Only a run still waiting: one the agent's upload has just started is left to finish.
-        if SyncRun.objects.filter(pk=run.pk, status=SyncStatus.QUEUED, phase=WAITING_FOR_AGENT).update(
-                started_at=now) != 1:
-            continue
-        minutes = settings.AGENT_REQUEST_TIMEOUT_MINUTES
-        Recorder(run).fail(f"Agent not responding: the on-prem agent did not pick up this request within "
-                           f"{minutes:g} minutes, so Active Directory was not read. Check that the agent runs and "
-                           "can reach the portal.")
-        count += 1
-    return count
-
-
-def _notify_quiet(now: datetime) -> int:
+def notify_quiet(now: datetime) -> int:
     """Notify once per quiet spell for each agent integration that has not pushed within AGENT_QUIET_AFTER_HOURS."""
     hours = settings.AGENT_QUIET_AFTER_HOURS
     limit = now - timedelta(hours=hours)

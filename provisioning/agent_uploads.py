@@ -13,7 +13,7 @@ from typing import Any
 from directory import partial_uploads, upload_chunks, upload_commit, upload_records, upload_start
 from directory.models import AgentUpload, Integration, UploadStatus
 
-from . import agent_marks, agent_runs
+from . import agent_marks, agent_outcomes
 from .models import DirectoryLink
 
 
@@ -45,7 +45,7 @@ def commit_upload(upload: AgentUpload, *, folder_count: Any, user_count: Any,
     result = upload_commit.commit_upload(upload, folder_count=folder_count, user_count=user_count,
                                          gone_count=gone_count)
     if result.upload.status == UploadStatus.COMMITTED:
-        agent_runs.upload_arrived(result.upload.integration)
+        agent_outcomes.upload_arrived(result.upload.integration)
     return result
 
 

@@ -12,8 +12,7 @@ from directory import validators
 from directory.entra_tenant import check_entra_integration
 from directory.forms import apply_cloud, cloud_choices
 from directory.models import EntraRole, Folder, Integration, IntegrationKind
-from passportal.levels import validate_level_for_client
-from passportal.models import Client, PermissionLevel, SecurityGroup
+from passportal.models import Client, PermissionLevel, SecurityGroup, validate_level_for_client
 
 MAX_FOLDERS_PER_APPLY = 100  # R15: per apply; there is no limit on how many are configured in total
 

@@ -33,7 +33,7 @@ def sync_scheduled(kind: str, full: bool = True, trigger: str = SyncTrigger.SCHE
 
 def check_agents_task() -> str:
     """Every 5 minutes: requests no agent answered fail, quiet agents raise a notification (agent_runs)."""
-    from .agent_runs import check_agents
+    from .agent_outcomes import check_agents
 
     done = check_agents()
     return f"{done['not_answered']} requests not answered, {done['quiet']} quiet agents notified"

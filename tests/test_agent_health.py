@@ -13,7 +13,8 @@ from directory.models import Folder
 from notifications.models import Notification
 from passportal.models import PermissionLevel, PortalUser
 from provisioning import runs
-from provisioning.agent_runs import check_agents, quiet_topic
+from provisioning.agent_outcomes import check_agents
+from provisioning.agent_runs import quiet_topic
 from provisioning.models import Mapping, SyncRun, SyncTrigger
 from tests import agent_env, test_agent_end_to_end
 from tests.fixtures_browser import agent_integration as pushed_agent_integration
@@ -101,7 +102,7 @@ def test_r24_a_force_resync_no_agent_answers_fails_as_agent_not_responding(clien
 
 
 def test_r21_a_read_failure_reported_while_a_force_resync_waits_fails_that_run(client_org):
-    from provisioning.agent_runs import read_failed
+    from provisioning.agent_outcomes import read_failed
 
     sales = ou(1, "Sales")
     integration = pushed_agent_integration(client_org, [sales], [person(1, sales)])

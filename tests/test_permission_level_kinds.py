@@ -9,8 +9,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from passportal.levels import wrong_kind_message
-from passportal.models import Client, PermissionLevel, PortalUser
+from passportal.models import Client, PermissionLevel, PortalUser, wrong_kind_message
 from provisioning.api.authentication import issue_api_token
 from provisioning.models import Mapping, SyncRun
 from tests.fixtures_browser import activated_site_admin, agent_integration, ou, person, staff_user

@@ -10,8 +10,7 @@ from directory import validators
 from directory.clouds import DEFAULT_CLOUD, ENDPOINT_FIELDS
 from directory.entra_tenant import check_entra_integration
 from directory.models import SECRET_DESTINATIONS, AdMode, Folder, Integration, IntegrationKind
-from passportal.levels import wrong_kind_message
-from passportal.models import PermissionLevel, SecurityGroup
+from passportal.models import PermissionLevel, SecurityGroup, wrong_kind_message
 
 from ...access import mapping_blockers
 from ...forms import MAX_FOLDERS_PER_APPLY

@@ -8,8 +8,14 @@ from typing import Any
 from rest_framework import serializers
 
 from notifications.models import Notification
-from passportal.levels import wrong_kind_message
-from passportal.models import GroupMembership, PermissionLevel, PortalUser, SecurityGroup, row_version
+from passportal.models import (
+    GroupMembership,
+    PermissionLevel,
+    PortalUser,
+    SecurityGroup,
+    row_version,
+    wrong_kind_message,
+)
 
 from ...models import DirectoryLink
 from .common import level_label, one_line
