@@ -115,6 +115,15 @@ def test_r4_the_migration_resolves_existing_doubles_by_who_was_linked_first(caps
     after = [("provisioning", "0006_one_identity_per_portal_user")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
+    try:
+        _migrate_doubles(executor, before, after, capsys)
+    finally:  # every later migration back, or the tests after this one in the process lose their tables
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    assert MigrationExecutor(connection).migration_plan(executor.loader.graph.leaf_nodes()) == []
+
+
+def _migrate_doubles(executor: MigrationExecutor, before: list, after: list, capsys) -> None:
     apps = executor.loader.project_state(before).apps
     client = apps.get_model("passportal", "Client").objects.create(name="Contoso Ltd")
     make = apps.get_model("directory", "Integration").objects.create
