@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def stale_after() -> timedelta:
-    return timedelta(seconds=getattr(settings, "SYNC_STALE_AFTER_SECONDS", settings.Q_CLUSTER["timeout"]))
+    return timedelta(seconds=settings.SYNC_STALE_AFTER_SECONDS)
 
 
 def request_sync(
@@ -72,7 +72,7 @@ def enqueue_run(run_id: int) -> None:
     from django_q.tasks import async_task
 
     async_task("provisioning.tasks.execute_run_task", run_id,
-               sync=getattr(settings, "TASKS_RUN_INLINE", False), task_name=f"sync-run-{run_id}")
+               sync=settings.TASKS_RUN_INLINE, task_name=f"sync-run-{run_id}")
 
 
 def orphaned(waiting: SyncRun) -> bool:
