@@ -265,7 +265,6 @@ def _code_version() -> str:
     return _CODE_VERSION[0]
 
 
-
 # ---------------------------------------------------------------- one user's origins
 
 
@@ -275,14 +274,15 @@ def directory_origins(user: PortalUser) -> list[dict]:
 
     origins = []
     for link in user.directory_links.select_related("integration").order_by("integration__name"):
-        paths = list(Folder.objects.filter(integration=link.integration, external_id__in=link.folder_ids)
-                     .values_list("path", flat=True))
+        # One read of the link's folders: their paths, and which of them are mapped (the OneToOne's id or None).
+        folders = list(Folder.objects.filter(integration=link.integration, external_id__in=link.folder_ids)
+                       .values_list("path", "mapping"))
+        paths = [path for path, _ in folders]
         # Through which folders and chains of nested groups the last sync found the user in scope (G5): the
         # link keeps the chains of a user in groups; an OU or AU user is in scope through its mapped folders.
         name = f"{user.first_name} {user.last_name}".strip()
-        via = (link.directory_state or {}).get("via") or (sorted(Folder.objects.filter(
-            integration=link.integration, external_id__in=link.folder_ids, mapping__isnull=False,
-        ).values_list("path", flat=True), key=str.lower) if link.in_scope else [])
+        via = (link.directory_state or {}).get("via") or (
+            sorted((path for path, mapping in folders if mapping is not None), key=str.lower) if link.in_scope else [])
         via = via_chains(list(via), name) if link.in_scope else []
         origins.append({"link": link, "integration": link.integration, "folders": paths or link.folder_ids,
                         "via": via})
