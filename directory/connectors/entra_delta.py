@@ -1,7 +1,8 @@
 """The incremental read of an Entra tenant: follow the delta links a full read stored (R17, G6).
 
 `users/delta` and `administrativeUnits/delta` say which users and AUs changed; a changed user is read again
-with all its AUs (and its groups, once a group is mapped). A delta link Graph refuses, or more changes than
+with all its AUs (and its groups, once a group is mapped), several users at once on the read's budget (entra_budget:
+one Retry-After holds them all; one failure fails the round). A delta link Graph refuses, or more changes than
 `incremental_change_limit`, raises FullReadNeeded: the connector then reads everything instead.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import entra_user_groups
 from .base import DirectoryUnavailable, FolderRecord, Snapshot, UserRecord, canonical_guid
@@ -129,25 +131,38 @@ def _changed_aus(au_items: list[dict[str, Any]], changed: dict[str, dict[str, An
 
 def _read_changed(graph: GraphClient, changed: dict[str, dict[str, Any] | None], removed: set[str], *,
                   with_groups: bool) -> list[UserRecord]:
-    """Each changed user with all its folders; one deleted since the delta round joins `removed`."""
+    """Each changed user with all its folders; one deleted since the delta round joins `removed`.
+
+    The users are read `read_concurrency` at once on the tenant's budget (GraphClient.for_each), each user's
+    requests in turn; any that fails fails the whole round (R21). The records come back in the users' order.
+    """
+    ids = sorted(changed)
+    records = graph.for_each(ids, lambda user_id: _read_one(graph, user_id, changed[user_id], with_groups))
     users: list[UserRecord] = []
-    for user_id in sorted(changed):
-        item = changed[user_id]
-        if item is None or "accountEnabled" not in item:
-            item = user_item(graph, user_id)
-            if item is None:  # deleted since the delta round: the next delta says so too
-                removed.add(user_id)
-                continue
-        try:
-            au_ids = user_au_ids(graph, user_id)
-        except GraphStatus as exc:
-            if exc.status == 404:
-                removed.add(user_id)
-                continue
-            raise DirectoryUnavailable(f"Graph {short_url(exc.url)} answered {exc.status} {exc.code}.") from exc
+    for user_id, record in zip(ids, records, strict=True):
+        if record is None:  # deleted since the delta round: the next delta says so too
+            removed.add(user_id)
+        else:
+            users.append(record)
+    return users
+
+
+def _read_one(graph: GraphClient, user_id: str, item: dict[str, Any] | None, with_groups: bool) -> UserRecord | None:
+    """One changed user with its AUs (and its groups, the chains through which: G2, G5, G6); None once deleted."""
+    if item is None or "accountEnabled" not in item:
+        item = user_item(graph, user_id)
+        if item is None:
+            return None
+    try:
+        au_ids = user_au_ids(graph, user_id)
         record = user_record(item, au_ids, graph.url("/users/delta"))
-        if with_groups:  # its groups through nesting, and the chains through which (G2, G5), as a resync reads them
+        if with_groups:  # as a resync reads them
             group_ids, chains = entra_user_groups.user_groups(graph, user_id)
             record = dataclasses.replace(record, folder_ids=record.folder_ids | group_ids, chains=chains)
-        users.append(record)
-    return users
+    except GraphStatus as exc:
+        # The user's own memberships gone: deleted since the round. A nested group's members gone (that group
+        # deleted meanwhile) says nothing of the user: the round fails rather than drop it.
+        if exc.status == 404 and f"/users/{user_id}/" in urlsplit(exc.url).path:
+            return None
+        raise DirectoryUnavailable(f"Graph {short_url(exc.url)} answered {exc.status} {exc.code}.") from exc
+    return record
