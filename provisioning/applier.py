@@ -243,10 +243,10 @@ def _record_links_seen(run: SyncRun, integration: Integration, plan: Plan, loade
     for s in plan.seen:
         if s.external_id in new_ext:
             continue
-        pk, stored = loaded.links[s.external_id]
+        link = loaded.current.links[s.external_id]
         digest = fingerprint(s)
-        if stored != digest:
-            changed.append((pk, s, digest))
+        if link.state_hash != digest:
+            changed.append((link.row_id, s, digest))
     if changed:
         fields = ["folder_ids", "in_scope", "directory_state", "state_hash", "last_seen", "last_run"]
         update_rows(DirectoryLink, fields, [

@@ -136,7 +136,7 @@ def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None
     if snapshot.incremental and not (snapshot.users or snapshot.removed_user_ids or snapshot.notes):
         # A partial read with no news: the planner would plan nothing for it (it plans only whom a partial read
         # mentions), so the portal's state is not even loaded. What a run with nothing changed costs is the read.
-        status = apply_and_record(run, integration, Plan(), Loaded(Current(users={}, links={}), {}),
+        status = apply_and_record(run, integration, Plan(), Loaded(Current(users={}, links={})),
                                   snapshot.directory_id, said=said)
         resolve([topics.sync_failed(integration.pk)])
         return status
@@ -225,7 +225,7 @@ def _finish_if_unchanged(run: SyncRun, integration: Integration, read_digest: st
     ad_read = agent_marks.latest_read(integration)  # the upload's read: said, and its mark kept, as in full
     empty = Plan()
     Recorder(run).finish(counts=empty.counts, changes={
-        **describe(empty, Loaded(Current(users={}, links={}), {})), "digests": remembered,
+        **describe(empty, Loaded(Current(users={}, links={}))), "digests": remembered,
         **({"read": ad_reads.said(ad_read)} if ad_read is not None else {})})
     if ad_read is not None:
         ad_reads.record(run, ad_read, finished_as=SyncStatus.SUCCEEDED)

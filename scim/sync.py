@@ -117,23 +117,22 @@ def load_for(integration: Integration, ids: list[str], records: list[UserRecord]
             "pk", "email", "first_name", "last_name", "disabled_reason", "disabled_by_staff", "permission_level_id",
             "permission_level_set_by_hand")
     }
-    links = {ext: LinkState(ext, uid) for _, ext, uid, _ in link_rows}
+    links = {ext: LinkState(ext, uid, frozenset(), pk, digest) for pk, ext, uid, digest in link_rows}
     open_issues = frozenset(CreationIssue.objects.filter(integration=integration, closed_at__isnull=True,
                                                          external_id__in=ids).values_list("external_id", "reason"))
     # R4 across directories: a portal user another integration of the client holds is never adopted.
     held_elsewhere = dict(DirectoryLink.objects.filter(integration__client_id=integration.client_id,
                                                        portal_user_id__in=user_ids)
                           .exclude(integration_id=integration.pk).values_list("portal_user_id", "integration__name"))
-    return Loaded(Current(users=users, links=links, open_issues=open_issues, held_elsewhere=held_elsewhere),
-                  {ext: (pk, digest) for pk, ext, _, digest in link_rows})
+    return Loaded(Current(users=users, links=links, open_issues=open_issues, held_elsewhere=held_elsewhere))
 
 
 def _seen_changed(result: Plan, loaded: Loaded) -> bool:
     """Whether a linked identity's stored directory state would change (the link row is rewritten)."""
     from provisioning.applier import fingerprint
 
-    return any(s.external_id not in loaded.links or loaded.links[s.external_id][1] != fingerprint(s)
-               for s in result.seen)
+    links = loaded.current.links
+    return any(s.external_id not in links or links[s.external_id].state_hash != fingerprint(s) for s in result.seen)
 
 
 def _hold_over_window(integration: Integration, result: Plan) -> None:

@@ -49,6 +49,9 @@ class LinkState(NamedTuple):
     external_id: str
     user_id: int
     folder_ids: frozenset[str] = frozenset()
+    # For the applier, which rewrites only links whose state changed (here, not in a second map: one tuple per link).
+    row_id: int = 0  # the link's row
+    state_hash: str = ""  # the fingerprint of what the directory said when the link was last written
 
 
 @dataclass(frozen=True, slots=True)
