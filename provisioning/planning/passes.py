@@ -26,7 +26,7 @@ from .data import (
     Update,
     UserState,
 )
-from .emails import Owner, lost_email_reason, resolve_email_owners
+from .emails import Owner, lost_email_reason, lowered, resolve_email_owners
 from .reasons import DisableReason, IssueReason
 from .scope import Grants, Vias, link_state, live_mapped_folders, removed_from
 
@@ -77,24 +77,32 @@ def match_identities(snapshot: Snapshot, mappings: Mapping[str, MappingRule], cu
     """Which users the read listed, which it reports deleted, and which of the listed ones are in scope."""
     live_folders = live_mapped_folders(snapshot, mappings)
     records = _unique_records(snapshot.users, result)
+    in_scope = {r.id: r for r in records.values() if r.folder_ids & live_folders}
     return Context(
         snapshot=snapshot, mappings=mappings, current=current, result=result, records=records,
         removed=frozenset(snapshot.removed_user_ids) - frozenset(records), live_folders=live_folders,
         grants=Grants(live_folders, mappings), vias=Vias(live_folders, mappings),
-        in_scope={r.id: r for r in records.values() if r.folder_ids & live_folders},
+        # The same map when every listed user is in scope (a read of the mapped folders only: the usual case),
+        # not a second one of 100,000 entries; neither is changed once built.
+        in_scope=records if len(in_scope) == len(records) else in_scope,
     )
 
 
 def find_email_owners(ctx: Context) -> None:
     """R4, R7: each in-scope user's email checked, and who holds each claimed email."""
-    known_valid = {u.email for u in ctx.current.users.values()}
+    _check_emails(ctx)
+    ctx.owners = resolve_email_owners(ctx.in_scope, ctx.emails, ctx.current)
+
+
+def _check_emails(ctx: Context) -> None:
+    """R7: each in-scope user's email, valid and trimmed, or its problem (what the portal holds is known valid)."""
+    known_valid = {u.email for u in ctx.current.users.values()}  # gone before the owners are worked out
     for record in ctx.in_scope.values():
         email, problem = clean_email(record.email, known_valid)
         if problem:
             ctx.email_problem[record.id] = problem
         else:
             ctx.emails[record.id] = email
-    ctx.owners = resolve_email_owners(ctx.in_scope, ctx.emails, ctx.current)
 
 
 def follow_linked(ctx: Context) -> None:
@@ -159,7 +167,7 @@ def create_or_adopt(ctx: Context) -> None:
             continue
         _, level, groups = ctx.grants(record)
         ctx.result.seen.append(Seen(external_id, record.folder_ids, True, link_state(record, ctx.vias)))
-        owner_id = ctx.owners[email.lower()].user_id
+        owner_id = ctx.owners[lowered(email)].user_id
         if owner_id is not None:
             user = ctx.current.users[owner_id]
             ctx.result.adoptions.append(Adoption(external_id, user.id, keeps_level=user.level_id is not None))
@@ -185,7 +193,7 @@ def _email_it_may_have(ctx: Context, record: UserRecord) -> str | None:
         ctx.raise_issue(record, problem, f"the email '{shown(record.email)}' is not valid")
         return None
     email = ctx.emails[record.id]
-    owner = ctx.owners.get(email.lower())
+    owner = ctx.owners.get(lowered(email))
     if owner is None or owner.external_id != record.id:
         ctx.raise_issue(record, *lost_email_reason(email, owner))
         return None
@@ -265,7 +273,7 @@ def _plan_attributes(ctx: Context, user: UserState, record: UserRecord, level: i
         changes["last_name"] = (user.last_name, last)
     email = ctx.emails.get(record.id)
     if email is not None and email != user.email:
-        owner = ctx.owners.get(email.lower())
+        owner = ctx.owners.get(lowered(email))
         if owner is not None and owner.external_id == record.id and owner.user_id == user.id:
             changes["email"] = (user.email, email)
         elif email.lower() != user.email.lower():
