@@ -310,9 +310,8 @@ def case_floor(params: dict) -> dict:
     from directory.connectors.base import UserRecord
     from passportal.bulk import allocate_ids, copy_rows
     from passportal.models import GroupMembership, PermissionLevel, PortalUser, SecurityGroup
-    from provisioning.applier import fingerprint
     from provisioning.models import CreationIssue, DirectoryLink, SyncRun
-    from provisioning.planner import Seen, link_state
+    from provisioning.planner import Seen, fingerprint, link_state
 
     agent = integration()
     n, count = params["users"], params["folders"]

@@ -8,7 +8,6 @@ the users they are for (the outbox rows commit with them; the sender runs after 
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,20 +26,11 @@ from passportal.models import GroupMembership, MembershipSource, PortalUser, Use
 
 from . import topics
 from .models import CreationIssue, DirectoryLink, SyncRun
-from .planner import Disable, DisableReason, Plan, Seen
+from .planner import Disable, DisableReason, Plan, fingerprint
 from .state import Loaded
 
 BATCH = 2000
 ISSUE_NOTIFICATIONS_PER_RUN = 100
-
-
-def fingerprint(seen: Seen) -> str:
-    """A stable digest of what the directory said, so unchanged links are not rewritten.
-
-    `Seen.state` is built with a fixed key order (planner._state), so its repr is deterministic.
-    """
-    payload = repr((sorted(seen.folder_ids), seen.in_scope, tuple(seen.state.items())))
-    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
 # ---------------------------------------------------------------- writing

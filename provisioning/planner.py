@@ -29,12 +29,12 @@ from .planning.data import (
     UserState,
 )
 from .planning.reasons import DisableReason, IssueReason
-from .planning.scope import NAMED_GROUP_KINDS, link_state, unreadable_groups
+from .planning.scope import NAMED_GROUP_KINDS, fingerprint, link_state, unreadable_groups
 
 __all__ = [
     "NAMED_GROUP_KINDS", "SOURCES", "Adoption", "Current", "Disable", "DisableReason", "Issue", "IssueReason",
     "LinkState", "MappingRule", "NewUser", "Plan", "Reenable", "Seen", "Threshold", "Update", "UserState",
-    "link_state", "plan",
+    "fingerprint", "link_state", "plan",
 ]
 
 # The planner's source files: a digest of them says "the rules changed" (the run short cut must not skip then).

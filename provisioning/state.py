@@ -116,7 +116,9 @@ def load_current(integration: Integration, *, only_external_ids: Iterable[str] |
     ):
         if wanted is not None and ext not in wanted:
             continue
-        links[ext] = LinkState(ext, uid, share(_folder_set(folder_ids) if folder_ids else frozenset()), pk, state_hash)
+        user = users.get(uid)  # its id as the users' map holds it: not a second int object per link
+        links[ext] = LinkState(ext, user.id if user is not None else uid,
+                               share(_folder_set(folder_ids) if folder_ids else frozenset()), pk, state_hash)
 
     open_issues = frozenset(
         CreationIssue.objects.filter(integration=integration, closed_at__isnull=True).values_list(

@@ -71,7 +71,8 @@ def push(integration: Integration, scim_ids: Collection[str]) -> Pushed:
     )
     loaded = load_for(integration, ids, records)
     result = plan(snapshot, load_mappings(integration), loaded.current, threshold=NO_HOLD)
-    if result.is_empty and not _seen_changed(result, loaded):
+    # `seen` lists a linked identity only when its stored directory state changes, and a new one always.
+    if result.is_empty and not result.seen:
         return Pushed(None, result)
     _hold_over_window(integration, result)
     try:
@@ -126,13 +127,6 @@ def load_for(integration: Integration, ids: list[str], records: list[UserRecord]
                           .exclude(integration_id=integration.pk).values_list("portal_user_id", "integration__name"))
     return Loaded(Current(users=users, links=links, open_issues=open_issues, held_elsewhere=held_elsewhere))
 
-
-def _seen_changed(result: Plan, loaded: Loaded) -> bool:
-    """Whether a linked identity's stored directory state would change (the link row is rewritten)."""
-    from provisioning.applier import fingerprint
-
-    links = loaded.current.links
-    return any(s.external_id not in links or links[s.external_id].state_hash != fingerprint(s) for s in result.seen)
 
 
 def _hold_over_window(integration: Integration, result: Plan) -> None:

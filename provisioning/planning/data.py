@@ -134,12 +134,14 @@ class Issue:
 
 @dataclass(frozen=True, slots=True)
 class Seen:
-    """What the directory said about a linked (or about to be linked) identity, for the link row."""
+    """What the directory said about a linked (or about to be linked) identity, for the link row: listed for a
+    linked identity only when it differs from what its link stored (`LinkState.state_hash`)."""
 
     external_id: str
     folder_ids: frozenset[str]
     in_scope: bool
     state: Mapping[str, object]
+    digest: str = ""  # its fingerprint (scope.fingerprint), when the planner worked it out already
 
 
 @dataclass

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
 
 from directory.connectors.base import Snapshot, UserRecord
 
 from .cleaning import storable
-from .data import MappingRule
+from .data import MappingRule, Seen
 
 # Folder kinds that are directory groups (G1): AD and Entra security groups, Microsoft 365 groups. A mapped
 # group a complete read did not see fails the run (G4): an empty or unreadable group must never look like
@@ -105,6 +106,15 @@ class Vias:
     def _name(self, folder_id: str) -> str:
         rule = self.mappings[folder_id]
         return rule.folder_path or rule.folder_name or folder_id
+
+
+def fingerprint(seen: Seen) -> str:
+    """A stable digest of what the directory said of a linked identity (the link's `state_hash`): a link whose
+    fingerprint is the one it stored is not rewritten. `Seen.state` keeps a fixed key order, so its repr is stable."""
+    if seen.digest:
+        return seen.digest
+    payload = repr((sorted(seen.folder_ids), seen.in_scope, tuple(seen.state.items())))
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
 def link_state(record: UserRecord, vias: Vias | None = None) -> Mapping[str, object]:
