@@ -23,13 +23,13 @@ def clean_name(value: str) -> str:
     return " ".join(text.split())[:NAME_MAX]
 
 
-def clean_email(value: str, known_valid: frozenset[str] | set[str] = frozenset()) -> tuple[str, IssueReason | None]:
+def clean_email(value: str, stored: str = "") -> tuple[str, IssueReason | None]:
     """(email, problem): trimmed; invalid ones are reported, never stored (R7).
 
-    `known_valid` are emails the portal already holds (validated when stored): no need to check again.
+    `stored`: the email the portal holds for this identity already (validated when stored): not checked again.
     """
     email = (value or "").strip()
-    if email in known_valid:
+    if email and email == stored:
         return email, None
     if not email:
         return "", IssueReason.NO_EMAIL

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from directory.connectors.base import UserRecord
@@ -23,12 +23,12 @@ def lowered(email: str) -> str:
     return email if email.islower() else email.lower()
 
 
-def _claims(in_scope: Mapping[str, UserRecord], emails: Mapping[str, str],
+def _claims(in_scope: Mapping[str, UserRecord], emails: Iterable[tuple[str, str]],
             links: Mapping[str, LinkState]) -> dict[str, str | list[str]]:
     """Lowercased email -> the identity that claims it, or the identities when several do: enabled ones, and
     linked ones whatever their state. (A list only for a shared email: one per user weighed ~6 MB per 100,000.)"""
     claims: dict[str, str | list[str]] = {}
-    for external_id, email in emails.items():
+    for external_id, email in emails:
         if in_scope[external_id].enabled or external_id in links:
             key = lowered(email)
             found = claims.get(key)
@@ -42,7 +42,7 @@ def _claims(in_scope: Mapping[str, UserRecord], emails: Mapping[str, str],
 
 
 def resolve_email_owners(
-    in_scope: Mapping[str, UserRecord], emails: Mapping[str, str], current: Current
+    in_scope: Mapping[str, UserRecord], emails: Iterable[tuple[str, str]], current: Current
 ) -> dict[str, Owner]:
     """R4: who holds each claimed email (lowercased), independent of the order the directory lists users.
 
@@ -51,18 +51,16 @@ def resolve_email_owners(
     portal user yet asks who holds an email, and a linked one whose email changed case keeps it either way.
     (100,000 such entries weighed ~11 MB, at the moment the run holds the most.)
     """
-    holders = {lowered(u.email): u.id for u in current.users.values()}
     links = current.links
+    open_claims = {email: claimed for email, claimed in _claims(in_scope, emails, links).items()
+                   if not (isinstance(claimed, str) and _holds_it(current, claimed, email))}
+    # Who holds the emails still open (the portal keeps each email once per client, whatever its case).
+    holders = {key: u.id for u in current.users.values() if (key := lowered(u.email)) in open_claims}
     owners: dict[str, Owner] = {}
     user_links: dict[int, str] | None = None
-    for email, claimed in _claims(in_scope, emails, links).items():
+    for email, claimed in open_claims.items():
         holder = holders.get(email)
-        if isinstance(claimed, str):
-            if holder is not None and claimed in links and links[claimed].user_id == holder:
-                continue  # a linked user keeps its email (see above)
-            claimants = [claimed]
-        else:
-            claimants = sorted(claimed)
+        claimants = [claimed] if isinstance(claimed, str) else sorted(claimed)
         if holder is None:
             owners[email] = Owner(claimants[0], _linked_user(links, claimants[0]))
             continue
@@ -85,6 +83,13 @@ def resolve_email_owners(
             if adopter is not None:
                 owners[email] = Owner(adopter, holder)
     return owners
+
+
+def _holds_it(current: Current, external_id: str, email: str) -> bool:
+    """Whether the identity is linked to the portal user that holds this (lowercased) email."""
+    link = current.links.get(external_id)
+    user = current.users.get(link.user_id) if link is not None else None
+    return user is not None and lowered(user.email) == email
 
 
 def _linked_user(links: Mapping[str, LinkState], external_id: str) -> int | None:

@@ -5,7 +5,7 @@ Each pass reads what the ones before it found (the context) and adds its decisio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from directory.connectors.base import Snapshot, UserRecord
@@ -28,7 +28,7 @@ from .data import (
 )
 from .emails import Owner, lost_email_reason, lowered, resolve_email_owners
 from .reasons import DisableReason, IssueReason
-from .scope import Grants, Vias, link_state, live_mapped_folders, removed_from
+from .scope import Grants, Vias, fingerprint, link_state, live_mapped_folders, removed_from
 
 
 @dataclass
@@ -45,10 +45,25 @@ class Context:
     grants: Grants
     vias: Vias
     in_scope: dict[str, UserRecord]  # listed users in a live mapped folder
-    emails: dict[str, str] = field(default_factory=dict)  # in-scope id -> its valid, trimmed email
+    # In-scope id -> its trimmed email, only where trimming changed it: a map of every email weighed ~10 MB at
+    # 300,000 users, and nearly every email is stored as the directory gives it. Read through `email()`.
+    trimmed: dict[str, str] = field(default_factory=dict)
     email_problem: dict[str, IssueReason] = field(default_factory=dict)  # in-scope id -> NO_EMAIL or INVALID_EMAIL
     owners: dict[str, Owner] = field(default_factory=dict)  # lowercased email -> who holds it (R4)
     raised: set[tuple[str, str]] = field(default_factory=set)  # (external id, reason) raised this run
+
+    def email(self, record: UserRecord) -> str | None:
+        """An in-scope user's valid, trimmed email; None when it has none or an invalid one (`email_problem`)."""
+        if record.id in self.email_problem:
+            return None
+        return self.trimmed.get(record.id, record.email)
+
+    def valid_emails(self) -> Iterator[tuple[str, str]]:
+        """(id, email) of each in-scope user with a valid email."""
+        for record in self.in_scope.values():
+            email = self.email(record)
+            if email is not None:
+                yield record.id, email
 
     @property
     def may_change_enabled_state(self) -> bool:
@@ -77,32 +92,35 @@ def match_identities(snapshot: Snapshot, mappings: Mapping[str, MappingRule], cu
     """Which users the read listed, which it reports deleted, and which of the listed ones are in scope."""
     live_folders = live_mapped_folders(snapshot, mappings)
     records = _unique_records(snapshot.users, result)
-    in_scope = {r.id: r for r in records.values() if r.folder_ids & live_folders}
+    everyone = all(not r.folder_ids.isdisjoint(live_folders) for r in records.values())
     return Context(
         snapshot=snapshot, mappings=mappings, current=current, result=result, records=records,
         removed=frozenset(snapshot.removed_user_ids) - frozenset(records), live_folders=live_folders,
         grants=Grants(live_folders, mappings), vias=Vias(live_folders, mappings),
         # The same map when every listed user is in scope (a read of the mapped folders only: the usual case),
-        # not a second one of 100,000 entries; neither is changed once built.
-        in_scope=records if len(in_scope) == len(records) else in_scope,
+        # never a second one of 300,000 entries, even for a moment; neither is changed once built.
+        in_scope=records if everyone else {r.id: r for r in records.values() if r.folder_ids & live_folders},
     )
 
 
 def find_email_owners(ctx: Context) -> None:
     """R4, R7: each in-scope user's email checked, and who holds each claimed email."""
     _check_emails(ctx)
-    ctx.owners = resolve_email_owners(ctx.in_scope, ctx.emails, ctx.current)
+    ctx.owners = resolve_email_owners(ctx.in_scope, ctx.valid_emails(), ctx.current)
 
 
 def _check_emails(ctx: Context) -> None:
-    """R7: each in-scope user's email, valid and trimmed, or its problem (what the portal holds is known valid)."""
-    known_valid = {u.email for u in ctx.current.users.values()}  # gone before the owners are worked out
+    """R7: each in-scope user's email, valid and trimmed, or its problem (the email a linked identity's portal user
+    holds already was checked when stored: no set of every stored email is built for it)."""
+    users, links = ctx.current.users, ctx.current.links
     for record in ctx.in_scope.values():
-        email, problem = clean_email(record.email, known_valid)
+        link = links.get(record.id)
+        user = users.get(link.user_id) if link is not None else None
+        email, problem = clean_email(record.email, user.email if user is not None else "")
         if problem:
             ctx.email_problem[record.id] = problem
-        else:
-            ctx.emails[record.id] = email
+        elif email != record.email:
+            ctx.trimmed[record.id] = email
 
 
 def follow_linked(ctx: Context) -> None:
@@ -133,7 +151,10 @@ def _follow_listed(ctx: Context, record: UserRecord, link: LinkState, user: User
     """R3, R6-R9, R11-R13 for a linked identity the read listed."""
     external_id = record.id
     scoped = external_id in ctx.in_scope
-    ctx.result.seen.append(Seen(external_id, record.folder_ids, scoped, link_state(record, ctx.vias)))
+    seen = Seen(external_id, record.folder_ids, scoped, link_state(record, ctx.vias))
+    digest = fingerprint(seen)
+    if digest != link.state_hash:  # only links whose state changed are rewritten: the plan holds no other
+        ctx.result.seen.append(Seen(external_id, record.folder_ids, scoped, seen.state, digest))
     if not scoped:
         _want_disabled(ctx, user, external_id, DisableReason.OUT_OF_SCOPE,
                        detail=removed_from(link.folder_ids, record.folder_ids, ctx.mappings))
@@ -143,7 +164,7 @@ def _follow_listed(ctx: Context, record: UserRecord, link: LinkState, user: User
     if (
         record.enabled and not user.disabled_reason and groups == user.mapping_group_ids
         and record.first_name == user.first_name and record.last_name == user.last_name
-        and ctx.emails.get(external_id) == user.email
+        and ctx.email(record) == user.email
         and (level is None or level == user.level_id or user.level_set_by_hand)
     ):
         return  # in step with the directory (stored names are clean, so equal means unchanged)
@@ -185,14 +206,14 @@ def create_or_adopt(ctx: Context) -> None:
 
 def _email_it_may_have(ctx: Context, record: UserRecord) -> str | None:
     """The email a new identity is created or adopted with, or None after raising the issue that says why not."""
-    problem = ctx.email_problem.get(record.id)
-    if problem == IssueReason.NO_EMAIL:
-        ctx.raise_issue(record, problem, "no email in the directory; the user is created once it has one")
+    email = ctx.email(record)
+    if email is None:
+        if ctx.email_problem[record.id] == IssueReason.NO_EMAIL:
+            ctx.raise_issue(record, IssueReason.NO_EMAIL,
+                            "no email in the directory; the user is created once it has one")
+        else:
+            ctx.raise_issue(record, IssueReason.INVALID_EMAIL, f"the email '{shown(record.email)}' is not valid")
         return None
-    if problem == IssueReason.INVALID_EMAIL:
-        ctx.raise_issue(record, problem, f"the email '{shown(record.email)}' is not valid")
-        return None
-    email = ctx.emails[record.id]
     owner = ctx.owners.get(lowered(email))
     if owner is None or owner.external_id != record.id:
         ctx.raise_issue(record, *lost_email_reason(email, owner))
@@ -271,7 +292,7 @@ def _plan_attributes(ctx: Context, user: UserState, record: UserRecord, level: i
         changes["first_name"] = (user.first_name, first)
     if last != user.last_name:
         changes["last_name"] = (user.last_name, last)
-    email = ctx.emails.get(record.id)
+    email = ctx.email(record)
     if email is not None and email != user.email:
         owner = ctx.owners.get(lowered(email))
         if owner is not None and owner.external_id == record.id and owner.user_id == user.id:
