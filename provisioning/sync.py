@@ -145,7 +145,7 @@ def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None
     recorder = Recorder(run)
     recorder.progress("planning", 1, STEPS)
     with _one_view_of_the_tables():
-        loaded = load_current(integration)
+        loaded = load_current(integration, listed=snapshot.users)
         rules = load_mappings(integration)
         result = plan(snapshot, rules, loaded.current, link_enabled=True, threshold=_threshold(integration))
         # A run the next one may stand for is remembered with the state it leaves (the short cut); its check
@@ -156,7 +156,7 @@ def _plan_and_apply(run: SyncRun, snapshot: Snapshot, *, read_digest: str | None
     with client_apply_lock(integration.client_id):
         if (inputs_digest(integration) if remember else client_state_version(integration.client_id)) != planned_from:
             # Another run of this client (or staff) wrote while this one planned: plan again, under the lock.
-            loaded = load_current(integration)
+            loaded = load_current(integration, listed=snapshot.users)
             result = plan(snapshot, rules, loaded.current, link_enabled=True, threshold=_threshold(integration))
             remember = False  # planned from a state no digest taken here describes: not remembered
         if result.failure:
@@ -418,7 +418,7 @@ def preview(
     except DirectoryError as exc:
         SyncRun.objects.filter(pk=run.pk).update(status=SyncStatus.FAILED, finished_at=timezone.now(), error=str(exc))
         raise
-    loaded = load_current(integration)
+    loaded = load_current(integration, listed=snapshot.users)
     result = plan(snapshot, rules, loaded.current, link_enabled=integration.link_enabled,
                   threshold=_threshold(integration))
     if result.failure:
