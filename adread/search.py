@@ -13,6 +13,8 @@ from typing import Any
 
 from ldap3 import SUBTREE, Connection
 
+from .pages import paged_ahead, pipelines
+
 USER_FILTER = "(&(objectCategory=person)(objectClass=user))"
 OU_FILTER = "(objectClass=organizationalUnit)"
 # What a user's record is built of (adread.build.user_record) and nothing more: the id (R3), names (R6), email (R7),
@@ -49,7 +51,17 @@ class Entry:
 
 def paged(conn: Connection, base: str, search_filter: str, attributes: Sequence[str], page_size: int,
           scope: str = SUBTREE, controls: Controls | None = None) -> Iterator[Entry]:
-    """Every entry matching the filter, page by page. Referrals are skipped; errors raise."""
+    """Every entry matching the filter, page by page. Referrals are skipped; errors raise.
+
+    A real connection reads a page ahead (adread.pages: the DC builds the next page while this one is decoded);
+    the demo's in-memory server, and a base DN the DC refers elsewhere, go through ldap3's own paged search.
+    """
+    if pipelines(conn):
+        ahead = paged_ahead(conn, base, search_filter, attributes, page_size, scope, controls)
+        if ahead is not None:
+            for dn, attributes_read in ahead:
+                yield Entry(dn=dn, attributes=attributes_read)
+            return
     pages = conn.extend.standard.paged_search(
         base, search_filter, scope, attributes=list(attributes),
         paged_size=page_size, generator=True, controls=controls,
