@@ -11,7 +11,8 @@ What is asked and what comes back are ldap3's own: the same request (built by ld
 paged control), the same decoding of each message (ldap3's fast decoder), the same entries in the same order
 (ldap3's generator yields a page's entries last first, and so does this), the same errors raised (R21) and the
 same usage counts. Anything this path does not handle the way ldap3 would (the demo's in-memory server, a
-referral to follow, a ranged attribute) is left to ldap3's own paged search or refused, never guessed at.
+referral to follow, an attribute that may come in ranges) is left to ldap3's own paged search; a ranged attribute
+that comes anyway is refused, never read in part.
 """
 
 from __future__ import annotations
@@ -46,9 +47,19 @@ class RangedAttribute(LDAPExceptionError):
     """The DC sent part of an attribute's values (";range="): ldap3's own search fetches the rest, this one refuses."""
 
 
-def pipelines(conn: Connection) -> bool:
-    """Whether this connection reads pages ahead: a real synchronous connection (not the in-memory demo server)."""
-    return conn.strategy_type == SYNC and not conn.strategy.no_real_dsa and not conn.sasl_mechanism
+# Attributes a DC never sends in ranges (";range=0-1499"): single-valued, or a handful of values. A search for any
+# other (a group's member) goes through ldap3's own paged search, which fetches the remaining ranges.
+NEVER_RANGED = frozenset(name.lower() for name in (
+    "objectGUID", "givenName", "sn", "mail", "userAccountControl", "displayName", "userPrincipalName", "isDeleted",
+    "objectClass", "cn", "groupType",
+))
+
+
+def pipelines(conn: Connection, attributes: Sequence[str]) -> bool:
+    """Whether this search reads pages ahead: on a real synchronous connection (not the in-memory demo server),
+    for attributes that never come in ranges."""
+    return (conn.strategy_type == SYNC and not conn.strategy.no_real_dsa and not conn.sasl_mechanism
+            and all(name.lower() in NEVER_RANGED for name in attributes))
 
 
 def paged_ahead(conn: Connection, base: str, search_filter: str, attributes: Sequence[str], page_size: int,

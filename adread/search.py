@@ -54,9 +54,10 @@ def paged(conn: Connection, base: str, search_filter: str, attributes: Sequence[
     """Every entry matching the filter, page by page. Referrals are skipped; errors raise.
 
     A real connection reads a page ahead (adread.pages: the DC builds the next page while this one is decoded);
-    the demo's in-memory server, and a base DN the DC refers elsewhere, go through ldap3's own paged search.
+    the demo's in-memory server, attributes that may come in ranges (a group's member) and a base DN the DC refers
+    elsewhere go through ldap3's own paged search.
     """
-    if pipelines(conn):
+    if pipelines(conn, attributes):
         ahead = paged_ahead(conn, base, search_filter, attributes, page_size, scope, controls)
         if ahead is not None:
             for dn, attributes_read in ahead:
