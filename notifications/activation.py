@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -25,11 +26,23 @@ logger = logging.getLogger(__name__)
 CHUNK_SIZE = tokens.CHUNK_SIZE
 
 
-def _context(link: tokens.IssuedLink, msp_name: str) -> dict:
-    # The nonce, not the token: see tokens.token_from_nonce (R25).
+def _context(link: tokens.IssuedLink, msp_name: str, expires_at: str) -> dict:
+    # The nonce, not the token: see tokens.token_from_nonce (R25). `expires_at`: link.expires_at as ISO text,
+    # written once for a chunk (its links share it).
     return {"nonce": link.nonce, "first_name": link.first_name, "last_name": link.last_name,
             "organisation": link.organisation, "is_pro_user": link.is_pro_user, "msp_name": msp_name,
-            "expires_at": link.expires_at.isoformat()}
+            "expires_at": expires_at}
+
+
+def _emails(links: list[tokens.IssuedLink], msp_name: str) -> list[tuple[int | None, str, dict]]:
+    """(user id, recipient, context) of each link's email."""
+    iso: dict[datetime, str] = {}  # the links of a chunk share their expiry: its text is written once
+    emails: list[tuple[int | None, str, dict]] = []
+    for link in links:
+        if link.expires_at not in iso:
+            iso[link.expires_at] = link.expires_at.isoformat()
+        emails.append((link.user_id, link.email, _context(link, msp_name, iso[link.expires_at])))
+    return emails
 
 
 def queue_activation_emails(user_ids: Iterable[int], *, just_created: bool = False) -> int:
@@ -52,8 +65,7 @@ def queue_activation_emails(user_ids: Iterable[int], *, just_created: bool = Fal
             if not just_created:
                 # A queued email would carry a link that no longer works; its nonce goes with it.
                 outbox.cancel_queued(EmailKind.ACTIVATION, [link.user_id for link in links])
-            queued += outbox.queue(EmailKind.ACTIVATION,
-                                   [(link.user_id, link.email, _context(link, msp_name)) for link in links], now)
+            queued += outbox.queue(EmailKind.ACTIVATION, _emails(links, msp_name), now)
     if queued:
         outbox.send_soon()
     logger.info("Queued %d activation emails for %d requested users", queued, len(ids))

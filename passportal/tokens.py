@@ -11,14 +11,13 @@ them. It issues links and says which are still outstanding; the outbox asks befo
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import logging
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -29,20 +28,23 @@ from django.utils.crypto import salted_hmac
 from adread.batches import chunks
 
 from . import ratelimit
-from .bulk import copy_rows, use_copy
+from .bulk import copy_rows, pk_among, use_copy
 from .crypto import hash_token
 from .models import ActivationToken, PortalUser, UserStatus
 
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 5000
+NONCE_BYTES = 16  # 128 random bits; the token derived from a nonce has 256 (token_from_nonce)
 # The key's salt names the module the links were first made in: a new salt would break every link in flight.
 LINK_KEY_SALT = "passportal.activation.link"
 
 
-@dataclass(frozen=True)
-class IssuedLink:
-    """A fresh link and what its email needs to name: the nonce the link is derived from, never the token."""
+class IssuedLink(NamedTuple):
+    """A fresh link and what its email needs to name: the nonce the link is derived from, never the token.
+
+    A named tuple, not a dataclass: a large sync issues 100,000 at once, and a tuple is made in a third the time.
+    """
 
     user_id: int
     email: str
@@ -61,7 +63,7 @@ def _is_disabled(user: PortalUser) -> bool:
 def _activatable_users(ids: Iterable[int]) -> QuerySet[PortalUser]:
     """Users that may still activate: not disabled (by staff or a sync) and not activated yet."""
     return PortalUser.objects.filter(
-        pk__in=ids, disabled_by_staff=False, disabled_reason="", activated_at__isnull=True
+        pk_among(PortalUser, list(ids)), disabled_by_staff=False, disabled_reason="", activated_at__isnull=True
     ).exclude(status=UserStatus.DISABLED)
 
 
@@ -84,19 +86,28 @@ def issue_links(user_ids: Iterable[int], now: datetime, *, replace: bool = True)
         return []
     if replace:
         _void_outstanding([user[0] for user in users], now)
-    links = [IssuedLink(user_id, email, secrets.token_urlsafe(16), first_name, last_name, organisation, is_pro,
-                        expires_at)
-             for user_id, first_name, last_name, email, organisation, is_pro in users]
-    rows = [(link.user_id, link_digest(link.nonce), link.email, expires_at) for link in links]
-    if use_copy(len(rows)):
-        # COPY on PostgreSQL for large batches (bulk_create's per-value preparation dominates a big sync).
+    links = [IssuedLink(user_id, email, nonce, first_name, last_name, organisation, is_pro, expires_at)
+             for (user_id, first_name, last_name, email, organisation, is_pro), nonce in zip(users, nonces(len(users)),
+                                                                                            strict=True)]
+    key = _link_key(settings.SECRET_KEY)
+    if use_copy(len(links)):
+        # COPY on PostgreSQL for large batches (bulk_create's per-value preparation dominates a big sync); each row
+        # is made as the COPY takes it.
         copy_rows(ActivationToken, ["user_id", "token_hash", "email", "created_at", "expires_at"],
-                  [(uid, digest, email, now, expires) for uid, digest, email, expires in rows])
+                  ((link.user_id, _digest(key, link.nonce), link.email, now, expires_at) for link in links))
     else:
         ActivationToken.objects.bulk_create(
-            [ActivationToken(user_id=uid, token_hash=digest, email=email, expires_at=expires)
-             for uid, digest, email, expires in rows], batch_size=1000)
+            [ActivationToken(user_id=link.user_id, token_hash=_digest(key, link.nonce), email=link.email,
+                             expires_at=expires_at) for link in links], batch_size=1000)
     return links
+
+
+def nonces(count: int) -> list[str]:
+    """`count` random nonces, each as secrets.token_urlsafe(16) makes one (16 bytes from the OS's CSPRNG, base64url
+    without padding), drawn in one call instead of one each."""
+    pool = secrets.token_bytes(NONCE_BYTES * count)
+    encode = base64.urlsafe_b64encode
+    return [encode(pool[i:i + NONCE_BYTES]).rstrip(b"=").decode() for i in range(0, len(pool), NONCE_BYTES)]
 
 
 def token_from_nonce(nonce: str) -> str:
@@ -106,13 +117,22 @@ def token_from_nonce(nonce: str) -> str:
     SECRET_KEY. A copy of the database alone therefore holds no working link, and the token itself
     is stored only as a hash. 256 bits, like a random token.
     """
-    digest = hmac.new(_link_key(settings.SECRET_KEY), nonce.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return _token(_link_key(settings.SECRET_KEY), nonce)
+
+
+def _token(key: bytes, nonce: str) -> str:
+    # hmac.digest: the one-shot HMAC in C, the same bytes as hmac.new(...).digest() without building an object.
+    return base64.urlsafe_b64encode(hmac.digest(key, nonce.encode(), "sha256")).rstrip(b"=").decode()
 
 
 def link_digest(nonce: str) -> str:
     """The stored form of the link an email with this nonce carries."""
     return hash_token(token_from_nonce(nonce))
+
+
+def _digest(key: bytes, nonce: str) -> str:
+    """link_digest with the key derived once by the caller (a sync issues thousands of links at once)."""
+    return hash_token(_token(key, nonce))
 
 
 @lru_cache(maxsize=2)
