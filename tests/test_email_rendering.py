@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.template.loader import get_template
 from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 
-from notifications.emails import Renderer, render_email
+from notifications.emails import Renderer, _cuttable, render_email
 from passportal.tokens import token_from_nonce
 
 
@@ -57,3 +58,25 @@ def test_r18_the_link_carries_the_portals_url_prefix(settings):
         set_script_prefix("/")
     assert expected == f"{settings.PORTAL_BASE_URL}/portal/activate/{token_from_nonce('n1')}/"
     assert expected in email.text and expected in email.html
+
+
+def test_r18_an_email_cut_at_its_name_and_link_reads_as_the_template_rendered_whole(settings):
+    names = ["Ann", "", "<b>Jo & 'Al'</b>", "Zoë", "O\"Brien", "&amp;", "{{ first_name }}", "x" * 150]
+    renderer = Renderer()
+    for n, name in enumerate(names):
+        for pro in (False, True):
+            context = activation(name, f"nonce-{n}", is_pro_user=pro)
+            email = renderer.render("activation", context)
+            whole = {"first_name": name, "organisation": "Contoso Ltd", "msp_name": "Acme MSP", "is_pro_user": pro,
+                     "activation_url": link(context["nonce"], settings), "expires_on": "9 December 2026, 17:06 UTC"}
+            subject, text, html = (get_template(f"emails/activation/{part}").render(whole)
+                                   for part in ("subject.txt", "body.txt", "body.html"))
+            assert (email.subject, email.text, email.html) == (" ".join(subject.split()), text, html)
+
+
+def test_r18_a_template_that_does_more_than_print_a_name_or_link_is_rendered_whole_for_each_email():
+    assert _cuttable("Hello{% if first_name %} {{ first_name }}{% endif %}, {{ activation_url }} {{ organisation }}")
+    for source in ("{{ first_name|upper }}", "{% if first_name == 'Ann' %}{% endif %}", "{% include 'other.txt' %}",
+                   "{{ organisation|default:first_name }}", "{% if not first_name %}{% endif %}",
+                   "{% with link=activation_url %}{{ link }}{% endwith %}", "{% for c in first_name %}{% endfor %}"):
+        assert not _cuttable(source), source
