@@ -34,8 +34,11 @@ from ldap3.core.results import DO_NOT_RAISE_EXCEPTIONS
 from ldap3.operation.search import decode_raw_vals_fast, search_operation
 from ldap3.protocol.rfc2696 import paged_search_control
 from ldap3.utils.asn1 import decode_message_fast
+from ldap3.utils.config import get_config_parameter
 from ldap3.utils.conv import to_unicode
 from ldap3.utils.dn import safe_dn
+
+from .ber import NotAnEntry, search_result_entry
 
 PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
 _ENTRY, _REFERENCE, _DONE = 0x64, 0x73, 0x65  # BER tags of searchResEntry, searchResRef and searchResDone
@@ -174,20 +177,35 @@ def _cookie(done: dict[str, Any]) -> bytes | None:
 
 def _entry(raw: bytes, asked: list[str], empty_attributes: bool) -> Item:
     """One searchResEntry as ldap3 gives it (dn, raw_attributes), with an empty list for each attribute asked for
-    and not returned (ldap3's return_empty_attributes, on by default)."""
-    payload = decode_message_fast(raw)["payload"]  # type: ignore[no-untyped-call]
+    and not returned (ldap3's return_empty_attributes, on by default). Text is decoded as ldap3's to_unicode
+    decodes what a server sent: its server encoding (UTF-8), then ldap3's own fallbacks."""
+    try:
+        dn_bytes, sent = search_result_entry(raw)
+    except NotAnEntry:  # an unexpected shape: ldap3's decoder reads it (or says what is wrong with it)
+        payload = decode_message_fast(raw)["payload"]  # type: ignore[no-untyped-call]
+        dn_bytes = payload[0][3]
+        sent = [(attribute[3][0][3], decode_raw_vals_fast(attribute[3][1][3]))  # type: ignore[no-untyped-call]
+                for attribute in payload[1][3]]
+    utf8 = str(get_config_parameter("DEFAULT_SERVER_ENCODING")).lower() in ("utf-8", "utf8")  # type: ignore[no-untyped-call]
     attributes: dict[str, list[bytes]] = {}
-    for attribute in payload[1][3]:
-        name = to_unicode(attribute[3][0][3], from_server=True)
+    for name_bytes, values in sent:
+        name = _text(name_bytes, utf8)
         if ";range=" in name:
             raise RangedAttribute(f"the server sent {name}: part of the values only")
-        attributes[name] = list(decode_raw_vals_fast(attribute[3][1][3]))  # type: ignore[no-untyped-call]
+        attributes[name] = list(values)
     if empty_attributes:
         present = {name.lower() for name in attributes}
         for name in asked:
             if name.lower() not in present and name not in (ALL_ATTRIBUTES, ALL_OPERATIONAL_ATTRIBUTES, NO_ATTRIBUTES):
                 attributes[name] = []
-    return to_unicode(payload[0][3], from_server=True), attributes
+    return _text(dn_bytes, utf8), attributes
+
+
+def _text(value: bytes, utf8: bool) -> str:
+    try:
+        return value.decode("utf-8") if utf8 else str(to_unicode(value, from_server=True))
+    except UnicodeDecodeError:
+        return str(to_unicode(value, from_server=True))  # ldap3's other encodings, or its error
 
 
 def _drain(conn: Connection, message_id: int) -> None:
