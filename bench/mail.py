@@ -8,6 +8,10 @@ The SMTP server (aiosmtpd, a handler that only counts) runs in a process of its 
 it only writes rows and enqueues the sender task, so a sync never waits on SMTP), then the sender
 task (`notifications.tasks.send_outbox`) is run until the outbox is empty. Floor: Django's
 `get_connection().send_messages` over one connection with 10,000 prepared messages of the same size.
+
+Both processes render one activation email before their clock starts (the floor needs it for its messages): Django
+loads its URLconf, and every view module it names, at the first `reverse()`, ~0.7 s that a running worker pays once.
+The case reports that warm-up on its own (`warmup_seconds`), beside `queue_seconds`.
 """
 
 from __future__ import annotations
@@ -71,6 +75,18 @@ class SmtpServer:
 # ---------------------------------------------------------------- the cases
 
 
+def one_email():
+    """One activation email rendered as the sender would."""
+    from django.utils import timezone
+
+    from notifications.emails import render_email
+
+    return render_email("activation", {
+        "nonce": "x" * 22, "first_name": "First1234", "last_name": "Last1234", "organisation": "Bench Client",
+        "is_pro_user": False, "msp_name": "Bench MSP", "expires_at": timezone.now().isoformat(),
+    })
+
+
 def portal_users(count: int) -> list[int]:
     from passportal.models import Client, PermissionLevel, PortalUser
 
@@ -93,10 +109,13 @@ def case_outbox(params: dict) -> dict:
         from notifications.tasks import send_outbox
 
         ids = portal_users(EMAILS)
+        warmup: dict = {}
+        with measured(warmup):
+            one_email()  # as the floor does before its clock
         queued: dict = {}
         with measured(queued), transaction.atomic():
             queue_activation_emails(ids)  # commits; the sender task is only enqueued (TASKS_RUN_INLINE off)
-        result: dict = {"queue_seconds": queued["seconds"]}
+        result: dict = {"warmup_seconds": warmup["seconds"], "queue_seconds": queued["seconds"]}
         with measured(result):
             outcome = send_outbox()
             while OutboxEmail.objects.filter(status=OutboxStatus.QUEUED).exists():
@@ -116,14 +135,8 @@ def case_floor(params: dict) -> dict:
         setup_django(fresh=False)
         from django.conf import settings
         from django.core.mail import EmailMultiAlternatives, get_connection
-        from django.utils import timezone
 
-        from notifications.emails import render_email
-
-        rendered = render_email("activation", {
-            "nonce": "x" * 22, "first_name": "First1234", "last_name": "Last1234", "organisation": "Bench Client",
-            "is_pro_user": False, "msp_name": "Bench MSP", "expires_at": timezone.now().isoformat(),
-        })
+        rendered = one_email()
         messages = []
         for n in range(EMAILS):
             message = EmailMultiAlternatives(rendered.subject, rendered.text, settings.DEFAULT_FROM_EMAIL,
