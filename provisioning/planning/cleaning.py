@@ -33,7 +33,8 @@ def clean_email(value: str, stored: str = "") -> tuple[str, IssueReason | None]:
         return email, None
     if not email:
         return "", IssueReason.NO_EMAIL
-    if len(email) > EMAIL_MAX or any(unicodedata.category(ch)[0] == "C" for ch in email):
+    # isprintable() is False for every control, format or unassigned character (category C), checked in C first.
+    if len(email) > EMAIL_MAX or (not email.isprintable() and any(unicodedata.category(ch)[0] == "C" for ch in email)):
         return email, IssueReason.INVALID_EMAIL
     try:
         validate_email(email)
