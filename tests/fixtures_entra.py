@@ -68,3 +68,21 @@ def entra_integration_values(server: FakeEntraServer, **overrides: Any) -> dict[
     }
     values.update(overrides)
     return values
+
+
+# A request another worker had already sent when a 429 reached its worker may arrive just after the 429 left.
+IN_FLIGHT_GRACE = 0.1
+
+
+def assert_every_worker_held(server: FakeEntraServer, *, injected: int, in_flight: int,
+                             retry_after: float = 1.0) -> None:
+    """R21 under a shared budget: the only 429s are the ones the stand-in injected, no worker asked anything within
+    the Retry-After of any of them, the workers did run together (up to `in_flight`), and one token served them all."""
+    graph = server.requests_to("/v1.0/")
+    throttled = [r for r in graph if r.status == 429]
+    assert len(throttled) == injected  # what the stand-in injected, no more
+    for answer in throttled:
+        inside = [r for r in graph if answer.answered_at + IN_FLIGHT_GRACE < r.at < answer.answered_at + retry_after]
+        assert not inside, f"{len(inside)} request(s) within the Retry-After of a 429"
+    assert server.max_in_flight == in_flight
+    assert len(server.requests_to("/oauth2/v2.0/token")) == 1

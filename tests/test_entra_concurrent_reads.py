@@ -21,11 +21,9 @@ from provisioning.models import Mapping
 from testing.fake_entra import FakeEntraServer
 from tests.engine_helpers import site_level
 
-from .fixtures_entra import entra_connector_for, entra_integration_values
+from .fixtures_entra import IN_FLIGHT_GRACE, assert_every_worker_held, entra_connector_for, entra_integration_values
 
 MEMBERS = "/members/microsoft.graph.user"
-# A request another worker had already sent when a 429 reached its worker may arrive just after the 429 left.
-IN_FLIGHT_GRACE = 0.1
 
 
 def seed(server: FakeEntraServer, aus: int, users_per_au: int) -> list:
@@ -83,14 +81,7 @@ def test_r21_a_429_holds_every_worker_until_its_retry_after(fake_entra: FakeEntr
     snapshot = entra_connector_for(fake_entra, read_concurrency=4).read_snapshot([au.id for au in aus])
 
     assert len(snapshot.users) == 36
-    graph = fake_entra.requests_to("/v1.0/")
-    throttled = [r for r in graph if r.status == 429]
-    assert len(throttled) == 5  # what the stand-in injected, no more
-    for answer in throttled:
-        inside = [r for r in graph if answer.answered_at + IN_FLIGHT_GRACE < r.at < answer.answered_at + 1.0]
-        assert not inside, f"{len(inside)} request(s) within the Retry-After of a 429"
-    assert fake_entra.max_in_flight == 4  # the workers did run together
-    assert len(fake_entra.requests_to("/oauth2/v2.0/token")) == 1  # one token, shared by every worker
+    assert_every_worker_held(fake_entra, injected=5, in_flight=4)
 
 
 def test_r21_a_token_refused_mid_read_is_renewed_once_for_every_worker(fake_entra: FakeEntraServer):
