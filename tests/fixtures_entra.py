@@ -86,3 +86,21 @@ def assert_every_worker_held(server: FakeEntraServer, *, injected: int, in_fligh
         assert not inside, f"{len(inside)} request(s) within the Retry-After of a 429"
     assert server.max_in_flight == in_flight
     assert len(server.requests_to("/oauth2/v2.0/token")) == 1
+
+
+def synced_entra_integration(server: FakeEntraServer, client: Any, folder_ids: list[str], *, created: int) -> Any:
+    """An integration of the stand-in's tenant with these folders mapped, after a first run that created `created`
+    users: a discovery run (the folders appear, R19, G1), the mappings, then the run."""
+    from directory.models import Folder, Integration
+    from provisioning import sync
+    from provisioning.models import Mapping
+    from tests.engine_helpers import site_level
+
+    integration = Integration.objects.create(client=client, name="Contoso Entra", **entra_integration_values(server))
+    assert sync.run_sync(integration, "force").status == "succeeded"
+    for folder_id in folder_ids:
+        Mapping.objects.create(folder=Folder.objects.get(integration=integration, external_id=folder_id),
+                               permission_level=site_level())
+    first = sync.run_sync(integration, "force")
+    assert first.status == "succeeded" and first.counts["created"] == created, first.error
+    return integration

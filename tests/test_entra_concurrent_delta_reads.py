@@ -9,14 +9,16 @@ import pytest
 
 from directory.connectors.base import DirectoryUnavailable
 from directory.connectors.entra import RetryPolicy
-from directory.models import Folder, Integration
 from passportal.models import PortalUser
 from provisioning import sync
-from provisioning.models import Mapping
 from testing.fake_entra import FakeEntraServer
-from tests.engine_helpers import site_level
 
-from .fixtures_entra import IN_FLIGHT_GRACE, assert_every_worker_held, entra_connector_for, entra_integration_values
+from .fixtures_entra import (
+    IN_FLIGHT_GRACE,
+    assert_every_worker_held,
+    entra_connector_for,
+    synced_entra_integration,
+)
 
 
 def tenant(server: FakeEntraServer, users: int):
@@ -150,14 +152,7 @@ def test_r21_a_failing_changed_user_in_a_concurrent_incremental_run_changes_nobo
     settings.ENTRA_RETRY_MAX_ATTEMPTS = 2
     settings.ENTRA_BACKOFF_BASE_SECONDS = 0.01
     people, au, sales = tenant(fake_entra, users=12)
-    integration = Integration.objects.create(client=client_org, name="Contoso Entra",
-                                             **entra_integration_values(fake_entra))
-    assert sync.run_sync(integration, "force").status == "succeeded"  # discovers the folders
-    for folder_id in (au.id, sales.id):
-        Mapping.objects.create(folder=Folder.objects.get(integration=integration, external_id=folder_id),
-                               permission_level=site_level())
-    first = sync.run_sync(integration, "force")
-    assert first.status == "succeeded" and first.counts["created"] == 12, first.error
+    integration = synced_entra_integration(fake_entra, client_org, [au.id, sales.id], created=12)
     before = dict(PortalUser.objects.filter(client=client_org).values_list("email", "status"))
     for person in people:
         fake_entra.disable_user(person)  # a complete round would disable all twelve

@@ -11,14 +11,16 @@ from hypothesis import strategies as st
 
 from directory.connectors.base import DirectoryUnavailable
 from directory.connectors.entra import RetryPolicy
-from directory.models import Folder, Integration
 from passportal.models import PortalUser
 from provisioning import sync
-from provisioning.models import Mapping
 from testing.fake_entra import FakeEntraServer
-from tests.engine_helpers import site_level
 
-from .fixtures_entra import IN_FLIGHT_GRACE, assert_every_worker_held, entra_connector_for, entra_integration_values
+from .fixtures_entra import (
+    IN_FLIGHT_GRACE,
+    assert_every_worker_held,
+    entra_connector_for,
+    synced_entra_integration,
+)
 
 USERS_OF = "/transitiveMembers/microsoft.graph.user"
 
@@ -158,14 +160,7 @@ def test_g4_r21_a_failing_group_in_a_concurrent_run_changes_nobody(fake_entra: F
     settings.ENTRA_RETRY_MAX_ATTEMPTS = 2
     settings.ENTRA_BACKOFF_BASE_SECONDS = 0.01
     groups = seed_groups(fake_entra, groups=8, users_per_group=3)
-    integration = Integration.objects.create(client=client_org, name="Contoso Entra",
-                                             **entra_integration_values(fake_entra))
-    assert sync.run_sync(integration, "force").status == "succeeded"  # discovers the groups (G1)
-    for group in groups:
-        Mapping.objects.create(folder=Folder.objects.get(integration=integration, external_id=group.id),
-                               permission_level=site_level())
-    first = sync.run_sync(integration, "force")
-    assert first.status == "succeeded" and first.counts["created"] == 24, first.error
+    integration = synced_entra_integration(fake_entra, client_org, [g.id for g in groups], created=24)
     before = dict(PortalUser.objects.filter(client=client_org).values_list("email", "status"))
     gone = fake_entra.tenant.users[groups[0].members[0]]
     fake_entra.remove_group_member(groups[0], gone)  # a complete read would put this one out of scope

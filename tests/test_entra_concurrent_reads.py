@@ -14,14 +14,16 @@ from hypothesis import strategies as st
 
 from directory.connectors.base import DirectoryUnavailable
 from directory.connectors.entra import RetryPolicy
-from directory.models import Folder, Integration
 from passportal.models import PortalUser
 from provisioning import sync
-from provisioning.models import Mapping
 from testing.fake_entra import FakeEntraServer
-from tests.engine_helpers import site_level
 
-from .fixtures_entra import IN_FLIGHT_GRACE, assert_every_worker_held, entra_connector_for, entra_integration_values
+from .fixtures_entra import (
+    IN_FLIGHT_GRACE,
+    assert_every_worker_held,
+    entra_connector_for,
+    synced_entra_integration,
+)
 
 MEMBERS = "/members/microsoft.graph.user"
 
@@ -145,14 +147,7 @@ def test_r21_a_failing_au_in_a_concurrent_run_changes_nobody(fake_entra: FakeEnt
     settings.ENTRA_RETRY_MAX_ATTEMPTS = 2
     settings.ENTRA_BACKOFF_BASE_SECONDS = 0.01
     aus = seed(fake_entra, aus=8, users_per_au=3)
-    integration = Integration.objects.create(client=client_org, name="Contoso Entra",
-                                             **entra_integration_values(fake_entra))
-    assert sync.run_sync(integration, "force").status == "succeeded"  # discovers the AUs (R19)
-    for au in aus:
-        Mapping.objects.create(folder=Folder.objects.get(integration=integration, external_id=au.id),
-                               permission_level=site_level())
-    first = sync.run_sync(integration, "force")
-    assert first.status == "succeeded" and first.counts["created"] == 24, first.error
+    integration = synced_entra_integration(fake_entra, client_org, [au.id for au in aus], created=24)
     before = dict(PortalUser.objects.filter(client=client_org).values_list("email", "status"))
     gone = fake_entra.tenant.users[fake_entra.tenant.au_members[aus[0].id][0]]
     fake_entra.remove_member(aus[0], gone)  # a complete read would put this one out of scope
