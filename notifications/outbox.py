@@ -43,12 +43,10 @@ logger = logging.getLogger(__name__)
 SECRET_CONTEXT_KEYS = ("nonce",)
 SENDER_TASK = "notifications.tasks.send_outbox"
 CLAIM_TRIES = 5
-# What went out is recorded after this many messages or this many seconds, whichever comes first: a sender
-# killed outright (SIGKILL, power) sends at most that again after the reclaim timeout. The count bounds the
-# window when the server is fast (a local relay takes ~1 ms a message: 100 is a tenth of a second, one UPDATE
-# per 100), the time when it is slow (a remote server at 100 ms a message: 2 or 3 messages).
-RECORD_EVERY = 100
-RECORD_AFTER_SECONDS = 0.25
+# What went out is recorded after settings.OUTBOX_RECORD_EVERY messages or OUTBOX_RECORD_AFTER_SECONDS, whichever
+# comes first: a sender killed outright (SIGKILL, power) sends at most that again after the reclaim timeout. The
+# count bounds the window when the server is fast (a local relay takes ~1 ms a message: 100 is a tenth of a
+# second, one UPDATE per 100), the time when it is slow (a remote server at 100 ms a message: 2 or 3 messages).
 
 
 class StopRequest:
@@ -315,7 +313,8 @@ def send_queued(batch_size: int = 200) -> SendReport:
 def _send_batch(connection: BaseEmailBackend, rows: list[OutboxEmail], claim: uuid.UUID, now: datetime,
                 report: SendReport) -> None:
     """Render the claimed rows, then send them over one open connection, recording what went out as it goes
-    (RECORD_EVERY messages, RECORD_AFTER_SECONDS) and at the end."""
+    (OUTBOX_RECORD_EVERY messages, OUTBOX_RECORD_AFTER_SECONDS) and at the end."""
+    every, after_seconds = settings.OUTBOX_RECORD_EVERY, settings.OUTBOX_RECORD_AFTER_SECONDS
     sent: list[OutboxEmail] = []
     recorded_at = time.monotonic()
     try:
@@ -327,7 +326,7 @@ def _send_batch(connection: BaseEmailBackend, rows: list[OutboxEmail], claim: uu
                 report.released = _release(rows[index:], claim, now)
                 logger.info("Outbox: stopping; %d claimed emails given back unsent", report.released)
                 break
-            if sent and (len(sent) >= RECORD_EVERY or time.monotonic() - recorded_at >= RECORD_AFTER_SECONDS):
+            if sent and (len(sent) >= every or time.monotonic() - recorded_at >= after_seconds):
                 _mark_sent(sent, claim, timezone.now())
                 sent, recorded_at = [], time.monotonic()
             if message is None:

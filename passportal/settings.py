@@ -266,6 +266,11 @@ OUTBOX_RETRY_BASE_SECONDS = env.int("OUTBOX_RETRY_BASE_SECONDS", default=60)
 OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=3600)
 OUTBOX_SENDING_TIMEOUT_SECONDS = env.int("OUTBOX_SENDING_TIMEOUT_SECONDS", default=900)
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
+# What went out is recorded after this many messages or this many seconds, whichever comes first (notifications/outbox).
+OUTBOX_RECORD_EVERY = env.int("OUTBOX_RECORD_EVERY", default=100)
+OUTBOX_RECORD_AFTER_SECONDS = env.float("OUTBOX_RECORD_AFTER_SECONDS", default=0.25)
+if OUTBOX_RECORD_EVERY < 1 or OUTBOX_RECORD_AFTER_SECONDS <= 0:
+    raise ImproperlyConfigured("OUTBOX_RECORD_EVERY must be at least 1 and OUTBOX_RECORD_AFTER_SECONDS above 0.")
 # Refused activation links per address (and per token prefix) within the window, then 429.
 ACTIVATION_RATE_LIMIT = env.int("ACTIVATION_RATE_LIMIT", default=20)
 ACTIVATION_RATE_WINDOW_SECONDS = env.int("ACTIVATION_RATE_WINDOW_SECONDS", default=600)

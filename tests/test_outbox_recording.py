@@ -1,6 +1,7 @@
 """The sender records what went out as it goes, so that a sender killed outright sends little again (R18, R25).
 
-Recorded: after RECORD_EVERY messages or RECORD_AFTER_SECONDS, whichever comes first, and at the end of a batch.
+Recorded: after OUTBOX_RECORD_EVERY messages or OUTBOX_RECORD_AFTER_SECONDS, whichever comes first, and at the end
+of a batch.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pathlib import Path
 import pytest
 from django.db import connection, transaction
 
-from notifications import outbox
 from notifications.activation import queue_activation_emails
 from notifications.models import OutboxEmail, OutboxStatus
 from notifications.outbox import send_queued
@@ -74,9 +74,9 @@ def test_r25_a_delivered_email_keeps_its_context_but_not_its_nonce(smtp, client_
         assert context == {key: value for key, value in queued[pk].items() if key != "nonce"}
 
 
-def test_r18_deliveries_are_recorded_every_record_every_messages_on_a_fast_server(smtp, client_org, monkeypatch):
-    monkeypatch.setattr(outbox, "RECORD_EVERY", 5)
-    monkeypatch.setattr(outbox, "RECORD_AFTER_SECONDS", 3600)
+def test_r18_deliveries_are_recorded_every_record_every_messages_on_a_fast_server(smtp, client_org, settings):
+    settings.OUTBOX_RECORD_EVERY = 5
+    settings.OUTBOX_RECORD_AFTER_SECONDS = 3600
     queue_for(client_org, 23)
     with deliveries_at_each_record(smtp) as seen:
         assert send_queued().sent == 23
@@ -84,12 +84,12 @@ def test_r18_deliveries_are_recorded_every_record_every_messages_on_a_fast_serve
     assert OutboxEmail.objects.filter(status=OutboxStatus.SENT).count() == 23
 
 
-def test_r18_deliveries_are_recorded_every_quarter_second_on_a_slow_server(slow_smtp, client_org):
+def test_r18_deliveries_are_recorded_every_quarter_second_on_a_slow_server(slow_smtp, client_org, settings):
     queue_for(client_org, 12)
     with deliveries_at_each_record(slow_smtp) as seen:
         assert send_queued().sent == 12
     # Each message takes at least SLOW_SERVER_SECONDS: a record comes after this many at most.
-    most = math.ceil(outbox.RECORD_AFTER_SECONDS / SLOW_SERVER_SECONDS)
+    most = math.ceil(settings.OUTBOX_RECORD_AFTER_SECONDS / SLOW_SERVER_SECONDS)
     gaps = [after - before for before, after in zip([0, *seen], seen, strict=False)]
     assert seen[-1] == 12 and len(seen) >= 3 and max(gaps) <= most, seen
 
@@ -123,5 +123,5 @@ def test_r18_a_sender_killed_outright_sends_again_at_most_a_quarter_second_of_em
     per_recipient = Counter(rcpt for mail in slow_smtp.delivered for rcpt in mail.rcpt_tos)
     sent_twice = [rcpt for rcpt, times in per_recipient.items() if times > 1]
     assert len(per_recipient) == emails and set(per_recipient.values()) <= {1, 2}
-    # At most what went out in the last RECORD_AFTER_SECONDS, and the message in hand when it died.
-    assert len(sent_twice) <= math.ceil(outbox.RECORD_AFTER_SECONDS / SLOW_SERVER_SECONDS) + 1, sent_twice
+    # At most what went out in the last OUTBOX_RECORD_AFTER_SECONDS, and the message in hand when it died.
+    assert len(sent_twice) <= math.ceil(settings.OUTBOX_RECORD_AFTER_SECONDS / SLOW_SERVER_SECONDS) + 1, sent_twice
